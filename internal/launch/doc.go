@@ -1,0 +1,22 @@
+// Package launch starts the supervisor, loads the filter into the calling
+// process and execs PROGRAM in its place.
+//
+// # Sequence
+//
+//  1. vipa-exec re-executes itself twice (the middle process exits at once)
+//     so that the supervisor runs in its own session and is no child of
+//     PROGRAM. It is started before the filter exists, so it is unfiltered.
+//  2. The launcher sends the policy bytes it validated, loads the filter on
+//     all its threads (TSYNC) and sends the listener's descriptor number.
+//  3. The supervisor takes the listener with pidfd_getfd and acknowledges;
+//     only then does the launcher close its copy, switch to --user/--group
+//     and execve PROGRAM, which keeps the launcher's PID.
+//
+// Between loading the filter and the acknowledgement the launcher makes no
+// bind or connect: nobody would answer it.
+//
+// # Environment
+//
+// _VIPA_EXEC_STAGE marks the internal stages ("detach", "serve"); it is set
+// only in the environment of the re-executed processes, never PROGRAM's.
+package launch

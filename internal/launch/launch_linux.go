@@ -1,0 +1,152 @@
+//go:build linux
+
+package launch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
+)
+
+// Credential is the identity PROGRAM runs with.
+type Credential struct {
+	UID, GID  uint32
+	SetUID    bool     // change the user id
+	SetGID    bool     // change the group id
+	Groups    []uint32 // supplementary groups, set whenever SetUID or SetGID
+}
+
+// Options say what Exec runs and how.
+type Options struct {
+	PolicyPath string   // for messages and the supervisor's logs
+	PolicyData []byte   // the policy, already validated; the supervisor parses these very bytes
+	Path       string   // PROGRAM, resolved
+	Argv       []string // PROGRAM's argv, argv[0] included
+	Env        []string
+	Cred       *Credential // nil keeps vipa-exec's identity
+	Warn       io.Writer   // where the one-line warnings go
+}
+
+// Exec runs opts.Path in place of the calling process under the filter,
+// after starting the supervisor that serves it. It returns only on failure;
+// once the filter is loaded a failure still leaves no process behind, since
+// the supervisor exits when the filter has no users left.
+func Exec(opts Options) error {
+	if err := notify.CheckKernel(); err != nil {
+		return err
+	}
+	filter, err := notify.NewFilter()
+	if err != nil {
+		return err
+	}
+	// The supervisor is started before the filter exists, so it runs
+	// unfiltered: a filtered supervisor would trap its own binds.
+	conn, detacher, err := startSupervisor()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := writeFrame(conn, []byte(opts.PolicyPath)); err != nil {
+		return fmt.Errorf("hand policy to supervisor: %w", err)
+	}
+	if err := writeFrame(conn, opts.PolicyData); err != nil {
+		return fmt.Errorf("hand policy to supervisor: %w", err)
+	}
+
+	noNewPrivs := !hasCap(unix.CAP_SYS_ADMIN)
+	if noNewPrivs {
+		fmt.Fprintln(opts.Warn, "vipa-exec: warning: no CAP_SYS_ADMIN, so the filter needs no_new_privs: setuid and file-capability programs will run without their extra privileges")
+	}
+	// From here until the supervisor holds the listener, nothing may call
+	// connect or bind: it would wait for an answer that never comes.
+	listener, err := filter.Load(noNewPrivs)
+	if err != nil {
+		return err
+	}
+	var fdmsg [4]byte
+	binary.NativeEndian.PutUint32(fdmsg[:], uint32(listener.FD()))
+	if _, err := conn.Write(fdmsg[:]); err != nil {
+		return fmt.Errorf("hand listener to supervisor: %w", err)
+	}
+	if err := readAck(conn); err != nil {
+		return err
+	}
+	// Reap the short-lived process that detached the supervisor (long gone
+	// by now), so PROGRAM does not inherit a zombie child.
+	if _, err := detacher.Wait(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	// The supervisor holds its own copy now; PROGRAM must not inherit one.
+	listener.Close()
+	conn.Close()
+
+	if c := opts.Cred; c != nil {
+		if err := setCred(c); err != nil {
+			return err
+		}
+	}
+	err = syscall.Exec(opts.Path, opts.Argv, opts.Env)
+	return &ExecError{Path: opts.Path, Err: err}
+}
+
+// ExecError is a failed execve of PROGRAM.
+type ExecError struct {
+	Path string
+	Err  error
+}
+
+func (e *ExecError) Error() string { return fmt.Sprintf("exec %s: %v", e.Path, e.Err) }
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// setCred switches to c on every thread (Go's syscall package applies
+// set*id to all threads), groups first, then group, then user.
+func setCred(c *Credential) error {
+	if c.SetUID || c.SetGID {
+		groups := make([]int, len(c.Groups))
+		for i, g := range c.Groups {
+			groups[i] = int(g)
+		}
+		if err := syscall.Setgroups(groups); err != nil {
+			return fmt.Errorf("set supplementary groups: %w", err)
+		}
+	}
+	if c.SetGID {
+		if err := syscall.Setgid(int(c.GID)); err != nil {
+			return fmt.Errorf("set group id %d: %w", c.GID, err)
+		}
+	}
+	if c.SetUID {
+		if err := syscall.Setuid(int(c.UID)); err != nil {
+			return fmt.Errorf("set user id %d: %w", c.UID, err)
+		}
+	}
+	return nil
+}
+
+// hasCap reports whether the calling thread has capability c in its
+// effective set.
+func hasCap(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<uint(c%32)) != 0
+}
+
+// MayChangeCred reports whether the caller can switch to c.
+func MayChangeCred(c *Credential) error {
+	if c.SetUID && !hasCap(unix.CAP_SETUID) {
+		return errors.New("--user needs root (CAP_SETUID)")
+	}
+	if (c.SetGID || c.SetUID) && !hasCap(unix.CAP_SETGID) {
+		return errors.New("--user and --group need root (CAP_SETGID)")
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+//go:build linux
+
+package launch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
+)
+
+// The supervisor is vipa-exec re-executed (runc's way of running code in a
+// fresh process: a Go program cannot fork without exec). stageEnv tells the
+// new process what it is; PROGRAM never sees it.
+const (
+	stageEnv     = "_VIPA_EXEC_STAGE"
+	stageDetach  = "detach"  // start the supervisor in a new session, then exit
+	stageServe   = "serve"   // the supervisor itself
+	supervisorFD = 3         // the socket to the launching process
+	// SupervisorName is argv[0] of the supervisor, so ps shows what it is.
+	// argv[1] is the pid of the program it serves.
+	SupervisorName = "vipa-exec-supervisor"
+)
+
+const ackOK = 'K'
+
+// startSupervisor starts the supervisor as a grandchild: the intermediate
+// process exits at once, so the supervisor is re-parented to init (or the
+// nearest subreaper, such as systemd) and is never a child of PROGRAM, which
+// keeps vipa-exec's pid. It returns the socket to the supervisor and the
+// intermediate process, to be reaped.
+func startSupervisor() (*os.File, *os.Process, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start supervisor: socketpair: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "supervisor")
+	theirs := os.NewFile(uintptr(fds[1]), "launcher")
+	defer theirs.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		ours.Close()
+		return nil, nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	p, err := os.StartProcess(exe, []string{SupervisorName, strconv.Itoa(os.Getpid())}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   append(os.Environ(), stageEnv+"="+stageDetach),
+		Files: []*os.File{nil, nil, os.Stderr, theirs},
+	})
+	if err != nil {
+		ours.Close()
+		return nil, nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	return ours, p, nil
+}
+
+// Stage returns what this process was started as: "" for the vipa-exec the
+// user ran, or an internal stage. main calls RunStage when it is not "".
+func Stage() string { return os.Getenv(stageEnv) }
+
+// Prepare readies the supervisor's work from the policy file's name and
+// bytes (the very bytes the launcher validated). It runs before the launcher
+// is told to go on, so a failure still keeps PROGRAM from starting. The
+// returned serve function answers notifications on l and returns when no
+// process uses the filter any more.
+type Prepare func(path string, data []byte) (serve func(l *notify.Listener) error, err error)
+
+// RunStage runs an internal stage and returns the exit status.
+func RunStage(prepare Prepare) int {
+	switch Stage() {
+	case stageDetach:
+		return detach()
+	case stageServe:
+		return supervise(prepare)
+	}
+	fmt.Fprintf(os.Stderr, "vipa-exec: unknown internal stage %q\n", Stage())
+	return 2
+}
+
+func detach() int {
+	env := os.Environ()
+	for i, kv := range env {
+		if kv == stageEnv+"="+stageDetach {
+			env[i] = stageEnv + "=" + stageServe
+		}
+	}
+	conn := os.NewFile(supervisorFD, "launcher")
+	exe, err := os.Executable()
+	if err == nil {
+		devnull, derr := os.Open(os.DevNull)
+		if derr != nil {
+			err = derr
+		} else {
+			var p *os.Process
+			p, err = os.StartProcess(exe, os.Args, &os.ProcAttr{
+				Dir:   "/",
+				Env:   env,
+				Files: []*os.File{devnull, devnull, os.Stderr, conn},
+				// A new session: no controlling terminal, so ^C, ^Z and a
+				// hang-up of the terminal never reach the supervisor.
+				Sys: &syscall.SysProcAttr{Setsid: true},
+			})
+			if err == nil {
+				p.Release()
+			}
+		}
+	}
+	if err != nil {
+		// Tell the launcher why, so it can refuse to start PROGRAM.
+		fmt.Fprintf(conn, "start supervisor: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func supervise(prepare Prepare) int {
+	// Signals meant for PROGRAM or its terminal must not end the supervisor
+	// while PROGRAM still needs it; it ends by itself after PROGRAM.
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGTERM,
+		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
+	conn := os.NewFile(supervisorFD, "launcher")
+	l, path, data, err := receive(conn)
+	var serve func(*notify.Listener) error
+	if err == nil {
+		serve, err = prepare(path, data)
+	}
+	if err != nil {
+		// The launcher gives up on PROGRAM when it reads this.
+		fmt.Fprintf(conn, "supervisor: %v", err)
+		conn.Close()
+		return 1
+	}
+	if _, err := conn.Write([]byte{ackOK}); err != nil {
+		return 1 // the launcher is gone; nothing to serve
+	}
+	conn.Close()
+	defer l.Close()
+	if err := serve(l); err != nil {
+		fmt.Fprintf(os.Stderr, "vipa-exec-supervisor: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// receive reads the policy and then takes the listener out of the launcher
+// with pidfd_getfd: no SCM_RIGHTS message, so no sendmsg that a future
+// filter might trap.
+func receive(conn *os.File) (*notify.Listener, string, []byte, error) {
+	if len(os.Args) < 2 {
+		return nil, "", nil, errors.New("no launcher pid")
+	}
+	launcher, err := strconv.Atoi(os.Args[1])
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("launcher pid %q: %w", os.Args[1], err)
+	}
+	path, err := readFrame(conn)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	data, err := readFrame(conn)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	var fdmsg [4]byte
+	if _, err := io.ReadFull(conn, fdmsg[:]); err != nil {
+		return nil, "", nil, fmt.Errorf("read listener number: %w", err)
+	}
+	pidfd, err := unix.PidfdOpen(launcher, 0)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("open launcher pid %d: %w", launcher, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, int(binary.NativeEndian.Uint32(fdmsg[:])), 0)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("take listener from pid %d: %w", launcher, err)
+	}
+	l := notify.NewListener(fd)
+	// Best effort: without it (Linux < 6.6) each round trip costs a full
+	// wake-up on another CPU, but works.
+	_ = l.SetSyncWakeUp()
+	return l, string(path), data, nil
+}
+
+// maxFrame bounds what the supervisor reads from its socket.
+const maxFrame = 16 << 20
+
+func writeFrame(w io.Writer, b []byte) error {
+	var n [4]byte
+	binary.NativeEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("read from launcher: %w", err)
+	}
+	size := binary.NativeEndian.Uint32(n[:])
+	if size > maxFrame {
+		return nil, fmt.Errorf("read from launcher: frame of %d bytes", size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("read from launcher: %w", err)
+	}
+	return b, nil
+}
+
+// readAck waits for the supervisor to hold the listener. Anything but the
+// ack byte is the supervisor's (or the detaching process's) error message.
+func readAck(conn *os.File) error {
+	var b [1]byte
+	n, err := conn.Read(b[:])
+	if n == 1 && b[0] == ackOK {
+		return nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(conn, 4096))
+	switch {
+	case n == 1:
+		return fmt.Errorf("%s", append(b[:], msg...))
+	case err != nil && err != io.EOF:
+		return fmt.Errorf("start supervisor: %w", err)
+	default:
+		return errors.New("start supervisor: it exited without a word")
+	}
+}

@@ -1,0 +1,23 @@
+// Package notify owns the seccomp side of vipa-exec: the filter that traps
+// bind(2) and connect(2), the listener descriptor, and the loop that answers
+// its notifications.
+//
+// # Invariants
+//
+//   - Every notification received is answered, also when the handler panics
+//     (with "continue"): a traced program never hangs on the supervisor.
+//   - Only this package and internal/rewrite use unsafe and raw syscalls.
+//   - The filter is never loaded into the supervisor: it would trap the
+//     supervisor's own binds.
+//   - A notification names the calling thread. Descriptors are taken through
+//     a pidfd of that thread (PIDFD_THREAD, Linux 6.9) or, on older kernels,
+//     of its thread group, and checked with SECCOMP_IOCTL_NOTIF_ID_VALID
+//     afterwards, so a reused pid can never hand over another process's socket.
+//
+// # Kernel features
+//
+// seccomp user notification (5.0), SECCOMP_USER_NOTIF_FLAG_CONTINUE (5.5),
+// pidfd_getfd (5.6), SECCOMP_FILTER_FLAG_TSYNC_ESRCH (5.7), POLLHUP on the
+// listener when the last user exits (5.8); vipa-exec requires 5.9. Used when
+// present: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6), PIDFD_THREAD (6.9).
+package notify

@@ -1,0 +1,157 @@
+//go:build linux
+
+package notify
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"unsafe"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// Trapped lists the syscalls the filter hands to the supervisor.
+var Trapped = []string{"connect", "bind"}
+
+// Address lengths that are trapped: struct sockaddr_in and sockaddr_in6.
+// Anything else (AF_UNIX, netlink, AF_PACKET...) never leaves the kernel.
+var trappedLens = []uint64{16, 28}
+
+// Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
+// with an INET-sized address to a user-space listener and allows the rest.
+type Filter struct {
+	prog []unix.SockFilter
+}
+
+// NewFilter compiles the filter for the native architecture with libseccomp.
+// A syscall made through another ABI (i386, x32) kills the process: an ABI the
+// filter does not cover must not run unfiltered.
+func NewFilter() (*Filter, error) {
+	f, err := seccomp.NewFilter(seccomp.ActAllow)
+	if err != nil {
+		return nil, fmt.Errorf("create seccomp filter: %w", err)
+	}
+	defer f.Release()
+	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
+		return nil, fmt.Errorf("set bad-arch action: %w", err)
+	}
+	for _, name := range Trapped {
+		nr, err := seccomp.GetSyscallFromName(name)
+		if err != nil {
+			return nil, fmt.Errorf("resolve syscall %s: %w", name, err)
+		}
+		for _, n := range trappedLens {
+			// socklen_t is 32 bits: compare only those, as the kernel reads
+			// only those, so junk in the upper half cannot slip past.
+			c, err := seccomp.MakeCondition(2, seccomp.CompareMaskedEqual, 0xffffffff, n)
+			if err != nil {
+				return nil, fmt.Errorf("condition for %s: %w", name, err)
+			}
+			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
+				return nil, fmt.Errorf("rule for %s: %w", name, err)
+			}
+		}
+	}
+	raw, err := exportBPF(f)
+	if err != nil {
+		return nil, fmt.Errorf("export seccomp filter: %w", err)
+	}
+	if len(raw) == 0 || len(raw)%8 != 0 {
+		return nil, fmt.Errorf("export seccomp filter: %d bytes is not a BPF program", len(raw))
+	}
+	prog := make([]unix.SockFilter, len(raw)/8)
+	for i := range prog {
+		b := raw[i*8:]
+		prog[i] = unix.SockFilter{
+			Code: binary.NativeEndian.Uint16(b[0:2]),
+			Jt:   b[2],
+			Jf:   b[3],
+			K:    binary.NativeEndian.Uint32(b[4:8]),
+		}
+	}
+	return &Filter{prog: prog}, nil
+}
+
+// exportBPF returns the compiled program. ExportBPFMem needs libseccomp
+// 2.6; ExportBPF to a memfd works with the 2.5 that Debian 12 ships.
+func exportBPF(f *seccomp.ScmpFilter) ([]byte, error) {
+	fd, err := unix.MemfdCreate("vipa-exec-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	file := os.NewFile(uintptr(fd), "vipa-exec-bpf")
+	defer file.Close()
+	if err := f.ExportBPF(file); err != nil {
+		return nil, err
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(file)
+}
+
+// Program returns the BPF instructions, for tests and debugging.
+func (f *Filter) Program() []unix.SockFilter { return f.prog }
+
+// Load installs the filter on every thread of the calling process and returns
+// the listener. With noNewPrivs the no_new_privs bit is set first, as the
+// kernel demands of callers without CAP_SYS_ADMIN; without it, setuid and
+// file-capability programs exec'd later keep their privileges.
+//
+// The caller must not make a trapped call until somebody serves the listener:
+// it would wait for an answer forever.
+func (f *Filter) Load(noNewPrivs bool) (*Listener, error) {
+	if noNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(f.prog)), Filter: &f.prog[0]}
+	// TSYNC: Go runs on many threads and any of them may exec the program.
+	// TSYNC_ESRCH: required to combine TSYNC with NEW_LISTENER (Linux 5.7).
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		switch {
+		case errno == unix.ENOSYS:
+			return nil, &FeatureError{Feature: "seccomp filters", MinVersion: "3.5", Err: errno}
+		case errno == unix.EINVAL:
+			return nil, &FeatureError{Feature: "seccomp user notification with TSYNC_ESRCH", MinVersion: "5.7", Err: errno}
+		case errno == unix.EACCES && !noNewPrivs:
+			return nil, fmt.Errorf("load seccomp filter without no_new_privs (needs CAP_SYS_ADMIN): %w", errno)
+		default:
+			return nil, fmt.Errorf("load seccomp filter: %w", errno)
+		}
+	}
+	return newListener(int(fd)), nil
+}
+
+// ErrNotSupported is wrapped by every error that means the kernel lacks a
+// feature vipa-exec needs.
+var ErrNotSupported = errors.New("not supported by this kernel")
+
+// FeatureError names a missing kernel feature and the Linux version that has it.
+type FeatureError struct {
+	Feature    string
+	MinVersion string
+	Err        error // what the kernel answered, if anything
+}
+
+func (e *FeatureError) Error() string {
+	s := fmt.Sprintf("this kernel lacks %s: vipa-exec needs Linux >= %s", e.Feature, e.MinVersion)
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+func (e *FeatureError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrNotSupported}
+	}
+	return []error{ErrNotSupported, e.Err}
+}

@@ -1,0 +1,85 @@
+//go:build linux
+
+package notify
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// seccompData encodes a struct seccomp_data for the x/net/bpf VM. The kernel
+// loads seccomp words in host byte order while the VM reads them big-endian,
+// so each 32-bit word is written big-endian at its host offset.
+func seccompData(arch uint32, nr int32, args ...uint64) []byte {
+	b := make([]byte, 64)
+	be := binary.BigEndian
+	be.PutUint32(b[0:], uint32(nr))
+	be.PutUint32(b[4:], arch)
+	for i, a := range args {
+		off := 16 + 8*i
+		lo, hi := uint32(a), uint32(a>>32)
+		if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 { // little-endian host: low word first
+			be.PutUint32(b[off:], lo)
+			be.PutUint32(b[off+4:], hi)
+		} else {
+			be.PutUint32(b[off:], hi)
+			be.PutUint32(b[off+4:], lo)
+		}
+	}
+	return b
+}
+
+func TestFilterProgram(t *testing.T) {
+	f, err := NewFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns := make([]bpf.RawInstruction, len(f.Program()))
+	for i, in := range f.Program() {
+		insns[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	dis, ok := bpf.Disassemble(insns)
+	if !ok {
+		t.Fatalf("the filter has instructions x/net/bpf cannot disassemble")
+	}
+	vm, err := bpf.NewVM(dis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const native = unix.AUDIT_ARCH_X86_64
+	tests := []struct {
+		name string
+		arch uint32
+		nr   int32
+		args []uint64
+		want uint32
+	}{
+		{"connect sockaddr_in", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_in6", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in", native, unix.SYS_BIND, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in6", native, unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_un", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"bind sockaddr_nl", native, unix.SYS_BIND, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
+		// The kernel reads addrlen as a 32-bit int: junk above it must not
+		// hide an INET address from the filter.
+		{"connect junk high bits", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"getpid", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"sendto", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_ALLOW},
+		{"i386 ABI", unix.AUDIT_ARCH_I386, 102, nil, unix.SECCOMP_RET_KILL_PROCESS},
+		{"x32 ABI", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := vm.Run(seccompData(tt.arch, tt.nr, tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint32(got)&unix.SECCOMP_RET_ACTION_FULL != tt.want {
+				t.Errorf("action: want %#x, got %#x", tt.want, uint32(got))
+			}
+		})
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package notify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotSupported: vipa-exec needs Linux.
+var ErrNotSupported = fmt.Errorf("vipa-exec needs Linux: %w", errors.ErrUnsupported)
+
+// CheckKernel reports that seccomp user notification is Linux-only.
+func CheckKernel() error { return ErrNotSupported }

@@ -1,0 +1,142 @@
+//go:build linux
+
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// pidfdThread is PIDFD_THREAD (Linux 6.9): a pidfd for one thread rather
+// than its thread group. It equals O_EXCL, and x/sys has no name for it.
+const pidfdThread = unix.O_EXCL
+
+// maxCachedPidfds bounds a worker's cache; past it the cache starts over.
+const maxCachedPidfds = 4096
+
+// pidfdCache maps the thread ids that notifications name to pidfds. It is
+// owned by one worker and needs no lock.
+//
+// A notification names the calling thread, not its process (a Go program
+// connects from any of its threads). With PIDFD_THREAD the cached pidfd is
+// that very thread: while it lives no other thread can hold its id, and once
+// it has died pidfd_getfd fails with ESRCH and the entry is opened afresh,
+// so a reused id can never reach another process's descriptors. Kernels
+// without PIDFD_THREAD get a pidfd of the thread group; those are cached only
+// for group leaders, whose id stays reserved while the group lives.
+type pidfdCache struct {
+	m           map[uint32]*thread
+	noThreadFds bool // the kernel refused PIDFD_THREAD once
+}
+
+// thread is what the cache knows of one traced thread.
+type thread struct {
+	pidfd int
+	tgid  int // 0 until asked for
+}
+
+func newPidfdCache() *pidfdCache { return &pidfdCache{m: make(map[uint32]*thread)} }
+
+func (c *pidfdCache) close() {
+	for tid, t := range c.m {
+		unix.Close(t.pidfd)
+		delete(c.m, tid)
+	}
+}
+
+// getfd duplicates descriptor fd of thread tid.
+func (c *pidfdCache) getfd(tid uint32, fd int) (int, error) {
+	if t, ok := c.m[tid]; ok {
+		dup, err := unix.PidfdGetfd(t.pidfd, fd, 0)
+		if err != unix.ESRCH {
+			return dup, err
+		}
+		// The cached thread is gone and its id now names another one.
+		unix.Close(t.pidfd)
+		delete(c.m, tid)
+	}
+	pfd, cacheable, err := c.open(tid)
+	if err != nil {
+		return -1, err
+	}
+	dup, err := unix.PidfdGetfd(pfd, fd, 0)
+	if !cacheable || err != nil {
+		unix.Close(pfd)
+		return dup, err
+	}
+	if len(c.m) >= maxCachedPidfds {
+		c.close()
+	}
+	c.m[tid] = &thread{pidfd: pfd}
+	return dup, nil
+}
+
+// tgid returns the process (thread group) of thread tid. Call it after a
+// successful getfd for the same notification: that proved the cached entry
+// still names the live thread.
+func (c *pidfdCache) tgid(tid uint32) (int, error) {
+	t, ok := c.m[tid]
+	if ok && t.tgid != 0 {
+		return t.tgid, nil
+	}
+	id, err := threadGroup(tid)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		t.tgid = id
+	}
+	return id, nil
+}
+
+func (c *pidfdCache) open(tid uint32) (pfd int, cacheable bool, err error) {
+	if !c.noThreadFds {
+		pfd, err = unix.PidfdOpen(int(tid), pidfdThread)
+		if err == nil {
+			return pfd, true, nil
+		}
+		if err != unix.EINVAL {
+			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
+		}
+		c.noThreadFds = true
+	}
+	// Without PIDFD_THREAD only a thread-group leader can be opened.
+	pfd, err = unix.PidfdOpen(int(tid), 0)
+	if err == nil {
+		return pfd, true, nil
+	}
+	if err != unix.EINVAL {
+		return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
+	}
+	tgid, err := threadGroup(tid)
+	if err != nil {
+		return -1, false, err
+	}
+	pfd, err = unix.PidfdOpen(tgid, 0)
+	if err != nil {
+		return -1, false, fmt.Errorf("pidfd_open(%d): %w", tgid, err)
+	}
+	// Not cacheable: the id of a non-leader thread may be reused by a
+	// thread of another process while this group lives on.
+	return pfd, false, nil
+}
+
+// threadGroup reads the thread-group id of thread tid from /proc.
+func threadGroup(tid uint32) (int, error) {
+	data, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("find process of thread %d: %w", tid, err)
+	}
+	s := bufio.NewScanner(bytes.NewReader(data))
+	for s.Scan() {
+		if v, ok := bytes.CutPrefix(s.Bytes(), []byte("Tgid:")); ok {
+			return strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	return 0, fmt.Errorf("find process of thread %d: no Tgid in /proc status", tid)
+}

@@ -1,0 +1,173 @@
+//go:build linux
+
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler decides what becomes of one trapped call. It runs on several
+// threads at once and must answer every request: whatever it returns is
+// sent, and a panic is answered with Continue.
+type Handler interface {
+	Handle(r *Request) Response
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(r *Request) Response
+
+func (f HandlerFunc) Handle(r *Request) Response { return f(r) }
+
+// Response is the answer to a notification.
+type Response struct {
+	// Continue lets the kernel run the original syscall. Otherwise the
+	// caller sees Errno (if non-zero) or the return value Val.
+	Continue bool
+	Val      int64
+	Errno    unix.Errno
+}
+
+// Continue is the answer that changes nothing.
+func Continue() Response { return Response{Continue: true} }
+
+// Return answers val in place of running the syscall.
+func Return(val int64) Response { return Response{Val: val} }
+
+// Fail answers -errno in place of running the syscall.
+func Fail(errno unix.Errno) Response { return Response{Errno: errno} }
+
+// Request is one trapped call, valid only during Handle.
+type Request struct {
+	Notif
+	l *Listener
+	w *worker
+}
+
+// ReadMem copies len(buf) bytes at addr in the calling process into buf.
+func (r *Request) ReadMem(addr uint64, buf []byte) error {
+	local := unix.Iovec{Base: unsafe.SliceData(buf)}
+	local.SetLen(len(buf))
+	remote := unix.RemoteIovec{Base: uintptr(addr), Len: len(buf)}
+	n, err := unix.ProcessVMReadv(int(r.Pid), []unix.Iovec{local}, []unix.RemoteIovec{remote}, 0)
+	if err != nil {
+		return fmt.Errorf("read memory of pid %d: %w", r.Pid, err)
+	}
+	if n != len(buf) {
+		return fmt.Errorf("read memory of pid %d: %w", r.Pid, unix.EFAULT)
+	}
+	return nil
+}
+
+// GetFD returns a duplicate of the caller's file descriptor fd; the
+// duplicate refers to the same open file (the same socket) and must be
+// closed by the handler.
+func (r *Request) GetFD(fd int) (int, error) {
+	dup, err := r.w.pidfds.getfd(r.Pid, fd)
+	if err != nil {
+		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, err)
+	}
+	return dup, nil
+}
+
+// Tgid returns the id of the calling process (thread group); Pid is the
+// calling thread's. Call it after GetFD.
+func (r *Request) Tgid() (int, error) { return r.w.pidfds.tgid(r.Pid) }
+
+// Valid reports whether the caller still waits for this answer; after a
+// true result, what was read from its memory and descriptors was the
+// caller's and not that of a process that reused its pid.
+func (r *Request) Valid() bool { return r.l.idValid(r.ID) }
+
+// Serve answers notifications on l with h on workers threads until no
+// process uses the filter any more, then returns nil.
+func Serve(l *Listener, h Handler, workers int) error {
+	if workers < 1 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			// A locked thread keeps the synchronous wake-up pairing the
+			// traced thread with one supervisor thread.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			w := &worker{l: l, h: h, pidfds: newPidfdCache()}
+			defer w.pidfds.close()
+			errs[i] = w.loop()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+type worker struct {
+	l      *Listener
+	h      Handler
+	pidfds *pidfdCache
+	req    Request
+}
+
+func (w *worker) loop() error {
+	req := &w.req
+	req.l, req.w = w.l, w
+	for {
+		if !w.l.syncWake {
+			pending, err := w.l.wait()
+			if err != nil || !pending {
+				return err
+			}
+		}
+		switch errno := w.l.recv(&req.Notif); errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.ENOENT:
+			// The caller was interrupted or died; or nobody uses the filter
+			// any more, and then RECV fails at once for ever: look for HUP.
+			if w.l.hungUp() {
+				return nil
+			}
+			continue
+		default:
+			return fmt.Errorf("receive seccomp notification: %w", errno)
+		}
+		resp := w.handle(req)
+		out := NotifResp{ID: req.ID, Val: resp.Val}
+		switch {
+		case resp.Continue:
+			out.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+		case resp.Errno != 0:
+			out.Error = -int32(resp.Errno)
+		}
+		switch errno := w.l.send(&out); errno {
+		case 0, unix.ENOENT:
+		default:
+			return fmt.Errorf("answer seccomp notification: %w", errno)
+		}
+	}
+}
+
+// handle runs the handler, turning a panic into Continue: a bug in the
+// supervisor must not leave a program hanging.
+func (w *worker) handle(req *Request) (resp Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp = Continue()
+			reportPanic(p)
+		}
+	}()
+	return w.h.Handle(req)
+}
+
+// reportPanic is replaced by the supervisor to log handler panics.
+var reportPanic = func(any) {}
+
+// SetPanicReporter sets the function told about handler panics.
+func SetPanicReporter(f func(any)) { reportPanic = f }

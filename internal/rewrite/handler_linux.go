@@ -1,0 +1,223 @@
+//go:build linux
+
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+)
+
+// Handler applies a policy to trapped bind(2) and connect(2) calls.
+// It implements notify.Handler.
+type Handler struct {
+	policy atomic.Pointer[policy.Policy]
+	log    *slog.Logger
+	warned sync.Map // warnKey -> struct{}: one warning per source and errno
+	priv   privChecker
+}
+
+type warnKey struct {
+	src   netip.Addr
+	errno unix.Errno
+}
+
+// NewHandler returns a handler for p that logs to log.
+func NewHandler(p *policy.Policy, log *slog.Logger) *Handler {
+	h := &Handler{log: log}
+	h.policy.Store(p)
+	return h
+}
+
+// SetPolicy replaces the policy for calls trapped from now on.
+func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
+
+// Handle implements notify.Handler. The filter traps only the native ABI, so
+// the syscall number alone identifies the call.
+func (h *Handler) Handle(r *notify.Request) notify.Response {
+	switch r.Data.Nr {
+	case unix.SYS_CONNECT:
+		return h.connect(r)
+	case unix.SYS_BIND:
+		return h.bind(r)
+	}
+	return notify.Continue()
+}
+
+// readSockaddr reads and decodes the socket address argument. Whatever it
+// cannot read or decode is left to the kernel, which will fail the call
+// itself (EFAULT, EINVAL) or run it (AF_UNIX and friends).
+func readSockaddr(r *notify.Request) (Sockaddr, bool) {
+	n := uint32(r.Data.Args[2])
+	if n != SizeofSockaddrInet4 && n != SizeofSockaddrInet6 {
+		return Sockaddr{}, false
+	}
+	var buf [SizeofSockaddrInet6]byte
+	if err := r.ReadMem(r.Data.Args[1], buf[:n]); err != nil {
+		return Sockaddr{}, false
+	}
+	sa, err := DecodeSockaddr(buf[:n])
+	return sa, err == nil
+}
+
+func (h *Handler) connect(r *notify.Request) notify.Response {
+	sa, ok := readSockaddr(r)
+	if !ok {
+		return notify.Continue()
+	}
+	dst := sa.Dest()
+	m, ok := h.policy.Load().MatchConnect(dst)
+	if !ok {
+		return notify.Continue()
+	}
+	sock, ok := getSocket(r)
+	if !ok {
+		return notify.Continue()
+	}
+	defer unix.Close(sock)
+	family, unbound, err := boundState(sock)
+	if err != nil || !unbound {
+		// Not a socket, or bound by the program: its choice stands.
+		return notify.Continue()
+	}
+	if family == AFInet && !dst.Is4() {
+		return notify.Continue() // the kernel refuses this connect anyway
+	}
+	pid, err := r.Tgid()
+	if err != nil {
+		return notify.Continue()
+	}
+	src := m.Source(pid)
+	// Share source ports per 4-tuple, as connect() does by itself: without
+	// this, bind(port 0) reserves a port for the source address alone and
+	// a busy client runs out of ports at ~28k connections in TIME_WAIT.
+	if err := unix.SetsockoptInt(sock, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+		return h.bindFailed(m, src, err)
+	}
+	if err := bindTo(sock, family, netip.AddrPortFrom(src, 0)); err != nil {
+		return h.bindFailed(m, src, err)
+	}
+	return notify.Continue()
+}
+
+// getSocket duplicates the caller's socket argument. It returns ok=false when
+// there is nothing to do: a bad descriptor (the kernel answers EBADF itself),
+// or a caller that is no longer waiting.
+func getSocket(r *notify.Request) (int, bool) {
+	sock, err := r.GetFD(int(int32(r.Data.Args[0])))
+	if err != nil {
+		return -1, false
+	}
+	// The pid in the notification could have died and been reused between
+	// RECV and pidfd_open; if the caller still waits now, it did not, and
+	// sock is the caller's own.
+	if !r.Valid() {
+		unix.Close(sock)
+		return -1, false
+	}
+	return sock, true
+}
+
+func (h *Handler) bind(r *notify.Request) notify.Response {
+	sa, ok := readSockaddr(r)
+	if !ok || !sa.IsWildcard() {
+		return notify.Continue()
+	}
+	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
+	v6 := sa.Family == AFInet6 && !sa.Addr.Addr().Is4In6()
+	port := sa.Addr.Port()
+	m, ok := h.policy.Load().MatchBind(v6, port)
+	if !ok {
+		return notify.Continue()
+	}
+	sock, ok := getSocket(r)
+	if !ok {
+		return notify.Continue()
+	}
+	defer unix.Close(sock)
+	family, _, err := boundState(sock)
+	if err != nil || family != sa.Family {
+		return notify.Continue() // not a socket, or a family mix the kernel refuses
+	}
+	pid, err := r.Tgid()
+	if err != nil {
+		return notify.Continue()
+	}
+	src := m.Source(pid)
+	if family == AFInet && !src.Is4() {
+		return notify.Continue()
+	}
+	// The supervisor may hold privileges the program lacks: the kernel's
+	// privileged-port check would look at the supervisor, so make it here,
+	// for the program, exactly as inet_bind would.
+	if port != 0 {
+		allowed, err := h.priv.mayBindPort(r, sock, port)
+		if err != nil {
+			h.log.Warn("privileged port check failed; refusing the bind", "pid", r.Pid, "port", port, "err", err)
+		}
+		if !allowed {
+			return notify.Fail(unix.EACCES)
+		}
+	}
+	if err := bindTo(sock, family, netip.AddrPortFrom(src, port)); err != nil {
+		return h.bindFailed(m, src, err)
+	}
+	return notify.Return(0)
+}
+
+// bindFailed applies a rule's on_error: by default the call goes on as if
+// vipa-exec were not there, with one warning per source and errno.
+func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error) notify.Response {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		errno = unix.EINVAL
+	}
+	if m.OnError() == policy.OnErrorFail {
+		return notify.Fail(errno)
+	}
+	if _, dup := h.warned.LoadOrStore(warnKey{src, errno}, struct{}{}); !dup {
+		h.log.Warn("cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
+			"source", src, "rule", m.Origin(), "err", errno.Error())
+	}
+	return notify.Continue()
+}
+
+// boundState returns a socket's family and whether it is still unbound
+// (wildcard address and port 0), with one getsockname and no allocation.
+func boundState(fd int) (family uint16, unbound bool, err error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unsafe.Sizeof(rsa))
+	_, _, errno := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if errno != 0 {
+		return 0, false, errno
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&rsa)), min(int(n), int(unsafe.Sizeof(rsa))))
+	sa, err := DecodeSockaddr(b)
+	if err != nil {
+		return 0, false, err
+	}
+	return sa.Family, sa.Addr.Port() == 0 && sa.IsWildcard(), nil
+}
+
+// bindTo binds fd to ap, spelled for a socket of the given family.
+func bindTo(fd int, family uint16, ap netip.AddrPort) error {
+	var buf [SizeofSockaddrInet6]byte
+	n, err := EncodeSockaddr(&buf, family, ap)
+	if err != nil {
+		return fmt.Errorf("bind %s: %w", ap, unix.EAFNOSUPPORT)
+	}
+	_, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(n))
+	if errno != 0 {
+		return fmt.Errorf("bind %s: %w", ap, errno)
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing vipa-exec need, when missing.
+set -eu
+need=""
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+for p in libseccomp-dev busybox-static curl python3 iproute2 gcc libc6-dev pkg-config; do
+	have "$p" || need="$need $p"
+done
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$need (run as root, or install them with apt-get)" >&2
+	exit 1
+fi
+echo "install-deps: installing$need" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $need >/dev/null
