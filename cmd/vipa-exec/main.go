@@ -140,8 +140,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		policyPath = defaultPolicy
 	}
 	data, err := os.ReadFile(policyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return exitUsage, fmt.Errorf("%s: policy file not found (give one with -p or $%s)", policyPath, policyEnv)
+	}
 	if err != nil {
-		return exitUsage, fmt.Errorf("policy: %w", err)
+		return exitUsage, fmt.Errorf("policy file: %w", err)
 	}
 	if _, err := conf.Parse(policyPath, data); err != nil {
 		return exitUsage, err
