@@ -3,8 +3,8 @@ module github.com/vipa-exec/vipa-exec
 go 1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/seccomp/libseccomp-golang v0.11.1
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.49.0
 )

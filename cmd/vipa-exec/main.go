@@ -22,11 +22,11 @@ var version = "dev"
 // Exit statuses of vipa-exec itself; PROGRAM's own status is passed through
 // unchanged because PROGRAM replaces vipa-exec.
 const (
-	exitUsage       = 2   // bad options, bad policy, missing kernel feature, setup failure
-	exitCannotExec  = 126 // PROGRAM found but not executable (as env(1))
-	exitNotFound    = 127 // PROGRAM not found (as env(1))
-	defaultPolicy   = "/etc/vipa-exec/policy.toml"
-	policyEnv       = "VIPA_EXEC_POLICY"
+	exitUsage      = 2   // bad options, bad policy, missing kernel feature, setup failure
+	exitCannotExec = 126 // PROGRAM found but not executable (as env(1))
+	exitNotFound   = 127 // PROGRAM not found (as env(1))
+	defaultPolicy  = "/etc/vipa-exec/policy.toml"
+	policyEnv      = "VIPA_EXEC_POLICY"
 )
 
 const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]

@@ -16,10 +16,10 @@ import (
 
 // Credential is the identity PROGRAM runs with.
 type Credential struct {
-	UID, GID  uint32
-	SetUID    bool     // change the user id
-	SetGID    bool     // change the group id
-	Groups    []uint32 // supplementary groups, set whenever SetUID or SetGID
+	UID, GID uint32
+	SetUID   bool     // change the user id
+	SetGID   bool     // change the group id
+	Groups   []uint32 // supplementary groups, set whenever SetUID or SetGID
 }
 
 // Options say what Exec runs and how.

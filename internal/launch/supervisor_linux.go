@@ -22,9 +22,9 @@ import (
 // new process what it is; PROGRAM never sees it.
 const (
 	stageEnv     = "_VIPA_EXEC_STAGE"
-	stageDetach  = "detach"  // start the supervisor in a new session, then exit
-	stageServe   = "serve"   // the supervisor itself
-	supervisorFD = 3         // the socket to the launching process
+	stageDetach  = "detach" // start the supervisor in a new session, then exit
+	stageServe   = "serve"  // the supervisor itself
+	supervisorFD = 3        // the socket to the launching process
 	// SupervisorName is argv[0] of the supervisor, so ps shows what it is.
 	// argv[1] is the pid of the program it serves.
 	SupervisorName = "vipa-exec-supervisor"

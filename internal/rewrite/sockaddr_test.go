@@ -96,9 +96,17 @@ func TestEncodeSockaddr(t *testing.T) {
 		{name: "inet", family: AFInet, ap: "192.0.2.10:0", want: sa4(0, [4]byte{192, 0, 2, 10})},
 		{name: "inet from mapped", family: AFInet, ap: "[::ffff:192.0.2.10]:80", want: sa4(80, [4]byte{192, 0, 2, 10})},
 		{name: "inet6 maps ipv4", family: AFInet6, ap: "192.0.2.10:6000",
-			want: func() []byte { b := sa6(6000, netip.MustParseAddr("::ffff:192.0.2.10").As16(), 0); copy(b[4:8], make([]byte, 4)); return b }()},
+			want: func() []byte {
+				b := sa6(6000, netip.MustParseAddr("::ffff:192.0.2.10").As16(), 0)
+				copy(b[4:8], make([]byte, 4))
+				return b
+			}()},
 		{name: "inet6", family: AFInet6, ap: "[2001:db8::10]:1",
-			want: func() []byte { b := sa6(1, netip.MustParseAddr("2001:db8::10").As16(), 0); copy(b[4:8], make([]byte, 4)); return b }()},
+			want: func() []byte {
+				b := sa6(1, netip.MustParseAddr("2001:db8::10").As16(), 0)
+				copy(b[4:8], make([]byte, 4))
+				return b
+			}()},
 		{name: "inet with ipv6", family: AFInet, ap: "[2001:db8::10]:1", wantErr: true},
 		{name: "bad family", family: 1, ap: "1.2.3.4:1", wantErr: true},
 	}

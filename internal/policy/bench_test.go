@@ -1,0 +1,73 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+)
+
+// benchPolicy returns a policy of 20 connect rules (IPv4 and IPv6, several
+// prefix lengths) and 6 bind rules, all using the named selector.
+func benchPolicy(tb testing.TB, name string) *Policy {
+	tb.Helper()
+	var connect []ConnectRule
+	for i := range 8 {
+		connect = append(connect,
+			ConnectRule{Destination: pfx(fmt.Sprintf("10.%d.0.0/16", i)), Sources: addrs("192.0.2.1", "192.0.2.2", "192.0.2.3"), Policy: name},
+			ConnectRule{Destination: pfx(fmt.Sprintf("10.%d.%d.0/24", i, i)), Sources: addrs("192.0.2.4", "192.0.2.5"), Policy: name},
+		)
+	}
+	connect = append(connect,
+		ConnectRule{Destination: pfx("10.0.0.0/8"), Sources: addrs("192.0.2.10"), Policy: name},
+		ConnectRule{Destination: pfx("0.0.0.0/0"), Sources: addrs("192.0.2.11"), Policy: name},
+		ConnectRule{Destination: pfx("2001:db8::/32"), Sources: addrs("2001:db8::1", "2001:db8::2"), Policy: name},
+		ConnectRule{Destination: pfx("::/0"), Sources: addrs("2001:db8::3"), Policy: name},
+	)
+	var bind []BindRule
+	for i := range 5 {
+		lo := uint16(1000 + 1000*i)
+		bind = append(bind, BindRule{Ports: PortRange{lo, lo + 999}, Sources: addrs("198.51.100.1", "198.51.100.2"), Policy: name})
+	}
+	bind = append(bind, BindRule{Ports: PortRange{0, 65535}, Sources: addrs("198.51.100.3", "2001:db8::4"), Policy: name})
+	p, err := New(connect, bind)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func BenchmarkConnect(b *testing.B) {
+	for _, name := range Names() {
+		p := benchPolicy(b, name)
+		for _, dst := range []string{"10.3.3.1", "10.3.200.1", "::ffff:203.0.113.1", "2001:db8:3::1"} {
+			a := netip.MustParseAddr(dst)
+			b.Run(name+"/"+dst, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, ok := p.Connect(a, 1); !ok {
+						b.Fatal("no match")
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkBind(b *testing.B) {
+	for _, name := range Names() {
+		p := benchPolicy(b, name)
+		for _, tc := range []struct {
+			v6   bool
+			port uint16
+		}{{false, 1000}, {false, 8080}, {true, 5999}, {true, 8080}} {
+			b.Run(fmt.Sprintf("%s/v6=%v/%d", name, tc.v6, tc.port), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, ok := p.Bind(tc.v6, tc.port, 1); !ok {
+						b.Fatal("no match")
+					}
+				}
+			})
+		}
+	}
+}

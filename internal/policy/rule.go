@@ -1,0 +1,248 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Errors wrapped by [New] (inside a [*RuleError]) and by the Check and Parse
+// functions that it shares with package conf.
+var (
+	ErrInvalidDestination   = errors.New("invalid destination")
+	ErrDuplicateDestination = errors.New("duplicate destination")
+	ErrNoSources            = errors.New("no sources")
+	ErrInvalidSource        = errors.New("invalid source")
+	ErrDuplicateSource      = errors.New("duplicate source")
+	ErrFamilyMismatch       = errors.New("family mismatch")
+	ErrInvalidPorts         = errors.New("invalid ports")
+	ErrInvalidOnError       = errors.New("invalid on_error")
+)
+
+// OnError says what happens to a call when binding its socket to the chosen
+// source fails.
+type OnError uint8
+
+const (
+	OnErrorContinue OnError = iota // log a warning, let the original call run unchanged
+	OnErrorFail                    // return the bind errno to the program
+)
+
+// String returns the policy file spelling.
+func (o OnError) String() string {
+	switch o {
+	case OnErrorContinue:
+		return "continue"
+	case OnErrorFail:
+		return "fail"
+	}
+	return "OnError(" + strconv.Itoa(int(o)) + ")"
+}
+
+// ParseOnError parses the policy file spelling of an [OnError].
+func ParseOnError(s string) (OnError, error) {
+	switch s {
+	case "continue":
+		return OnErrorContinue, nil
+	case "fail":
+		return OnErrorFail, nil
+	}
+	return 0, fmt.Errorf("%w %q (valid: continue, fail)", ErrInvalidOnError, s)
+}
+
+// PortRange is an inclusive range of ports; Lo == Hi is a single port.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Contains reports whether p is in r.
+func (r PortRange) Contains(p uint16) bool { return r.Lo <= p && p <= r.Hi }
+
+// String returns "80" or "6000-6999", the form [ParsePortRange] reads.
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+}
+
+// ParsePortRange parses "PORT" or "LO-HI" (decimal, 0 to 65535, LO <= HI).
+// Port 0 is allowed: bind() then picks an ephemeral port.
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hi = lo
+	}
+	l, err := parsePort(lo)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("%w %q: %s", ErrInvalidPorts, s, err)
+	}
+	h, err := parsePort(hi)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("%w %q: %s", ErrInvalidPorts, s, err)
+	}
+	r := PortRange{Lo: l, Hi: h}
+	if err := r.check(); err != nil {
+		return PortRange{}, err
+	}
+	return r, nil
+}
+
+// parsePort returns a plain reason, not an error chain: the caller wraps it
+// in ErrInvalidPorts once.
+func parsePort(s string) (uint16, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, errors.New(`want a port or a range LO-HI, like "80" or "6000-6999"`)
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %s out of range 0-65535", s)
+	}
+	return uint16(n), nil
+}
+
+func (r PortRange) check() error {
+	if r.Lo > r.Hi {
+		return fmt.Errorf("%w %q: reversed range; write %d-%d", ErrInvalidPorts, r.String(), r.Hi, r.Lo)
+	}
+	return nil
+}
+
+// CheckDestination reports whether p can be the destination of a connect
+// rule: a valid prefix without host bits, and IPv4 ones written as IPv4.
+func CheckDestination(p netip.Prefix) error {
+	if !p.IsValid() {
+		return fmt.Errorf("%w: not a valid prefix", ErrInvalidDestination)
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		// Such a rule could never match: destinations are unmapped first.
+		v4 := netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+		return fmt.Errorf("%w: %s is IPv4-mapped; write %s (IPv4 rules also match IPv4-mapped destinations)", ErrInvalidDestination, p, v4)
+	}
+	if m := p.Masked(); m != p {
+		return fmt.Errorf("%w: %s has host bits set; did you mean %s?", ErrInvalidDestination, p, m)
+	}
+	return nil
+}
+
+// CheckSource reports whether a can be a source (a VIPA) of any rule: a
+// unicast address the supervisor can bind a socket to without further
+// context.
+func CheckSource(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("%w: not an IP address", ErrInvalidSource)
+	case a.Zone() != "":
+		return fmt.Errorf("%w: %s has a zone; sources must be addresses without %%zone", ErrInvalidSource, a)
+	case a.Is4In6():
+		// The caller maps IPv4 sources itself where the socket needs it.
+		return fmt.Errorf("%w: %s is IPv4-mapped; write %s", ErrInvalidSource, a, a.Unmap())
+	case a.IsUnspecified():
+		return fmt.Errorf("%w: %s is the unspecified address", ErrInvalidSource, a)
+	case a.IsMulticast():
+		return fmt.Errorf("%w: %s is a multicast address", ErrInvalidSource, a)
+	case a.Is6() && a.IsLinkLocalUnicast():
+		// bind() needs a scope id for it, which a rule cannot give.
+		return fmt.Errorf("%w: %s is IPv6 link-local; use a global or unique-local address", ErrInvalidSource, a)
+	}
+	return nil
+}
+
+// CheckConnectSource is [CheckSource] plus the rule that the sources of a
+// connect rule have the family of its destination.
+func CheckConnectSource(dst netip.Prefix, a netip.Addr) error {
+	if err := CheckSource(a); err != nil {
+		return err
+	}
+	if d := dst.Addr(); d.IsValid() && a.Is4() != d.Is4() {
+		return fmt.Errorf("%w: source %s is %s but destination %s is %s", ErrFamilyMismatch, a, family(a), dst, family(d))
+	}
+	return nil
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// ConnectRule is one [[connect]] rule.
+type ConnectRule struct {
+	Destination netip.Prefix // masked; IPv4 prefixes are plain IPv4, never 4in6
+	Sources     []netip.Addr // all of Destination's family
+	Policy      string       // selector name, for logs; "" means onevipa
+	Selector    Selector     // nil: NewSelector(Policy)
+	OnError     OnError
+	Origin      string // "FILE:LINE" of the rule's [[connect]] header, for logs
+}
+
+// BindRule is one [[bind]] rule.
+type BindRule struct {
+	Ports    PortRange
+	Sources  []netip.Addr // may mix IPv4 and IPv6
+	Policy   string       // selector name, for logs; "" means onevipa
+	Selector Selector     // nil: NewSelector(Policy)
+	OnError  OnError
+	Origin   string // "FILE:LINE" of the rule's [[bind]] header, for logs
+}
+
+// RuleError is the error of [New]: which rule, which field and which source
+// (Source >= 0 for an error about one element of Sources) it is about, so
+// that package conf can point at the line.
+type RuleError struct {
+	Kind   string // "connect" or "bind"
+	Index  int    // index of the rule in the slice given to New
+	Field  string // "destination", "sources", "ports", "policy" or "on_error"
+	Source int    // index into Sources, or -1
+	Err    error
+}
+
+func (e *RuleError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s rule %d: %s", e.Kind, e.Index, e.Field)
+	if e.Source >= 0 {
+		fmt.Fprintf(&b, "[%d]", e.Source)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+func checkSources(srcs []netip.Addr, check func(netip.Addr) error) (int, error) {
+	if len(srcs) == 0 {
+		return -1, ErrNoSources
+	}
+	for i, a := range srcs {
+		if err := check(a); err != nil {
+			return i, err
+		}
+		for _, b := range srcs[:i] {
+			if a == b {
+				return i, fmt.Errorf("%w %s", ErrDuplicateSource, a)
+			}
+		}
+	}
+	return -1, nil
+}
+
+func selector(name string, sel Selector) (string, Selector, error) {
+	if name == "" {
+		name = OneVIPA
+	}
+	if sel != nil {
+		return name, sel, nil
+	}
+	sel, err := NewSelector(name)
+	return name, sel, err
+}
+
+func checkOnError(o OnError) error {
+	if o > OnErrorFail {
+		return fmt.Errorf("%w %s", ErrInvalidOnError, o)
+	}
+	return nil
+}

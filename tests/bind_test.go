@@ -1,0 +1,187 @@
+//go:build linux
+
+package tests
+
+import (
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+const bindPolicy = `[[bind]]
+ports   = "6000-6999"
+sources = ["192.0.2.10"]
+policy  = "onevipa"
+`
+
+// TestIntegrationBindRule runs a server that binds a wildcard address and
+// checks where it really listens: with ss inside the namespace, and by
+// connecting to the loopback address (refused once moved) and to the VIPA.
+func TestIntegrationBindRule(t *testing.T) {
+	testutil.RequireRoot(t)
+	loop4 := netip.MustParseAddr("127.0.0.1")
+	unspec4 := netip.IPv4Unspecified()
+	tests := []struct {
+		name    string
+		wrapped bool
+		network string
+		listen  string
+		port    uint16
+		// want is the address ss must show, unmapped.
+		want netip.Addr
+		// refused are dialed first and must be refused; then ok is dialed
+		// and must reach the server.
+		refused []netip.Addr
+		ok      netip.Addr
+	}{
+		{
+			name: "baseline 0.0.0.0:6000 without vipa-exec", network: "tcp4", listen: "0.0.0.0:6000", port: 6000,
+			want: unspec4, ok: loop4,
+		},
+		{
+			name: "0.0.0.0:6000 moves to the VIPA", wrapped: true, network: "tcp4", listen: "0.0.0.0:6000", port: 6000,
+			want: vipa4, refused: []netip.Addr{loop4}, ok: vipa4,
+		},
+		{
+			name: "Go :6000 ([::]:6000) moves to the VIPA", wrapped: true, network: "tcp", listen: ":6000", port: 6000,
+			want: vipa4, refused: []netip.Addr{loop4, netip.IPv6Loopback()}, ok: vipa4,
+		},
+		{
+			name: "6999, the end of the range, moves", wrapped: true, network: "tcp4", listen: "0.0.0.0:6999", port: 6999,
+			want: vipa4, refused: []netip.Addr{loop4}, ok: vipa4,
+		},
+		{
+			name: "7000 is outside the range", wrapped: true, network: "tcp4", listen: "0.0.0.0:7000", port: 7000,
+			want: unspec4, ok: loop4,
+		},
+		{
+			name: "5999 is outside the range", wrapped: true, network: "tcp4", listen: "0.0.0.0:5999", port: 5999,
+			want: unspec4, ok: loop4,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			argv := []string{goClient(t), "-network", tt.network, "-serve", "-listen", tt.listen}
+			if tt.wrapped {
+				argv = e.vipa(e.policy(bindPolicy), argv...)
+			}
+			p := testutil.Start(t, e.command(argv...))
+			printed := p.Line(t)
+
+			var got []netip.AddrPort
+			for _, ap := range e.ns.Listening(t) {
+				if ap.Port() == tt.port {
+					got = append(got, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+				}
+			}
+			want := []netip.AddrPort{netip.AddrPortFrom(tt.want, tt.port)}
+			if d := testutil.Diff(want, got); d != "" {
+				t.Errorf("ss -ltnH: listeners on port %d (-want +got):\n%s", tt.port, d)
+			}
+			if ap, err := netip.ParseAddrPort(printed); err != nil || ap.Addr().Unmap() != tt.want {
+				t.Errorf("server printed local address %q, want %v", printed, tt.want)
+			}
+
+			for _, a := range tt.refused {
+				addr := netip.AddrPortFrom(a, tt.port).String()
+				c, err := e.ns.Dial("tcp", addr)
+				if err == nil {
+					c.Close()
+					t.Errorf("dial %s: connected, want connection refused", addr)
+					break // the server served its one connection
+				}
+				if !testutil.IsRefused(err) {
+					t.Errorf("dial %s: %v, want connection refused", addr, err)
+				}
+			}
+			addr := netip.AddrPortFrom(tt.ok, tt.port).String()
+			if c, err := e.ns.Dial("tcp", addr); err != nil {
+				t.Errorf("dial %s: %v, want the server", addr, err)
+			} else {
+				b, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || string(b) != "hello\n" {
+					t.Errorf("dial %s: read %q, %v; want the server's hello", addr, b, err)
+				}
+			}
+
+			// Unblock a server still waiting after a failed check.
+			if t.Failed() {
+				p.Cmd.Process.Kill()
+			}
+			res := p.Wait(t)
+			if !t.Failed() {
+				wantOK(t, "server", res)
+			}
+			if tt.wrapped {
+				e.supervisorGone(res)
+			}
+		})
+	}
+}
+
+// TestIntegrationBindPrivilegedPort: a [[bind]] rule must not lend the
+// supervisor's privileges. Port 80 is below ip_unprivileged_port_start, so a
+// program without CAP_NET_BIND_SERVICE gets EACCES, as it would without
+// vipa-exec; root gets the port on the VIPA.
+func TestIntegrationBindPrivilegedPort(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "setpriv")
+	const policy = `[[bind]]
+ports   = "80"
+sources = ["192.0.2.10"]
+policy  = "onevipa"
+`
+	tests := []struct {
+		name string
+		// argv wraps the server's argv.
+		argv func(e *env, pol string, server []string) []string
+		// want is the printed local address, or zero for EACCES.
+		want    netip.AddrPort
+		wrapped bool
+	}{
+		{
+			name: "nobody without vipa-exec",
+			argv: func(e *env, pol string, server []string) []string { return asNobody(server...) },
+		},
+		{
+			name: "vipa-exec as root, program as nobody (-u nobody)", wrapped: true,
+			argv: func(e *env, pol string, server []string) []string {
+				return append([]string{e.vipaExec, "-u", "nobody", "-g", "nogroup", "-p", pol}, server...)
+			},
+		},
+		{
+			name: "vipa-exec as nobody", wrapped: true,
+			argv: func(e *env, pol string, server []string) []string { return asNobody(e.vipa(pol, server...)...) },
+		},
+		{
+			name: "root under vipa-exec (control)", wrapped: true,
+			argv: func(e *env, pol string, server []string) []string { return e.vipa(pol, server...) },
+			want: netip.AddrPortFrom(vipa4, 80),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			server := []string{goClient(t), "-network", "tcp4", "-listen", "0.0.0.0:80"}
+			res := e.run(tt.argv(e, e.policy(policy), server)...)
+			if tt.wrapped {
+				e.supervisorGone(res)
+			}
+			if tt.want.IsValid() {
+				wantOK(t, "server", res)
+				if got := strings.TrimSpace(res.Stdout); got != tt.want.String() {
+					t.Errorf("server listens on %q, want %v", got, tt.want)
+				}
+				return
+			}
+			if res.Exit != 1 || !strings.Contains(res.Stderr, "errno=EACCES") {
+				t.Errorf("bind 0.0.0.0:80: want exit 1 with errno=EACCES, got %v", res)
+			}
+		})
+	}
+}
