@@ -1,0 +1,364 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+//go:embed csrc/client.c
+var clientSource []byte
+
+// The policy every vipa-exec case runs under: the one rule the issue names.
+const policyText = `[[connect]]
+destination = "10.1.2.3/32"
+sources     = ["192.0.2.10"]
+policy      = "onevipa"
+`
+
+type config struct {
+	vipaExec    string
+	n           int // TCP connections per run
+	reps        int
+	startupRuns int
+	getpidN     int
+	unixN       int
+	verbose     bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./tests/bench -vipa-exec PATH [-n N] [-reps R] [-quick] [-v]\n\n"+
+			"Benchmarks vipa-exec against a bare and an ideal (self-binding) client. Needs root.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.vipaExec, "vipa-exec", "", "path of the vipa-exec binary to measure (required)")
+	fs.IntVar(&c.n, "n", 10000, "TCP connections per run")
+	fs.IntVar(&c.reps, "reps", 5, "runs of every case, interleaved; medians are reported")
+	fs.IntVar(&c.startupRuns, "startup-runs", 200, "runs of `true` and of `vipa-exec true` for the start-up cost")
+	fs.IntVar(&c.getpidN, "getpid-n", 5000000, "getpid calls per run")
+	fs.IntVar(&c.unixN, "unix-n", 50000, "AF_UNIX connects per run")
+	quick := fs.Bool("quick", false, "tiny runs (n=300, reps=1) that only check the bench works")
+	fs.BoolVar(&c.verbose, "v", false, "print every run on stderr as it finishes")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() != 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.vipaExec == "" {
+		return c, errors.New("-vipa-exec PATH is required")
+	}
+	if *quick {
+		c.n, c.reps, c.startupRuns, c.getpidN, c.unixN = 300, 1, 5, 100000, 300
+	}
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"n", c.n}, {"reps", c.reps}, {"startup-runs", c.startupRuns}, {"getpid-n", c.getpidN}, {"unix-n", c.unixN}} {
+		if v.val <= 0 {
+			return c, fmt.Errorf("-%s must be positive, not %d", v.name, v.val)
+		}
+	}
+	// Above the ephemeral port range a run would fail on port exhaustion,
+	// not measure anything.
+	if c.n > 25000 {
+		return c, fmt.Errorf("-n %d is above 25000: the client would run out of ephemeral ports", c.n)
+	}
+	return c, nil
+}
+
+// run is the whole bench; main only turns its result into an exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, nil
+	}
+	if err != nil {
+		return 2, err
+	}
+	if os.Geteuid() != 0 {
+		return 1, errors.New("must run as root: every TCP run creates its own network namespace (ip netns add); try sudo")
+	}
+	if c.vipaExec, err = filepath.Abs(c.vipaExec); err != nil {
+		return 1, err
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return 1, fmt.Errorf("need iproute2's ip: %w", err)
+	}
+
+	dir, err := os.MkdirTemp("", "vipa-bench-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{cfg: c, dir: dir, stderr: stderr}
+	if err := b.prepare(ctx); err != nil {
+		return 1, err
+	}
+
+	b.header(stdout)
+	tcp, err := b.tcpCases(ctx)
+	if err != nil {
+		return 1, err
+	}
+	printTCP(stdout, c, tcp)
+	su, err := b.startup(ctx)
+	if err != nil {
+		return 1, err
+	}
+	printStartup(stdout, c, su)
+	nt, err := b.nonTrapped(ctx)
+	if err != nil {
+		return 1, err
+	}
+	printNonTrapped(stdout, c, nt)
+	fmt.Fprintf(stdout, "\nload average at the end: %s\n", loadAvg())
+	return 0, nil
+}
+
+type bench struct {
+	cfg     config
+	dir     string
+	client  string // the compiled client.c
+	policy  string
+	version string // first line of vipa-exec --version
+	trueBin string
+	stderr  io.Writer
+	nsSeq   int
+}
+
+// prepare compiles the client, writes the policy and checks that vipa-exec
+// runs at all, so a broken binary fails in a second rather than mid-bench.
+func (b *bench) prepare(ctx context.Context) error {
+	src := filepath.Join(b.dir, "client.c")
+	if err := os.WriteFile(src, clientSource, 0o644); err != nil {
+		return err
+	}
+	b.client = filepath.Join(b.dir, "client")
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "gcc"
+	}
+	if out, err := exec.CommandContext(ctx, cc, "-O2", "-static", "-Wall", "-o", b.client, src).CombinedOutput(); err != nil {
+		return fmt.Errorf("compile client.c with %s -static (needs libc6-dev): %w\n%s", cc, err, out)
+	}
+	b.policy = filepath.Join(b.dir, "policy.toml")
+	if err := os.WriteFile(b.policy, []byte(policyText), 0o644); err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, b.cfg.vipaExec, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w\n%s", b.cfg.vipaExec, err, out)
+	}
+	b.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if b.trueBin, err = exec.LookPath("true"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (b *bench) header(w io.Writer) {
+	var u unix.Utsname
+	kernel := "unknown kernel"
+	if unix.Uname(&u) == nil {
+		kernel = "Linux " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
+	}
+	fmt.Fprintf(w, "vipa-exec bench\n")
+	fmt.Fprintf(w, "  binary    %s (%s)\n", b.cfg.vipaExec, b.version)
+	fmt.Fprintf(w, "  machine   %s, %d CPUs, %s\n", kernel, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(w, "  method    reps per case: %d, interleaved, medians; client: gcc -O2 -static, times its own loop\n", b.cfg.reps)
+	// Other work on the machine shows up as noise in every figure; the
+	// load average tells the reader of a pasted table how much to trust it.
+	fmt.Fprintf(w, "  load      %s at the start (1, 5, 15 min)\n", loadAvg())
+	fmt.Fprintf(w, "  policy    [[connect]] destination %s/32, sources [%s], onevipa\n", serverAddr.Addr(), vipa)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (b *bench) logf(format string, a ...any) {
+	if b.cfg.verbose {
+		fmt.Fprintf(b.stderr, "bench: "+format+"\n", a...)
+	}
+}
+
+// runClient runs one client command and returns the rate it printed. Its
+// output goes to files, not pipes: a supervisor that outlived the client
+// and still held a pipe would otherwise make Wait hang on it.
+func (b *bench) runClient(ctx context.Context, name string, argv ...string) (float64, error) {
+	outPath := filepath.Join(b.dir, "client.out")
+	errPath := filepath.Join(b.dir, "client.err")
+	outF, err := os.Create(outPath)
+	if err != nil {
+		return 0, err
+	}
+	defer outF.Close()
+	errF, err := os.Create(errPath)
+	if err != nil {
+		return 0, err
+	}
+	defer errF.Close()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = outF, errF
+	runErr := cmd.Run()
+	out, err := os.ReadFile(outPath)
+	if err != nil {
+		return 0, err
+	}
+	errOut, err := os.ReadFile(errPath)
+	if err != nil {
+		return 0, err
+	}
+	if runErr != nil {
+		return 0, fmt.Errorf("%s: %s: %w\n%s", name, strings.Join(argv, " "), runErr, bytes.TrimSpace(errOut))
+	}
+	if len(bytes.TrimSpace(errOut)) > 0 {
+		// Not fatal (vipa-exec warns without CAP_SYS_ADMIN, for one), but
+		// a warning per connection would be a finding, so show it.
+		line, _, _ := bytes.Cut(bytes.TrimSpace(errOut), []byte("\n"))
+		fmt.Fprintf(b.stderr, "bench: %s: stderr: %s\n", name, line)
+	}
+	rate, err := parseRate(string(out))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return rate, nil
+}
+
+// timeRun is the wall time of one run of argv, start-up to exit.
+func (b *bench) timeRun(ctx context.Context, devnull, errF *os.File, argv ...string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = devnull, errF
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	return d, nil
+}
+
+type startupResult struct {
+	bare, wrapped []time.Duration
+}
+
+func (b *bench) startup(ctx context.Context) (startupResult, error) {
+	var r startupResult
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return r, err
+	}
+	defer devnull.Close()
+	errPath := filepath.Join(b.dir, "startup.err")
+	errF, err := os.Create(errPath)
+	if err != nil {
+		return r, err
+	}
+	defer errF.Close()
+	bare := []string{b.trueBin}
+	wrapped := []string{b.cfg.vipaExec, "-p", b.policy, b.trueBin}
+	for i := 0; i < b.cfg.startupRuns; i++ {
+		d, err := b.timeRun(ctx, devnull, errF, bare...)
+		if err != nil {
+			return r, err
+		}
+		r.bare = append(r.bare, d)
+		if d, err = b.timeRun(ctx, devnull, errF, wrapped...); err != nil {
+			msg, _ := os.ReadFile(errPath)
+			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
+		}
+		r.wrapped = append(r.wrapped, d)
+	}
+	b.logf("start-up: true %v, vipa-exec true %v (medians of %d)", medianDuration(r.bare), medianDuration(r.wrapped), b.cfg.startupRuns)
+	return r, nil
+}
+
+// The runs of the non-trapped loops, in their interleaving order within a rep.
+var nonTrappedVariants = []string{"bare", "any-filter", "vipa-exec"}
+
+type nonTrappedResult struct {
+	// loop ("getpid", "unix-connect") -> variant -> rates
+	rates map[string]map[string][]float64
+}
+
+func (b *bench) nonTrapped(ctx context.Context) (nonTrappedResult, error) {
+	r := nonTrappedResult{rates: map[string]map[string][]float64{}}
+	path := filepath.Join(b.dir, "unix.sock")
+	srv, err := listenUnix(path)
+	if err != nil {
+		return r, err
+	}
+	defer srv.close(5 * time.Second)
+	loops := []struct {
+		name string
+		args []string
+	}{
+		{"getpid", []string{"getpid", fmt.Sprint(b.cfg.getpidN)}},
+		{"unix-connect", []string{"unix", path, fmt.Sprint(b.cfg.unixN)}},
+	}
+	argv := func(variant string, args []string) []string {
+		switch variant {
+		case "any-filter":
+			return append([]string{b.client, "-f"}, args...)
+		case "vipa-exec":
+			return append([]string{b.cfg.vipaExec, "-p", b.policy, b.client}, args...)
+		}
+		return append([]string{b.client}, args...)
+	}
+	for rep := 1; rep <= b.cfg.reps; rep++ {
+		for _, l := range loops {
+			if r.rates[l.name] == nil {
+				r.rates[l.name] = map[string][]float64{}
+			}
+			for _, v := range nonTrappedVariants {
+				name := l.name + " " + v
+				rate, err := b.runClient(ctx, name, argv(v, l.args)...)
+				if err != nil {
+					return r, err
+				}
+				b.logf("rep %d/%d %-23s %12.0f calls/s", rep, b.cfg.reps, name, rate)
+				r.rates[l.name][v] = append(r.rates[l.name][v], rate)
+			}
+		}
+	}
+	return r, nil
+}
