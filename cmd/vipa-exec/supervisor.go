@@ -15,7 +15,7 @@ import (
 // supervisorWorkers is how many threads answer notifications at once: more
 // than one, so that one slow answer (a page fault in the traced process's
 // memory, say) does not stall every other traced thread.
-const supervisorWorkers = 2
+const supervisorWorkers = 1
 
 // prepareSupervisor is the supervisor's side of launch.RunStage.
 func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, error) {

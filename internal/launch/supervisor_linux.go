@@ -2,6 +2,10 @@
 
 package launch
 
+// The detaching stage runs in detach_linux.c, before the Go runtime starts.
+
+import "C"
+
 import (
 	"encoding/binary"
 	"errors"
@@ -50,10 +54,18 @@ func startSupervisor() (*os.File, *os.Process, error) {
 		ours.Close()
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
 	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		ours.Close()
+		return nil, nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	defer devnull.Close()
+	// The supervisor keeps stderr for its warnings, and nothing else of
+	// vipa-exec's: no terminal on stdin or stdout.
 	p, err := os.StartProcess(exe, []string{SupervisorName, strconv.Itoa(os.Getpid())}, &os.ProcAttr{
 		Dir:   "/",
 		Env:   append(os.Environ(), stageEnv+"="+stageDetach),
-		Files: []*os.File{nil, nil, os.Stderr, theirs},
+		Files: []*os.File{devnull, devnull, os.Stderr, theirs},
 	})
 	if err != nil {
 		ours.Close()
@@ -76,49 +88,11 @@ type Prepare func(path string, data []byte) (serve func(l *notify.Listener) erro
 // RunStage runs an internal stage and returns the exit status.
 func RunStage(prepare Prepare) int {
 	switch Stage() {
-	case stageDetach:
-		return detach()
 	case stageServe:
 		return supervise(prepare)
 	}
 	fmt.Fprintf(os.Stderr, "vipa-exec: unknown internal stage %q\n", Stage())
 	return 2
-}
-
-func detach() int {
-	env := os.Environ()
-	for i, kv := range env {
-		if kv == stageEnv+"="+stageDetach {
-			env[i] = stageEnv + "=" + stageServe
-		}
-	}
-	conn := os.NewFile(supervisorFD, "launcher")
-	exe, err := os.Executable()
-	if err == nil {
-		devnull, derr := os.Open(os.DevNull)
-		if derr != nil {
-			err = derr
-		} else {
-			var p *os.Process
-			p, err = os.StartProcess(exe, os.Args, &os.ProcAttr{
-				Dir:   "/",
-				Env:   env,
-				Files: []*os.File{devnull, devnull, os.Stderr, conn},
-				// A new session: no controlling terminal, so ^C, ^Z and a
-				// hang-up of the terminal never reach the supervisor.
-				Sys: &syscall.SysProcAttr{Setsid: true},
-			})
-			if err == nil {
-				p.Release()
-			}
-		}
-	}
-	if err != nil {
-		// Tell the launcher why, so it can refuse to start PROGRAM.
-		fmt.Fprintf(conn, "start supervisor: %v", err)
-		return 1
-	}
-	return 0
 }
 
 func supervise(prepare Prepare) int {

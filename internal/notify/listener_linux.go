@@ -77,7 +77,7 @@ func (l *Listener) send(r *NotifResp) unix.Errno {
 // idValid reports whether notification id is still pending: the thread that
 // made it is alive and still waiting, so its pid has not been reused.
 func (l *Listener) idValid(id uint64) bool {
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_ID_VALID, uintptr(unsafe.Pointer(&id)))
+	_, _, errno := unix.RawSyscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_ID_VALID, uintptr(unsafe.Pointer(&id)))
 	return errno == 0
 }
 

