@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
@@ -15,7 +16,7 @@ import (
 // supervisorWorkers is how many threads answer notifications at once: more
 // than one, so that one slow answer (a page fault in the traced process's
 // memory, say) does not stall every other traced thread.
-const supervisorWorkers = 1
+const supervisorWorkers = 2
 
 // prepareSupervisor is the supervisor's side of launch.RunStage.
 func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, error) {
@@ -28,6 +29,10 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
+	// Keep a P idle beside the workers blocked in RECV: with none idle, the
+	// runtime's sysmon takes the P of a worker in a syscall after 20 µs and
+	// wakes a spare thread for it, costing futex calls on every notification.
+	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
