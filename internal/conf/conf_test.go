@@ -7,24 +7,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
-// diff returns "" when want and got are deeply equal, else both in
-// (-want +got) form.
-func diff(want, got any) string {
-	if reflect.DeepEqual(want, got) {
-		return ""
-	}
-	return fmt.Sprintf("\n-%+v\n+%+v", want, got)
-}
+// diff is the (-want +got) diff that every test of this project uses.
+var diff = testutil.Diff
 
 // lines joins its arguments into a file, so that the line number of each is
 // its position in the argument list.

@@ -2,20 +2,14 @@ package policy
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"reflect"
 	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
 
-// diff returns "" when want and got are deeply equal, else both in
-// (-want +got) form.
-func diff(want, got any) string {
-	if reflect.DeepEqual(want, got) {
-		return ""
-	}
-	return fmt.Sprintf("\n-%+v\n+%+v", want, got)
-}
+// diff is the (-want +got) diff that every test of this project uses.
+var diff = testutil.Diff
 
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))

@@ -79,15 +79,13 @@ func (h *Handler) connect(r *notify.Request) notify.Response {
 	if !ok {
 		return notify.Continue()
 	}
-	sock, ok := getSocket(r)
+	sock, family, unbound, ok := getSocket(r)
 	if !ok {
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
-	family, unbound, err := boundState(sock)
-	if err != nil || !unbound {
-		// Not a socket, or bound by the program: its choice stands.
-		return notify.Continue()
+	if !unbound {
+		return notify.Continue() // bound by the program: its choice stands
 	}
 	if family == AFInet && !dst.Is4() {
 		return notify.Continue() // the kernel refuses this connect anyway
@@ -109,12 +107,21 @@ func (h *Handler) connect(r *notify.Request) notify.Response {
 	return notify.Continue()
 }
 
-// getSocket duplicates the caller's socket argument. It returns ok=false when
-// there is nothing to do: a bad descriptor (the kernel answers EBADF itself),
-// or a caller that no longer waits.
-func getSocket(r *notify.Request) (int, bool) {
+// getSocket duplicates the caller's socket argument and reports its family
+// and whether it is still unbound. It returns ok=false when there is nothing
+// to do: a bad descriptor or not a socket (the kernel answers EBADF or
+// ENOTSOCK itself), or a caller that no longer waits.
+func getSocket(r *notify.Request) (sock int, family uint16, unbound, ok bool) {
 	sock, err := r.GetFD(int(int32(r.Data.Args[0])))
-	return sock, err == nil
+	if err != nil {
+		return -1, 0, false, false
+	}
+	family, unbound, err = boundState(sock)
+	if err != nil {
+		unix.Close(sock)
+		return -1, 0, false, false
+	}
+	return sock, family, unbound, true
 }
 
 func (h *Handler) bind(r *notify.Request) notify.Response {
@@ -129,14 +136,13 @@ func (h *Handler) bind(r *notify.Request) notify.Response {
 	if !ok {
 		return notify.Continue()
 	}
-	sock, ok := getSocket(r)
+	sock, family, _, ok := getSocket(r)
 	if !ok {
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
-	family, _, err := boundState(sock)
-	if err != nil || family != sa.Family {
-		return notify.Continue() // not a socket, or a family mix the kernel refuses
+	if family != sa.Family {
+		return notify.Continue() // a family mix the kernel refuses itself
 	}
 	pid, err := r.Tgid()
 	if err != nil {
