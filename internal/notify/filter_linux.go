@@ -114,7 +114,15 @@ func (f *Filter) Load(noNewPrivs bool) (*Listener, error) {
 	// TSYNC: Go runs on many threads and any of them may exec the program.
 	// TSYNC_ESRCH: required to combine TSYNC with NEW_LISTENER (Linux 5.7).
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
-	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
+	// WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has received a
+	// notification, only a fatal signal interrupts the caller. Otherwise a
+	// signal (Go programs get SIGURG all the time) would restart a bind the
+	// supervisor has already made for it, and the restarted bind would fail
+	// with EINVAL on a socket that is already bound.
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&fprog)))
+	if errno == unix.EINVAL {
+		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
+	}
 	if errno != 0 {
 		switch {
 		case errno == unix.ENOSYS:
