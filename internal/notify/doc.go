@@ -20,5 +20,5 @@
 // pidfd_getfd (5.6), SECCOMP_FILTER_FLAG_TSYNC_ESRCH (5.7), POLLHUP on the
 // listener when the last user exits (5.8); vipa-exec requires 5.9. Used when
 // present: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19),
-SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6), PIDFD_THREAD (6.9).
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6), PIDFD_THREAD (6.9).
 package notify
