@@ -67,7 +67,8 @@ func (l *Listener) recv(n *Notif) unix.Errno {
 // interrupted by a signal: there is nobody left to answer.
 func (l *Listener) send(r *NotifResp) unix.Errno {
 	for {
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(r)))
+		// Raw: SEND only takes the filter's mutex and wakes the caller.
+		_, _, errno := unix.RawSyscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(r)))
 		if errno != unix.EINTR {
 			return errno
 		}

@@ -25,11 +25,12 @@ func TestParseFlags(t *testing.T) {
 		want config // compared unless bad
 		bad  bool   // parseFlags must fail
 	}{
-		{"defaults", []string{"-vipa-exec", "x"}, config{vipaExec: "x", n: 10000, reps: 5, startupRuns: 200, getpidN: 5000000, unixN: 50000}, false},
-		{"quick", []string{"-vipa-exec", "x", "-quick", "-v"}, config{vipaExec: "x", n: 300, reps: 1, startupRuns: 5, getpidN: 100000, unixN: 300, verbose: true}, false},
-		{"n and reps", []string{"-vipa-exec", "x", "-n", "2000", "-reps", "3"}, config{vipaExec: "x", n: 2000, reps: 3, startupRuns: 200, getpidN: 5000000, unixN: 50000}, false},
+		{"defaults", []string{"-vipa-exec", "x"}, config{vipaExec: "x", n: 10000, reps: 5, startupRuns: 200, getpidN: 5000000, unixN: 50000, trapN: 200000}, false},
+		{"quick", []string{"-vipa-exec", "x", "-quick", "-v"}, config{vipaExec: "x", n: 300, reps: 1, startupRuns: 5, getpidN: 100000, unixN: 300, trapN: 1000, verbose: true}, false},
+		{"n and reps", []string{"-vipa-exec", "x", "-n", "2000", "-reps", "3"}, config{vipaExec: "x", n: 2000, reps: 3, startupRuns: 200, getpidN: 5000000, unixN: 50000, trapN: 200000}, false},
 		{"no binary", nil, config{}, true},
 		{"zero reps", []string{"-vipa-exec", "x", "-reps", "0"}, config{}, true},
+		{"negative trap-n", []string{"-vipa-exec", "x", "-trap-n", "-1"}, config{}, true},
 		{"more than the ports", []string{"-vipa-exec", "x", "-n", "30000"}, config{}, true},
 		{"stray argument", []string{"-vipa-exec", "x", "extra"}, config{}, true},
 	} {
@@ -152,9 +153,29 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			t.Errorf("no start-up row %q", label)
 		}
 	}
-	for _, row := range []string{"vipa-exec/ideal", "vipa-exec/bare"} {
+	for _, row := range []string{"vipa-exec/ideal", "c-supervisor/ideal", "vipa-exec/c-supervisor", "vipa-exec/bare"} {
 		if _, ok := sections["ratio"][row]; !ok {
 			t.Errorf("no ratio row %q", row)
+		}
+	}
+	for _, v := range trappedVariants {
+		f, ok := sections["trapped"][v]
+		if !ok || len(f) != 4 {
+			t.Errorf("no trapped round-trip row for %q", v)
+			continue
+		}
+		positive("trapped "+v, "median µs per call", f[1])
+	}
+	// The cost is a difference of two timings, so only its presence is
+	// checked: even its sign is up to the machine.
+	for _, row := range []string{supVipaExec, supC, "vipa-exec/c-supervisor"} {
+		f, ok := sections["round"][row]
+		if !ok || len(f) != 2 {
+			t.Errorf("no round trip cost row %q", row)
+			continue
+		}
+		if _, err := strconv.ParseFloat(f[1], 64); err != nil {
+			t.Errorf("round trip cost row %q: %q is not a number", row, f[1])
 		}
 	}
 }

@@ -25,6 +25,9 @@ import (
 //go:embed csrc/client.c
 var clientSource []byte
 
+//go:embed csrc/refsup.c
+var refsupSource []byte
+
 // The policy every vipa-exec case runs under: the one rule the issue names.
 const policyText = `[[connect]]
 destination = "10.1.2.3/32"
@@ -39,6 +42,7 @@ type config struct {
 	startupRuns int
 	getpidN     int
 	unixN       int
+	trapN       int // trapped connect(-1) calls per run
 	verbose     bool
 }
 
@@ -57,8 +61,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./tests/bench -vipa-exec PATH [-n N] [-reps R] [-quick] [-v]\n\n"+
-			"Benchmarks vipa-exec against a bare and an ideal (self-binding) client. Needs root.\n\n")
+		fmt.Fprintf(stderr, "usage: go run ./tests/bench -vipa-exec PATH [-n N] [-reps R] [-trap-n N] [-quick] [-v]\n\n"+
+			"Benchmarks vipa-exec against a bare client, an ideal (self-binding) client and a minimal\n"+
+			"C supervisor doing the same kernel work (csrc/refsup.c). Needs root.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.vipaExec, "vipa-exec", "", "path of the vipa-exec binary to measure (required)")
@@ -67,7 +72,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.startupRuns, "startup-runs", 200, "runs of `true` and of `vipa-exec true` for the start-up cost")
 	fs.IntVar(&c.getpidN, "getpid-n", 5000000, "getpid calls per run")
 	fs.IntVar(&c.unixN, "unix-n", 50000, "AF_UNIX connects per run")
-	quick := fs.Bool("quick", false, "tiny runs (n=300, reps=1) that only check the bench works")
+	fs.IntVar(&c.trapN, "trap-n", 200000, "trapped connect(-1) calls per run, for the round-trip cost")
+	quick := fs.Bool("quick", false, "tiny runs (n=300, reps=1, ...) that only check the bench works")
 	fs.BoolVar(&c.verbose, "v", false, "print every run on stderr as it finishes")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -79,12 +85,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-vipa-exec PATH is required")
 	}
 	if *quick {
-		c.n, c.reps, c.startupRuns, c.getpidN, c.unixN = 300, 1, 5, 100000, 300
+		c.n, c.reps, c.startupRuns, c.getpidN, c.unixN, c.trapN = 300, 1, 5, 100000, 300, 1000
 	}
 	for _, v := range []struct {
 		name string
 		val  int
-	}{{"n", c.n}, {"reps", c.reps}, {"startup-runs", c.startupRuns}, {"getpid-n", c.getpidN}, {"unix-n", c.unixN}} {
+	}{{"n", c.n}, {"reps", c.reps}, {"startup-runs", c.startupRuns}, {"getpid-n", c.getpidN}, {"unix-n", c.unixN}, {"trap-n", c.trapN}} {
 		if v.val <= 0 {
 			return c, fmt.Errorf("-%s must be positive, not %d", v.name, v.val)
 		}
@@ -132,6 +138,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 1, err
 	}
 	printTCP(stdout, c, tcp)
+	tr, err := b.trapped(ctx)
+	if err != nil {
+		return 1, err
+	}
+	printTrapped(stdout, c, tr)
 	su, err := b.startup(ctx)
 	if err != nil {
 		return 1, err
@@ -150,6 +161,7 @@ type bench struct {
 	cfg     config
 	dir     string
 	client  string // the compiled client.c
+	refsup  string // the compiled refsup.c
 	policy  string
 	version string // first line of vipa-exec --version
 	trueBin string
@@ -157,20 +169,22 @@ type bench struct {
 	nsSeq   int
 }
 
-// prepare compiles the client, writes the policy and checks that vipa-exec
-// runs at all, so a broken binary fails in a second rather than mid-bench.
+// prepare compiles the client and the C supervisor, writes the policy and
+// checks that vipa-exec runs at all, so a broken binary fails in a second
+// rather than mid-bench.
 func (b *bench) prepare(ctx context.Context) error {
-	src := filepath.Join(b.dir, "client.c")
-	if err := os.WriteFile(src, clientSource, 0o644); err != nil {
-		return err
-	}
-	b.client = filepath.Join(b.dir, "client")
 	cc := os.Getenv("CC")
 	if cc == "" {
 		cc = "gcc"
 	}
-	if out, err := exec.CommandContext(ctx, cc, "-O2", "-static", "-Wall", "-o", b.client, src).CombinedOutput(); err != nil {
-		return fmt.Errorf("compile client.c with %s -static (needs libc6-dev): %w\n%s", cc, err, out)
+	var err error
+	if b.client, err = b.compile(ctx, cc, "client", clientSource, "-static"); err != nil {
+		return fmt.Errorf("static client (needs libc6-dev): %w", err)
+	}
+	// Dynamic is fine for the supervisor: its start-up is not in any rate,
+	// and its per-call work is system calls, not libc.
+	if b.refsup, err = b.compile(ctx, cc, "refsup", refsupSource); err != nil {
+		return err
 	}
 	b.policy = filepath.Join(b.dir, "policy.toml")
 	if err := os.WriteFile(b.policy, []byte(policyText), 0o644); err != nil {
@@ -187,6 +201,40 @@ func (b *bench) prepare(ctx context.Context) error {
 	return nil
 }
 
+// compile builds the embedded C source name.c into b.dir and returns the
+// binary's path.
+func (b *bench) compile(ctx context.Context, cc, name string, source []byte, flags ...string) (string, error) {
+	src := filepath.Join(b.dir, name+".c")
+	if err := os.WriteFile(src, source, 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(b.dir, name)
+	args := append([]string{"-O2", "-Wall"}, flags...)
+	args = append(args, "-o", bin, src)
+	if out, err := exec.CommandContext(ctx, cc, args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("compile %s.c with %s %s: %w\n%s", name, cc, strings.Join(args, " "), err, out)
+	}
+	return bin, nil
+}
+
+// wrapper is the command line that runs a client under supervisor sup:
+// vipa-exec with the bench's policy, or refsup with the same one rule.
+func (b *bench) wrapper(sup string) []string {
+	switch sup {
+	case supVipaExec:
+		return []string{b.cfg.vipaExec, "-p", b.policy}
+	case supC:
+		return []string{b.refsup, serverAddr.Addr().String(), vipa.String()}
+	}
+	return nil
+}
+
+// The supervisors a client can run under; "" is none.
+const (
+	supVipaExec = "vipa-exec"
+	supC        = "c-supervisor"
+)
+
 func (b *bench) header(w io.Writer) {
 	var u unix.Utsname
 	kernel := "unknown kernel"
@@ -201,6 +249,8 @@ func (b *bench) header(w io.Writer) {
 	// load average tells the reader of a pasted table how much to trust it.
 	fmt.Fprintf(w, "  load      %s at the start (1, 5, 15 min)\n", loadAvg())
 	fmt.Fprintf(w, "  policy    [[connect]] destination %s/32, sources [%s], onevipa\n", serverAddr.Addr(), vipa)
+	fmt.Fprintf(w, "  yardstick c-supervisor: refsup %s %s CLIENT, a minimal seccomp-notify supervisor in C\n", serverAddr.Addr(), vipa)
+	fmt.Fprintf(w, "            (csrc/refsup.c, gcc -O2) doing the same kernel work per connect as vipa-exec\n")
 }
 
 func loadAvg() string {
@@ -309,6 +359,32 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 		r.wrapped = append(r.wrapped, d)
 	}
 	b.logf("start-up: true %v, vipa-exec true %v (medians of %d)", medianDuration(r.bare), medianDuration(r.wrapped), b.cfg.startupRuns)
+	return r, nil
+}
+
+// The runs of the trapped loop, in their interleaving order within a rep.
+var trappedVariants = []string{"bare", supVipaExec, supC}
+
+type trappedResult struct {
+	rates map[string][]float64 // variant -> calls/s
+}
+
+// trapped measures one trapped round trip: connect(-1) to an address no rule
+// matches, so the supervisor only reads the address and answers "continue".
+func (b *bench) trapped(ctx context.Context) (trappedResult, error) {
+	r := trappedResult{rates: map[string][]float64{}}
+	for rep := 1; rep <= b.cfg.reps; rep++ {
+		for _, v := range trappedVariants {
+			argv := append(b.wrapper(v), b.client, "trap", fmt.Sprint(b.cfg.trapN))
+			name := "trap " + v
+			rate, err := b.runClient(ctx, name, argv...)
+			if err != nil {
+				return r, err
+			}
+			b.logf("rep %d/%d %-23s %12.0f calls/s", rep, b.cfg.reps, name, rate)
+			r.rates[v] = append(r.rates[v], rate)
+		}
+	}
 	return r, nil
 }
 

@@ -18,19 +18,21 @@ var (
 
 type tcpCase struct {
 	name   string
-	wrap   bool // run the client under vipa-exec
-	ideal  bool // the client binds the VIPA itself
-	linger bool // SO_LINGER {1, 0}: close sends a RST
+	sup    string // the supervisor the client runs under (supVipaExec, supC), "" for none
+	ideal  bool   // the client binds the VIPA itself
+	linger bool   // SO_LINGER {1, 0}: close sends a RST
 }
 
 // The order is the interleaving order within one rep.
 var tcpCaseList = []tcpCase{
 	{name: "bare"},
 	{name: "ideal", ideal: true},
-	{name: "vipa-exec", wrap: true},
+	{name: "vipa-exec", sup: supVipaExec},
+	{name: "c-supervisor", sup: supC},
 	{name: "bare+linger", linger: true},
 	{name: "ideal+linger", ideal: true, linger: true},
-	{name: "vipa-exec+linger", wrap: true, linger: true},
+	{name: "vipa-exec+linger", sup: supVipaExec, linger: true},
+	{name: "c-supervisor+linger", sup: supC, linger: true},
 }
 
 type tcpResult struct {
@@ -54,7 +56,7 @@ func (b *bench) tcpCases(ctx context.Context) ([]*tcpResult, error) {
 			for a, n := range sources {
 				r.sources[a] += n
 			}
-			b.logf("rep %d/%d %-17s %9.0f conn/s  sources %s", rep, b.cfg.reps, r.c.name, rate, formatSources(sources))
+			b.logf("rep %d/%d %-19s %9.0f conn/s  sources %s", rep, b.cfg.reps, r.c.name, rate, formatSources(sources))
 		}
 	}
 	return res, nil
@@ -93,10 +95,7 @@ func (b *bench) tcpRun(ctx context.Context, c tcpCase) (rate float64, sources ma
 	if c.linger {
 		mode = "linger"
 	}
-	argv := []string{"ip", "netns", "exec", ns.name}
-	if c.wrap {
-		argv = append(argv, b.cfg.vipaExec, "-p", b.policy)
-	}
+	argv := append([]string{"ip", "netns", "exec", ns.name}, b.wrapper(c.sup)...)
 	argv = append(argv, b.client, "tcp", serverAddr.Addr().String(), fmt.Sprint(serverAddr.Port()), fmt.Sprint(b.cfg.n), src, mode)
 	rate, err = b.runClient(ctx, c.name, argv...)
 	if err != nil {
@@ -114,7 +113,7 @@ func (b *bench) tcpRun(ctx context.Context, c tcpCase) (rate float64, sources ma
 	if len(sources) == 0 {
 		return 0, nil, fmt.Errorf("the server accepted no connection")
 	}
-	if c.wrap || c.ideal {
+	if c.sup != "" || c.ideal {
 		for a, n := range sources {
 			if a != vipa {
 				return 0, nil, fmt.Errorf("%d of the connections came from %s, not from the VIPA %s (sources: %s)", n, a, vipa, formatSources(sources))
