@@ -38,6 +38,15 @@ type Options struct {
 // once the filter is loaded a failure still leaves no process behind, since
 // the supervisor exits when the filter has no users left.
 func Exec(opts Options) error {
+	// The supervisor is started before the filter exists, so it runs
+	// unfiltered: a filtered supervisor would trap its own binds. It starts
+	// first so that its start-up overlaps the checks and the filter's
+	// compilation here; on any error below it reads EOF and exits.
+	conn, detacher, err := startSupervisor()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
@@ -45,13 +54,6 @@ func Exec(opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The supervisor is started before the filter exists, so it runs
-	// unfiltered: a filtered supervisor would trap its own binds.
-	conn, detacher, err := startSupervisor()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	if err := writeFrame(conn, []byte(opts.PolicyPath)); err != nil {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
