@@ -56,13 +56,13 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 // readSockaddr reads and decodes the socket address argument. Whatever it
 // cannot read or decode is left to the kernel, which will fail the call
 // itself (EFAULT, EINVAL) or run it (AF_UNIX and friends).
-func readSockaddr(r *notify.Request) (Sockaddr, bool) {
-	n := uint32(r.Data.Args[2])
+func readSockaddr(r *notify.Request, addr, addrlen uint64) (Sockaddr, bool) {
+	n := uint32(addrlen)
 	if n != SizeofSockaddrInet4 && n != SizeofSockaddrInet6 {
 		return Sockaddr{}, false
 	}
 	var buf [SizeofSockaddrInet6]byte
-	if err := r.ReadMem(r.Data.Args[1], buf[:n]); err != nil {
+	if err := r.ReadMem(addr, buf[:n]); err != nil {
 		return Sockaddr{}, false
 	}
 	sa, err := DecodeSockaddr(buf[:n])
@@ -70,10 +70,17 @@ func readSockaddr(r *notify.Request) (Sockaddr, bool) {
 }
 
 func (h *Handler) connect(r *notify.Request) notify.Response {
-	sa, ok := readSockaddr(r)
+	sa, ok := readSockaddr(r, r.Data.Args[1], r.Data.Args[2])
 	if !ok {
 		return notify.Continue()
 	}
+	return h.bindSource(r, sa)
+}
+
+// bindSource gives the caller's socket the source address the policy selects
+// for destination sa, if the socket is still unbound, and lets the call go
+// on: connect(2), and sendto(2)/sendmsg(2) with a destination.
+func (h *Handler) bindSource(r *notify.Request, sa Sockaddr) notify.Response {
 	dst := sa.Dest()
 	m, ok := h.policy.Load().MatchConnect(dst)
 	if !ok {
@@ -125,7 +132,7 @@ func getSocket(r *notify.Request) (sock int, family uint16, unbound, ok bool) {
 }
 
 func (h *Handler) bind(r *notify.Request) notify.Response {
-	sa, ok := readSockaddr(r)
+	sa, ok := readSockaddr(r, r.Data.Args[1], r.Data.Args[2])
 	if !ok || !sa.IsWildcard() {
 		return notify.Continue()
 	}
