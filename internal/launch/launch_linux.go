@@ -31,6 +31,7 @@ type Options struct {
 	Env        []string
 	Cred       *Credential // nil keeps vipa-exec's identity
 	Warn       io.Writer   // where the one-line warnings go
+	Filter     notify.FilterOptions
 }
 
 // Exec runs opts.Path in place of the calling process under the filter,
@@ -50,7 +51,7 @@ func Exec(opts Options) error {
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
-	filter, err := notify.NewFilter()
+	filter, err := notify.NewFilter(opts.Filter)
 	if err != nil {
 		return err
 	}

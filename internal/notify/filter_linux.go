@@ -14,12 +14,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Trapped lists the syscalls the filter hands to the supervisor.
-var Trapped = []string{"connect", "bind"}
+// trapped lists the syscalls the filter hands to the supervisor when their
+// address length argument (by index) is that of an INET address.
+var trapped = []struct {
+	name   string
+	lenArg uint
+}{
+	{"connect", 2},
+	{"bind", 2},
+	// sendto with a destination on an unbound UDP socket picks its source
+	// like connect does (and TCP Fast Open connects with it).
+	{"sendto", 5},
+}
 
 // Address lengths that are trapped: struct sockaddr_in and sockaddr_in6.
 // Anything else (AF_UNIX, netlink, AF_PACKET...) never leaves the kernel.
 var trappedLens = []uint64{16, 28}
+
+// FilterOptions select what the filter traps beyond the default.
+type FilterOptions struct {
+	// TrapSendmsg traps every sendmsg(2): its destination sits in a struct
+	// the filter cannot look into, so every sendmsg, whatever its socket,
+	// costs a round trip to the supervisor.
+	TrapSendmsg bool
+}
 
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
 // with an INET-sized address to a user-space listener and allows the rest.
@@ -30,7 +48,7 @@ type Filter struct {
 // NewFilter compiles the filter for the native architecture with libseccomp.
 // A syscall made through another ABI (i386, x32) kills the process: an ABI the
 // filter does not cover must not run unfiltered.
-func NewFilter() (*Filter, error) {
+func NewFilter(opts FilterOptions) (*Filter, error) {
 	f, err := seccomp.NewFilter(seccomp.ActAllow)
 	if err != nil {
 		return nil, fmt.Errorf("create seccomp filter: %w", err)
@@ -39,21 +57,30 @@ func NewFilter() (*Filter, error) {
 	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
 		return nil, fmt.Errorf("set bad-arch action: %w", err)
 	}
-	for _, name := range Trapped {
-		nr, err := seccomp.GetSyscallFromName(name)
+	for _, t := range trapped {
+		nr, err := seccomp.GetSyscallFromName(t.name)
 		if err != nil {
-			return nil, fmt.Errorf("resolve syscall %s: %w", name, err)
+			return nil, fmt.Errorf("resolve syscall %s: %w", t.name, err)
 		}
 		for _, n := range trappedLens {
 			// socklen_t is 32 bits: compare only those, as the kernel reads
 			// only those, so junk in the upper half cannot slip past.
-			c, err := seccomp.MakeCondition(2, seccomp.CompareMaskedEqual, 0xffffffff, n)
+			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, 0xffffffff, n)
 			if err != nil {
-				return nil, fmt.Errorf("condition for %s: %w", name, err)
+				return nil, fmt.Errorf("condition for %s: %w", t.name, err)
 			}
 			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
-				return nil, fmt.Errorf("rule for %s: %w", name, err)
+				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
 			}
+		}
+	}
+	if opts.TrapSendmsg {
+		nr, err := seccomp.GetSyscallFromName("sendmsg")
+		if err != nil {
+			return nil, fmt.Errorf("resolve syscall sendmsg: %w", err)
+		}
+		if err := f.AddRule(nr, seccomp.ActNotify); err != nil {
+			return nil, fmt.Errorf("rule for sendmsg: %w", err)
 		}
 	}
 	raw, err := exportBPF(f)

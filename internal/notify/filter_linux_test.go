@@ -32,8 +32,10 @@ func seccompData(arch uint32, nr int32, args ...uint64) []byte {
 	return b
 }
 
-func TestFilterProgram(t *testing.T) {
-	f, err := NewFilter()
+// filterVM compiles the filter and loads it into the x/net/bpf VM.
+func filterVM(t *testing.T, opts FilterOptions) *bpf.VM {
+	t.Helper()
+	f, err := NewFilter(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,28 +51,19 @@ func TestFilterProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const native = unix.AUDIT_ARCH_X86_64
-	tests := []struct {
-		name string
-		arch uint32
-		nr   int32
-		args []uint64
-		want uint32
-	}{
-		{"connect sockaddr_in", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_in6", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"bind sockaddr_in", native, unix.SYS_BIND, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"bind sockaddr_in6", native, unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_un", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
-		{"bind sockaddr_nl", native, unix.SYS_BIND, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
-		// The kernel reads addrlen as a 32-bit int: junk above it must not
-		// hide an INET address from the filter.
-		{"connect junk high bits", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"getpid", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
-		{"sendto", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_ALLOW},
-		{"i386 ABI", unix.AUDIT_ARCH_I386, 102, nil, unix.SECCOMP_RET_KILL_PROCESS},
-		{"x32 ABI", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
-	}
+	return vm
+}
+
+type filterCase struct {
+	name string
+	arch uint32
+	nr   int32
+	args []uint64
+	want uint32
+}
+
+func runFilterCases(t *testing.T, vm *bpf.VM, tests []filterCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := vm.Run(seccompData(tt.arch, tt.nr, tt.args...))
@@ -82,4 +75,38 @@ func TestFilterProgram(t *testing.T) {
 			}
 		})
 	}
+}
+
+const native = unix.AUDIT_ARCH_X86_64
+
+func TestFilterProgram(t *testing.T) {
+	vm := filterVM(t, FilterOptions{})
+	runFilterCases(t, vm, []filterCase{
+		{"connect sockaddr_in", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_in6", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in", native, unix.SYS_BIND, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in6", native, unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_un", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"bind sockaddr_nl", native, unix.SYS_BIND, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
+		// The kernel reads addrlen as a 32-bit int: junk above it must not
+		// hide an INET address from the filter.
+		{"connect junk high bits", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"getpid", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"sendto sockaddr_in", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendto sockaddr_in6", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendto without address", native, unix.SYS_SENDTO, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
+		{"sendto sockaddr_un", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"sendmsg not trapped by default", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
+		{"i386 ABI", unix.AUDIT_ARCH_I386, 102, nil, unix.SECCOMP_RET_KILL_PROCESS},
+		{"x32 ABI", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
+	})
+}
+
+func TestFilterTrapSendmsg(t *testing.T) {
+	vm := filterVM(t, FilterOptions{TrapSendmsg: true})
+	runFilterCases(t, vm, []filterCase{
+		{"sendmsg", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect still trapped", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"getpid still allowed", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+	})
 }

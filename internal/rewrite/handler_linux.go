@@ -49,6 +49,10 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 		return h.connect(r)
 	case unix.SYS_BIND:
 		return h.bind(r)
+	case unix.SYS_SENDTO:
+		return h.sendto(r)
+	case unix.SYS_SENDMSG:
+		return h.sendmsg(r)
 	}
 	return notify.Continue()
 }
