@@ -37,6 +37,11 @@ type FilterOptions struct {
 	// the filter cannot look into, so every sendmsg, whatever its socket,
 	// costs a round trip to the supervisor.
 	TrapSendmsg bool
+	// AllowIOUring lets io_uring_setup(2) through. io_uring can connect
+	// and bind sockets without any syscall the filter sees, so by default
+	// io_uring_setup fails with ENOSYS and programs fall back to ordinary
+	// syscalls, as they do under Docker's default seccomp profile.
+	AllowIOUring bool
 }
 
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
@@ -72,6 +77,15 @@ func NewFilter(opts FilterOptions) (*Filter, error) {
 			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
 				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
 			}
+		}
+	}
+	if !opts.AllowIOUring {
+		nr, err := seccomp.GetSyscallFromName("io_uring_setup")
+		if err != nil {
+			return nil, fmt.Errorf("resolve syscall io_uring_setup: %w", err)
+		}
+		if err := f.AddRule(nr, seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			return nil, fmt.Errorf("rule for io_uring_setup: %w", err)
 		}
 	}
 	if opts.TrapSendmsg {

@@ -97,6 +97,7 @@ func TestFilterProgram(t *testing.T) {
 		{"sendto without address", native, unix.SYS_SENDTO, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
 		{"sendto sockaddr_un", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
 		{"sendmsg not trapped by default", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
+		{"io_uring_setup fails by default", native, unix.SYS_IO_URING_SETUP, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"i386 ABI", unix.AUDIT_ARCH_I386, 102, nil, unix.SECCOMP_RET_KILL_PROCESS},
 		{"x32 ABI", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 	})
@@ -109,4 +110,23 @@ func TestFilterTrapSendmsg(t *testing.T) {
 		{"connect still trapped", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"getpid still allowed", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
 	})
+}
+
+func TestFilterAllowIOUring(t *testing.T) {
+	vm := filterVM(t, FilterOptions{AllowIOUring: true})
+	runFilterCases(t, vm, []filterCase{
+		{"io_uring_setup", native, unix.SYS_IO_URING_SETUP, []uint64{8, 0x1000}, unix.SECCOMP_RET_ALLOW},
+	})
+}
+
+// TestFilterIOUringErrno checks the errno io_uring_setup gets by default.
+func TestFilterIOUringErrno(t *testing.T) {
+	vm := filterVM(t, FilterOptions{})
+	got, err := vm.Run(seccompData(native, unix.SYS_IO_URING_SETUP, 8, 0x1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret := uint32(got); ret != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS) {
+		t.Errorf("io_uring_setup: want SECCOMP_RET_ERRNO|ENOSYS (%#x), got %#x", unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS), ret)
+	}
 }
