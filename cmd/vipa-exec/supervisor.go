@@ -3,14 +3,19 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
+	"sync"
+	"syscall"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/watch"
 )
 
 // supervisorWorkers is how many threads answer notifications at once: more
@@ -29,6 +34,7 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
+	watchPolicy(path, data, h, log)
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker in a syscall after 20 µs and
 	// wakes a spare thread for it, costing futex calls on every notification.
@@ -36,4 +42,41 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	return func(l *notify.Listener) error {
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
+}
+
+// watchPolicy reloads the policy file when it changes (an in-place write or
+// an atomic rename) and on SIGHUP. A new version applies to calls trapped
+// after it; a version with errors is logged and the running one kept.
+func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger) {
+	var mu sync.Mutex
+	reload := func(trigger string) {
+		mu.Lock()
+		defer mu.Unlock()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", err)
+			return
+		}
+		if bytes.Equal(data, loaded) {
+			return
+		}
+		pol, err := conf.Parse(path, data)
+		if err != nil {
+			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
+			return
+		}
+		h.SetPolicy(pol)
+		loaded = data
+		log.Info("policy reloaded", "file", path, "trigger", trigger)
+	}
+	if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
+		log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			reload("SIGHUP")
+		}
+	}()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -55,7 +56,13 @@ func Exec(opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFrame(conn, []byte(opts.PolicyPath)); err != nil {
+	// The supervisor runs in / and reloads the file when it changes: it
+	// needs the absolute path.
+	policyPath, err := filepath.Abs(opts.PolicyPath)
+	if err != nil {
+		return fmt.Errorf("policy file: %w", err)
+	}
+	if err := writeFrame(conn, []byte(policyPath)); err != nil {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
 	if err := writeFrame(conn, opts.PolicyData); err != nil {

@@ -97,7 +97,8 @@ func RunStage(prepare Prepare) int {
 
 func supervise(prepare Prepare) int {
 	// Signals meant for PROGRAM or its terminal must not end the supervisor
-	// while PROGRAM still needs it; it ends by itself after PROGRAM.
+	// while PROGRAM still needs it; it ends by itself after PROGRAM. (The
+	// supervisor's own work may take SIGHUP back, to reload its policy.)
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGTERM,
 		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 	conn := os.NewFile(supervisorFD, "launcher")

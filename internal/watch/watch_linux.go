@@ -1,0 +1,105 @@
+//go:build linux
+
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Settle is how long a burst of events must be quiet before changed runs.
+const Settle = 50 * time.Millisecond
+
+// Watcher watches one file; Close stops it.
+type Watcher struct {
+	f    *os.File
+	done chan struct{}
+}
+
+// File calls changed, on a goroutine of its own, after the file at path was
+// written and closed, created, or renamed into place. Calls never overlap.
+func File(path string, changed func()) (*Watcher, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	dir, base := filepath.Split(abs)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: inotify: %w", path, err)
+	}
+	const mask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_CREATE
+	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	// Non-blocking, so reads park in Go's poller instead of holding a thread.
+	w := &Watcher{f: os.NewFile(uintptr(fd), "inotify"), done: make(chan struct{})}
+	events := make(chan struct{}, 1)
+	go w.read(base, events)
+	go settle(events, changed, w.done)
+	return w, nil
+}
+
+// Close stops the watcher; changed is not called after Close returns.
+func (w *Watcher) Close() error {
+	close(w.done)
+	return w.f.Close()
+}
+
+// read turns inotify events about base into ticks on events.
+func (w *Watcher) read(base string, events chan<- struct{}) {
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		n, err := w.f.Read(buf)
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				select {
+				case <-w.done:
+				default:
+					fmt.Fprintf(os.Stderr, "vipa-exec-supervisor: policy watch stopped: %v\n", err)
+				}
+			}
+			return
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if unix.ByteSliceToString(name) == base {
+				select {
+				case events <- struct{}{}:
+				default: // a tick is pending already
+				}
+			}
+		}
+	}
+}
+
+// settle calls changed once a burst of ticks has been quiet for Settle.
+func settle(events <-chan struct{}, changed func(), done <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-done:
+			timer.Stop()
+			return
+		case <-events:
+			timer.Reset(Settle)
+		case <-timer.C:
+			select {
+			case <-done:
+				return
+			default:
+			}
+			changed()
+		}
+	}
+}
