@@ -14,19 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// trapped lists the syscalls the filter hands to the supervisor when their
-// address length argument (by index) is that of an INET address.
-var trapped = []struct {
-	name   string
-	lenArg uint
-}{
-	{"connect", 2},
-	{"bind", 2},
-	// sendto with a destination on an unbound UDP socket picks its source
-	// like connect does (and TCP Fast Open connects with it).
-	{"sendto", 5},
-}
-
 // Address lengths that are trapped: struct sockaddr_in and sockaddr_in6.
 // Anything else (AF_UNIX, netlink, AF_PACKET...) never leaves the kernel.
 var trappedLens = []uint64{16, 28}
@@ -50,53 +37,28 @@ type Filter struct {
 	prog []unix.SockFilter
 }
 
-// NewFilter compiles the filter for the native architecture with libseccomp.
-// A syscall made through another ABI (i386, x32) kills the process: an ABI the
-// filter does not cover must not run unfiltered.
+// NewFilter compiles the filter with libseccomp for every ABI the kernel
+// runs programs in (on x86_64: 64-bit, i386 and x32). A syscall made through
+// any other ABI kills the process: an ABI the filter does not cover must not
+// run unfiltered.
 func NewFilter(opts FilterOptions) (*Filter, error) {
-	f, err := seccomp.NewFilter(seccomp.ActAllow)
-	if err != nil {
-		return nil, fmt.Errorf("create seccomp filter: %w", err)
+	var f *seccomp.ScmpFilter
+	for i := range abis {
+		af, err := abiFilter(&abis[i], opts)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp filter for %s: %w", abis[i].arch, err)
+		}
+		if f == nil {
+			f = af
+			continue
+		}
+		if err := f.Merge(af); err != nil {
+			af.Release()
+			f.Release()
+			return nil, fmt.Errorf("seccomp filter for %s: merge: %w", abis[i].arch, err)
+		}
 	}
 	defer f.Release()
-	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
-		return nil, fmt.Errorf("set bad-arch action: %w", err)
-	}
-	for _, t := range trapped {
-		nr, err := seccomp.GetSyscallFromName(t.name)
-		if err != nil {
-			return nil, fmt.Errorf("resolve syscall %s: %w", t.name, err)
-		}
-		for _, n := range trappedLens {
-			// socklen_t is 32 bits: compare only those, as the kernel reads
-			// only those, so junk in the upper half cannot slip past.
-			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, 0xffffffff, n)
-			if err != nil {
-				return nil, fmt.Errorf("condition for %s: %w", t.name, err)
-			}
-			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
-				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
-			}
-		}
-	}
-	if !opts.AllowIOUring {
-		nr, err := seccomp.GetSyscallFromName("io_uring_setup")
-		if err != nil {
-			return nil, fmt.Errorf("resolve syscall io_uring_setup: %w", err)
-		}
-		if err := f.AddRule(nr, seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-			return nil, fmt.Errorf("rule for io_uring_setup: %w", err)
-		}
-	}
-	if opts.TrapSendmsg {
-		nr, err := seccomp.GetSyscallFromName("sendmsg")
-		if err != nil {
-			return nil, fmt.Errorf("resolve syscall sendmsg: %w", err)
-		}
-		if err := f.AddRule(nr, seccomp.ActNotify); err != nil {
-			return nil, fmt.Errorf("rule for sendmsg: %w", err)
-		}
-	}
 	raw, err := exportBPF(f)
 	if err != nil {
 		return nil, fmt.Errorf("export seccomp filter: %w", err)
@@ -115,6 +77,104 @@ func NewFilter(opts FilterOptions) (*Filter, error) {
 		}
 	}
 	return &Filter{prog: prog}, nil
+}
+
+// abiFilter is the filter of one ABI. Given "connect" on i386, libseccomp
+// adds the direct syscall and also socketcall(SYS_CONNECT), but tests
+// socketcall's third argument as if it were the address length, which it is
+// not: the exact socketcall rules below trap those calls whatever their
+// arguments, and the supervisor reads the real ones from memory.
+func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
+	f, err := seccomp.NewFilter(seccomp.ActAllow)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Release()
+		}
+	}()
+	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
+		return nil, fmt.Errorf("set bad-arch action: %w", err)
+	}
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return nil, err
+	}
+	if a.arch != native && a.arch != seccomp.ArchNative {
+		if err := f.AddArch(a.arch); err != nil {
+			return nil, fmt.Errorf("add arch: %w", err)
+		}
+		if err := f.RemoveArch(native); err != nil {
+			return nil, fmt.Errorf("remove native arch: %w", err)
+		}
+	}
+	// Rules name syscalls in the native numbering; libseccomp translates
+	// them to the ABI's own.
+	for _, t := range []struct {
+		name   string
+		lenArg uint
+	}{{"connect", 2}, {"bind", 2}, {"sendto", 5}} {
+		nr, err := seccomp.GetSyscallFromName(t.name)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range trappedLens {
+			// socklen_t is 32 bits: compare only those, as the kernel reads
+			// only those, so junk in the upper half cannot slip past.
+			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, 0xffffffff, n)
+			if err != nil {
+				return nil, err
+			}
+			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
+				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
+			}
+		}
+	}
+	if a.socketcall >= 0 {
+		// Rules take the native numbering even when exact; socketcall has
+		// none on x86_64, and libseccomp's pseudo number maps to i386's 102.
+		sc, err := seccomp.GetSyscallFromName("socketcall")
+		if err != nil {
+			return nil, err
+		}
+		for call, op := range socketcallOps {
+			if op == OpSendmsg && !opts.TrapSendmsg {
+				continue
+			}
+			c, err := seccomp.MakeCondition(0, seccomp.CompareEqual, call)
+			if err != nil {
+				return nil, err
+			}
+			if err := f.AddRuleConditionalExact(sc, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
+				return nil, fmt.Errorf("rule for socketcall(%d): %w", call, err)
+			}
+		}
+	}
+	if !opts.AllowIOUring {
+		if err := addByName(f, "io_uring_setup", seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			return nil, err
+		}
+	}
+	if opts.TrapSendmsg {
+		if err := addByName(f, "sendmsg", seccomp.ActNotify); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return f, nil
+}
+
+func addByName(f *seccomp.ScmpFilter, name string, action seccomp.ScmpAction) error {
+	nr, err := seccomp.GetSyscallFromName(name)
+	if err != nil {
+		return fmt.Errorf("resolve syscall %s: %w", name, err)
+	}
+	if err := f.AddRule(nr, action); err != nil {
+		return fmt.Errorf("rule for %s: %w", name, err)
+	}
+	return nil
 }
 
 // exportBPF returns the compiled program. ExportBPFMem needs libseccomp

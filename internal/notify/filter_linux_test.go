@@ -98,8 +98,22 @@ func TestFilterProgram(t *testing.T) {
 		{"sendto sockaddr_un", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
 		{"sendmsg not trapped by default", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
 		{"io_uring_setup fails by default", native, unix.SYS_IO_URING_SETUP, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
-		{"i386 ABI", unix.AUDIT_ARCH_I386, 102, nil, unix.SECCOMP_RET_KILL_PROCESS},
-		{"x32 ABI", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
+		{"i386 connect", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 bind in6", unix.AUDIT_ARCH_I386, 361, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 sendto", unix.AUDIT_ARCH_I386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 connect sockaddr_un", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		// socketcall's arguments are in memory: trapped whatever they are.
+		{"i386 socketcall(SYS_CONNECT)", unix.AUDIT_ARCH_I386, 102, []uint64{3, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_BIND)", unix.AUDIT_ARCH_I386, 102, []uint64{2, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_SENDTO)", unix.AUDIT_ARCH_I386, 102, []uint64{11, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_SOCKET)", unix.AUDIT_ARCH_I386, 102, []uint64{1, 0x1000}, unix.SECCOMP_RET_ALLOW},
+		{"i386 socketcall(SYS_SENDMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_ALLOW},
+		{"i386 getpid", unix.AUDIT_ARCH_I386, 20, nil, unix.SECCOMP_RET_ALLOW},
+		{"i386 io_uring_setup", unix.AUDIT_ARCH_I386, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
+		{"x32 connect", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 bind", native, 0x40000000 | unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 getpid", native, 0x40000000 | unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"an ABI the filter does not cover", unix.AUDIT_ARCH_AARCH64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 	})
 }
 
@@ -109,6 +123,9 @@ func TestFilterTrapSendmsg(t *testing.T) {
 		{"sendmsg", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
 		{"connect still trapped", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"getpid still allowed", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"i386 sendmsg", unix.AUDIT_ARCH_I386, 370, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_SENDMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 sendmsg", native, 0x40000000 | 518, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
 	})
 }
 

@@ -41,18 +41,23 @@ func NewHandler(p *policy.Policy, log *slog.Logger) *Handler {
 // SetPolicy replaces the policy for calls trapped from now on.
 func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 
-// Handle implements notify.Handler. The filter traps only the native ABI, so
-// the syscall number alone identifies the call.
+// Handle implements notify.Handler. The call's arguments come decoded from
+// whichever ABI the program used (64-bit, i386 with or without socketcall,
+// x32).
 func (h *Handler) Handle(r *notify.Request) notify.Response {
-	switch r.Data.Nr {
-	case unix.SYS_CONNECT:
-		return h.connect(r)
-	case unix.SYS_BIND:
-		return h.bind(r)
-	case unix.SYS_SENDTO:
-		return h.sendto(r)
-	case unix.SYS_SENDMSG:
-		return h.sendmsg(r)
+	c, err := r.Call()
+	if err != nil {
+		return notify.Continue()
+	}
+	switch c.Op {
+	case notify.OpConnect:
+		return h.connect(r, c)
+	case notify.OpBind:
+		return h.bind(r, c)
+	case notify.OpSendto:
+		return h.sendto(r, c)
+	case notify.OpSendmsg:
+		return h.sendmsg(r, c)
 	}
 	return notify.Continue()
 }
@@ -73,24 +78,24 @@ func readSockaddr(r *notify.Request, addr, addrlen uint64) (Sockaddr, bool) {
 	return sa, err == nil
 }
 
-func (h *Handler) connect(r *notify.Request) notify.Response {
-	sa, ok := readSockaddr(r, r.Data.Args[1], r.Data.Args[2])
+func (h *Handler) connect(r *notify.Request, c notify.Call) notify.Response {
+	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
 	if !ok {
 		return notify.Continue()
 	}
-	return h.bindSource(r, sa)
+	return h.bindSource(r, c.Fd, sa)
 }
 
 // bindSource gives the caller's socket the source address the policy selects
 // for destination sa, if the socket is still unbound, and lets the call go
 // on: connect(2), and sendto(2)/sendmsg(2) with a destination.
-func (h *Handler) bindSource(r *notify.Request, sa Sockaddr) notify.Response {
+func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr) notify.Response {
 	dst := sa.Dest()
 	m, ok := h.policy.Load().MatchConnect(dst)
 	if !ok {
 		return notify.Continue()
 	}
-	sock, family, unbound, ok := getSocket(r)
+	sock, family, unbound, ok := getSocket(r, fd)
 	if !ok {
 		return notify.Continue()
 	}
@@ -122,8 +127,8 @@ func (h *Handler) bindSource(r *notify.Request, sa Sockaddr) notify.Response {
 // and whether it is still unbound. It returns ok=false when there is nothing
 // to do: a bad descriptor or not a socket (the kernel answers EBADF or
 // ENOTSOCK itself), or a caller that no longer waits.
-func getSocket(r *notify.Request) (sock int, family uint16, unbound, ok bool) {
-	sock, err := r.GetFD(int(int32(r.Data.Args[0])))
+func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound, ok bool) {
+	sock, err := r.GetFD(fd)
 	if err != nil {
 		return -1, 0, false, false
 	}
@@ -135,8 +140,8 @@ func getSocket(r *notify.Request) (sock int, family uint16, unbound, ok bool) {
 	return sock, family, unbound, true
 }
 
-func (h *Handler) bind(r *notify.Request) notify.Response {
-	sa, ok := readSockaddr(r, r.Data.Args[1], r.Data.Args[2])
+func (h *Handler) bind(r *notify.Request, c notify.Call) notify.Response {
+	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
 	if !ok || !sa.IsWildcard() {
 		return notify.Continue()
 	}
@@ -147,7 +152,7 @@ func (h *Handler) bind(r *notify.Request) notify.Response {
 	if !ok {
 		return notify.Continue()
 	}
-	sock, family, _, ok := getSocket(r)
+	sock, family, _, ok := getSocket(r, c.Fd)
 	if !ok {
 		return notify.Continue()
 	}

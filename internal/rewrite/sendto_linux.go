@@ -4,7 +4,6 @@ package rewrite
 
 import (
 	"encoding/binary"
-	"unsafe"
 
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
@@ -12,41 +11,44 @@ import (
 // sendto(fd, buf, len, flags, dest_addr, addrlen): a datagram to dest_addr on
 // an unbound socket gets the source that connect() to dest_addr would get.
 // The filter traps it only with an INET-sized addrlen.
-func (h *Handler) sendto(r *notify.Request) notify.Response {
-	if r.Data.Args[4] == 0 {
+func (h *Handler) sendto(r *notify.Request, c notify.Call) notify.Response {
+	if c.Addr == 0 {
 		return notify.Continue()
 	}
-	sa, ok := readSockaddr(r, r.Data.Args[4], r.Data.Args[5])
+	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
 	if !ok {
 		return notify.Continue()
 	}
-	return h.bindSource(r, sa)
-}
-
-// msghdrPrefix is the start of struct msghdr: msg_name and msg_namelen,
-// all that source selection needs.
-type msghdrPrefix struct {
-	Name    uint64
-	Namelen uint32
-	_       uint32
+	return h.bindSource(r, c.Fd, sa)
 }
 
 // sendmsg(fd, msg, flags), trapped only with [options] trap_sendmsg: the
 // destination is msg->msg_name, which the filter cannot see, so every
-// sendmsg comes here and most leave at once.
-func (h *Handler) sendmsg(r *notify.Request) notify.Response {
-	var buf [unsafe.Sizeof(msghdrPrefix{})]byte
-	if r.Data.Args[1] == 0 || r.ReadMem(r.Data.Args[1], buf[:]) != nil {
+// sendmsg comes here and most leave at once. struct msghdr starts with
+// msg_name and msg_namelen: a pointer and an int, 8+4 bytes (4+4 for a
+// 32-bit program's compat_msghdr).
+func (h *Handler) sendmsg(r *notify.Request, c notify.Call) notify.Response {
+	var buf [12]byte
+	hdr := buf[:]
+	if c.Compat {
+		hdr = buf[:8]
+	}
+	if c.Addr == 0 || r.ReadMem(c.Addr, hdr) != nil {
 		return notify.Continue()
 	}
-	name := binary.NativeEndian.Uint64(buf[0:8])
-	namelen := binary.NativeEndian.Uint32(buf[8:12])
-	if name == 0 || (namelen != SizeofSockaddrInet4 && namelen != SizeofSockaddrInet6) {
+	var name uint64
+	var namelen uint32
+	if c.Compat {
+		name, namelen = uint64(binary.NativeEndian.Uint32(hdr[0:4])), binary.NativeEndian.Uint32(hdr[4:8])
+	} else {
+		name, namelen = binary.NativeEndian.Uint64(hdr[0:8]), binary.NativeEndian.Uint32(hdr[8:12])
+	}
+	if name == 0 {
 		return notify.Continue()
 	}
 	sa, ok := readSockaddr(r, name, uint64(namelen))
 	if !ok {
 		return notify.Continue()
 	}
-	return h.bindSource(r, sa)
+	return h.bindSource(r, c.Fd, sa)
 }

@@ -1,0 +1,111 @@
+//go:build linux
+
+package notify
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+)
+
+// Op is what a trapped call asks for, whatever the ABI it came through.
+type Op uint8
+
+const (
+	OpNone    Op = iota // not a call the supervisor handles
+	OpConnect           // connect(fd, addr, addrlen)
+	OpBind              // bind(fd, addr, addrlen)
+	OpSendto            // sendto(fd, buf, len, flags, addr, addrlen)
+	OpSendmsg           // sendmsg(fd, msg, flags)
+)
+
+// Call is a trapped call's arguments, decoded from its ABI.
+type Call struct {
+	Op      Op
+	Fd      int
+	Addr    uint64 // the socket address; for OpSendmsg the struct msghdr
+	AddrLen uint64
+	// Compat: the caller is a 32-bit program (i386 or x32): its struct
+	// msghdr has 32-bit fields. Socket addresses are the same in every ABI.
+	Compat bool
+}
+
+// abi is one system call ABI the filter covers.
+type abi struct {
+	arch      seccomp.ScmpArch
+	auditArch uint32
+	compat    bool
+	nr        map[int32]Op
+	// socketcall is the multiplexer's number (i386), or -1. Its arguments
+	// are in the caller's memory, out of the filter's sight, so the filter
+	// traps socketcall(SYS_CONNECT, ...) whatever the address length.
+	socketcall int32
+	sendmsg    int32 // trapped only with FilterOptions.TrapSendmsg
+}
+
+// socketcall(2) call numbers (include/uapi/linux/net.h).
+const (
+	sysBind    = 2
+	sysConnect = 3
+	sysSendto  = 11
+	sysSendmsg = 16
+)
+
+var socketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg}
+
+// findABI returns the ABI of a notification.
+func findABI(auditArch uint32, nr int32) *abi {
+	for i := range abis {
+		a := &abis[i]
+		if a.auditArch != auditArch {
+			continue
+		}
+		if _, ok := a.nr[nr]; ok || nr == a.socketcall || nr == a.sendmsg {
+			return a
+		}
+	}
+	return nil
+}
+
+// Call decodes the trapped call's arguments. An unknown call decodes to
+// OpNone; a socketcall whose arguments cannot be read is an error.
+func (r *Request) Call() (Call, error) {
+	a := findABI(r.Data.Arch, r.Data.Nr)
+	if a == nil {
+		return Call{}, nil
+	}
+	args := r.Data.Args
+	op := a.nr[r.Data.Nr]
+	if r.Data.Nr == a.sendmsg {
+		op = OpSendmsg
+	}
+	if r.Data.Nr == a.socketcall {
+		op = socketcallOps[args[0]]
+		if op == OpNone {
+			return Call{}, nil
+		}
+		// socketcall(call, unsigned long args[]): a 32-bit caller's
+		// arguments are six 32-bit words in its memory.
+		var buf [6 * 4]byte
+		if err := r.ReadMem(uint64(uint32(args[1])), buf[:]); err != nil {
+			return Call{}, fmt.Errorf("read socketcall arguments: %w", err)
+		}
+		for i := range 6 {
+			args[i] = uint64(binary.LittleEndian.Uint32(buf[4*i:]))
+		}
+	}
+	c := Call{Op: op, Fd: int(int32(args[0])), Compat: a.compat}
+	switch op {
+	case OpConnect, OpBind:
+		c.Addr, c.AddrLen = args[1], args[2]
+	case OpSendto:
+		c.Addr, c.AddrLen = args[4], args[5]
+	case OpSendmsg:
+		c.Addr = args[1]
+	}
+	if a.compat {
+		c.Addr, c.AddrLen = uint64(uint32(c.Addr)), uint64(uint32(c.AddrLen))
+	}
+	return c, nil
+}
