@@ -5,7 +5,7 @@ BIN     ?= bin/vipa-exec
 PREFIX  ?= /usr/local
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps test unit bench demo vet clean
+.PHONY: all build static install deps test unit bench demo vet clean
 
 all: build
 
@@ -14,6 +14,21 @@ deps:
 
 build: deps
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vipa-exec
+
+# A fully static binary, libseccomp and libc linked in (for containers and
+# minimal hosts); pure-Go user and DNS lookups, since glibc's NSS cannot be
+# linked statically.
+static: deps
+	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo -trimpath \
+		-ldflags "-X main.version=$(VERSION) -linkmode external -extldflags -static" \
+		-o $(BIN) ./cmd/vipa-exec
+
+# PREFIX=/usr/local, DESTDIR for staged installs (packaging).
+install:
+	@test -x $(BIN) || { echo "run make build or make static first" >&2; exit 1; }
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/vipa-exec
+	install -D -m 0644 docs/vipa-exec.8 $(DESTDIR)$(PREFIX)/share/man/man8/vipa-exec.8
+	install -D -m 0644 examples/policy.toml $(DESTDIR)$(PREFIX)/share/doc/vipa-exec/policy.toml.example
 
 vet: deps
 	$(GO) vet ./...
