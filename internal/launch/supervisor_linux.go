@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -35,6 +36,18 @@ const (
 )
 
 const ackOK = 'K'
+
+// commName is the supervisor's thread name (15 bytes at most, NUL-ended).
+var commName = []byte("vipa-exec-sup\x00")
+
+// ps shows the supervisor's argv ("vipa-exec-supervisor PID"); top and
+// /proc/PID/comm show the main thread's name, which would otherwise be the
+// binary's. Package initialisation runs on the main thread.
+func init() {
+	if Stage() == stageServe {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&commName[0])), 0, 0, 0)
+	}
+}
 
 // startSupervisor starts the supervisor as a grandchild: the intermediate
 // process exits at once, so the supervisor is re-parented to init (or the
