@@ -4,12 +4,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
@@ -25,11 +28,21 @@ const (
 	exitUsage      = 2   // bad options, bad policy, missing kernel feature, setup failure
 	exitCannotExec = 126 // PROGRAM found but not executable (as env(1))
 	exitNotFound   = 127 // PROGRAM not found (as env(1))
+	exitWarnings   = 1   // --check found problems vipa-exec works around
 	defaultPolicy  = "/etc/vipa-exec/policy.toml"
+	legacyDefault  = "/etc/src_vipa.conf" // src_vipa's own default
 	policyEnv      = "VIPA_EXEC_POLICY"
+	legacyEnv      = "SRC_VIPA_CONFIG_FILE" // src_vipa's own variable
 )
 
+// defaultPolicies are the policy files tried, in order, when neither -p nor
+// the environment names one.
+var defaultPolicies = []string{defaultPolicy, legacyDefault}
+
 const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]
+       vipa-exec --check [-p FILE]
+       vipa-exec --explain DEST[:PORT] [--protocol tcp|udp] [-p FILE]
+       vipa-exec --convert FILE
 
 Run PROGRAM so that its outgoing connections leave from a virtual IP address
 (VIPA) chosen by a policy, and its listening sockets can be moved onto one.
@@ -44,8 +57,10 @@ their children; it exits by itself after the last of them.
 Options end at the first non-option or at "--".
 
 Options:
-  -p, --policy FILE   policy file (TOML); default $VIPA_EXEC_POLICY,
-                      then /etc/vipa-exec/policy.toml
+  -p, --policy FILE   policy file, TOML or src_vipa.conf; default
+                      $VIPA_EXEC_POLICY, then $SRC_VIPA_CONFIG_FILE, then
+                      /etc/vipa-exec/policy.toml, then /etc/src_vipa.conf
+                      (a file named by -p or a variable must exist)
   -u, --user USER     run PROGRAM as USER (name or number), with USER's
                       primary group and supplementary groups, as login(1)
                       would set them; needs root
@@ -54,11 +69,30 @@ Options:
   -h, --help          show this help and exit
       --version       show the version and exit
 
+Maintenance (instead of PROGRAM):
+      --check         check the policy file, resolve its host names and
+                      list each source with whether it is an address of this
+                      host; exit 0, 1 if there are warnings, 2 on errors
+      --explain DEST[:PORT]
+                      show the rule a connection to DEST would match
+                      (FILE:LINE), its policy and sources, and the source the
+                      next connection would get; 0.0.0.0:PORT or [::]:PORT
+                      explains a bind instead; exit 1 if no rule matches
+      --protocol tcp|udp
+                      the protocol --explain assumes (default tcp)
+      --convert FILE  print the src_vipa.conf FILE as a TOML policy file,
+                      comments kept
+
 Policy file:
   [[connect]]                   # outgoing connections
   destination = "10.0.0.0/8"    # the most specific destination wins
+  ports       = "1-1023"        # optional: destination ports
+  protocol    = "tcp"           # optional: tcp or udp
   sources     = ["192.0.2.10"]  # VIPAs of the destination's family
-  policy      = "onevipa"       # onevipa (first source) or random
+  policy      = "onevipa"       # onevipa (first source), random, lrr (round
+                                # robin per process), rr (one round robin for
+                                # all instances; rr_mode = "0600"), lc (fewest
+                                # sockets), kernel (leave the kernel's choice)
   on_error    = "continue"      # or "fail": return bind's errno to PROGRAM
 
   [[bind]]                      # bind() to 0.0.0.0 or :: with such a port
@@ -73,13 +107,23 @@ Privileges:
   for PROGRAM what PROGRAM could not bind itself: a [[bind]] port below
   net.ipv4.ip_unprivileged_port_start needs PROGRAM's CAP_NET_BIND_SERVICE.
 
+src_vipa.conf files:
+  vipa-exec reads src_vipa 2.x configuration files unchanged, told from TOML
+  by their contents: "DEST/MASK POLICY SOURCE..." and ".INADDR_ANY PORT[-PORT]
+  POLICY SOURCE..." lines, policies onevipa, random, lrr, rr:ABC and lc, host
+  names resolved at start. A policy it cannot parse means round robin, with a
+  warning on stderr. --convert shows the same rules in TOML.
+
 Environment:
-  VIPA_EXEC_POLICY    the policy file when -p is not given
+  VIPA_EXEC_POLICY      the policy file when -p is not given
+  SRC_VIPA_CONFIG_FILE  the policy file when neither -p nor $VIPA_EXEC_POLICY
+                        is given, as for src_vipa
 
 Exit status:
   PROGRAM's own; 2 if vipa-exec fails before starting PROGRAM (bad option,
   bad policy, missing kernel feature); 126 if PROGRAM cannot be executed;
-  127 if it is not found.
+  127 if it is not found. The maintenance options: 0, 1 for warnings (or no
+  matching rule), 2 for errors.
 
 Requires Linux >= 5.9 (seccomp user notification, pidfd_getfd); Linux >= 6.6
 makes each trapped call several times faster (synchronous wake-up).
@@ -87,6 +131,8 @@ makes each trapped call several times faster (synchronous wake-up).
 Examples:
   vipa-exec -p /etc/vipa-exec/web.toml curl https://example.net/
   ExecStart=/usr/bin/vipa-exec -p /etc/vipa-exec/web.toml /usr/sbin/nginx
+  vipa-exec --explain 10.1.2.3:443 -p /etc/vipa-exec/web.toml
+  vipa-exec --convert /etc/src_vipa.conf > /etc/vipa-exec/policy.toml
 `
 
 func main() {
@@ -107,6 +153,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	var (
 		policyPath, userName, groupName string
 		help, showVersion               bool
+		check                           bool
+		explain, convert, protocol      string
 	)
 	fs.StringVar(&policyPath, "p", "", "")
 	fs.StringVar(&policyPath, "policy", "", "")
@@ -117,6 +165,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.BoolVar(&help, "h", false, "")
 	fs.BoolVar(&help, "help", false, "")
 	fs.BoolVar(&showVersion, "version", false, "")
+	fs.BoolVar(&check, "check", false, "")
+	fs.StringVar(&explain, "explain", "", "")
+	fs.StringVar(&protocol, "protocol", "", "")
+	fs.StringVar(&convert, "convert", "", "")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
@@ -129,26 +181,35 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, nil
 	}
 	argv := fs.Args()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v := verb(set); v != "" {
+		if err := verbUsage(v, set, argv); err != nil {
+			return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+		}
+		ctx := context.Background()
+		switch v {
+		case "convert":
+			return runConvert(ctx, convert, stdout, stderr)
+		case "check":
+			return runCheck(ctx, policyPath, stdout, stderr)
+		case "explain":
+			return runExplain(ctx, policyPath, explain, protocol, stdout, stderr)
+		}
+	}
+	if set["protocol"] {
+		return exitUsage, errors.New("--protocol goes with --explain (see vipa-exec --help)")
+	}
 	if len(argv) == 0 {
 		return exitUsage, errors.New("no PROGRAM given (see vipa-exec --help)")
 	}
 
-	if policyPath == "" {
-		policyPath = os.Getenv(policyEnv)
-	}
-	if policyPath == "" {
-		policyPath = defaultPolicy
-	}
-	data, err := os.ReadFile(policyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return exitUsage, fmt.Errorf("%s: policy file not found (give one with -p or $%s)", policyPath, policyEnv)
-	}
+	policyPath, data, res, err := loadPolicy(context.Background(), policyPath)
 	if err != nil {
-		return exitUsage, fmt.Errorf("policy file: %w", err)
-	}
-	if _, err := conf.Parse(policyPath, data); err != nil {
 		return exitUsage, err
 	}
+	// Only here: the supervisor parses the same bytes and keeps quiet.
+	printWarnings(stderr, res.Warnings)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {
@@ -168,7 +229,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 
 	err = launch.Exec(launch.Options{
-		PolicyPath: policyPath,
+		PolicyPath: absPath(policyPath),
 		PolicyData: data,
 		Path:       path,
 		Argv:       argv,
@@ -189,4 +250,96 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 // oneLine keeps an error message on one line, as every vipa-exec error is.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+// The maintenance verbs, options so that they never clash with a PROGRAM.
+var verbs = []string{"check", "explain", "convert"}
+
+// verb returns the one maintenance verb among the options set, or "".
+func verb(set map[string]bool) string {
+	for _, v := range verbs {
+		if set[v] {
+			return v
+		}
+	}
+	return ""
+}
+
+// verbUsage rejects what does not go with verb v.
+func verbUsage(v string, set map[string]bool, argv []string) error {
+	for _, o := range verbs {
+		if o != v && set[o] {
+			return fmt.Errorf("--%s and --%s exclude each other", v, o)
+		}
+	}
+	switch {
+	case len(argv) > 0:
+		return fmt.Errorf("--%s takes no PROGRAM, got %q", v, argv[0])
+	case set["u"] || set["user"] || set["g"] || set["group"]:
+		return fmt.Errorf("--user and --group go with a PROGRAM, not with --%s", v)
+	case v == "convert" && (set["p"] || set["policy"]):
+		return errors.New("--convert reads its FILE, not --policy")
+	case v != "explain" && set["protocol"]:
+		return errors.New("--protocol goes with --explain")
+	}
+	return nil
+}
+
+// findPolicy returns the policy file to read: -p, else $VIPA_EXEC_POLICY,
+// else $SRC_VIPA_CONFIG_FILE, else the first of defaults that exists. A file
+// named by -p or a variable is never skipped: if it is missing, that is the
+// error. by says who named the file, for that error.
+func findPolicy(flagPath string, getenv func(string) string, defaults []string) (path, by string, err error) {
+	if flagPath != "" {
+		return flagPath, "--policy", nil
+	}
+	for _, env := range []string{policyEnv, legacyEnv} {
+		if p := getenv(env); p != "" {
+			return p, "$" + env, nil
+		}
+	}
+	for _, p := range defaults {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return p, "default", nil
+		}
+	}
+	return "", "", fmt.Errorf("no policy file: give one with -p, $%s or $%s, or create %s", policyEnv, legacyEnv, strings.Join(defaults, " or "))
+}
+
+// loadPolicy finds, reads and checks the policy file, resolving the host
+// names of a src_vipa.conf file.
+func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte, res *conf.Result, err error) {
+	path, by, err := findPolicy(flagPath, os.Getenv, defaultPolicies)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	data, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && by != "default" {
+		return "", nil, nil, fmt.Errorf("%s: policy file not found (named by %s)", path, by)
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("policy file: %w", err)
+	}
+	res, err = conf.Read(ctx, path, data, conf.Options{})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return path, data, res, nil
+}
+
+// absPath is path made absolute, as the supervisor gets it: rr rules share
+// their rotation between the instances of one policy file, named by its
+// path, and a relative path would name the file only in one directory.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// printWarnings prints a policy file's warnings, one line each.
+func printWarnings(w io.Writer, warnings []conf.Warning) {
+	for _, x := range warnings {
+		fmt.Fprintf(w, "vipa-exec: %s\n", x)
+	}
 }

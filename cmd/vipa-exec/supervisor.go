@@ -14,6 +14,7 @@ import (
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 	"github.com/vipa-exec/vipa-exec/internal/watch"
 )
@@ -30,16 +31,22 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("supervisor", os.Getpid())
+	env := newPolicyState(path, log)
+	if pol, err = env.attach(pol); err != nil {
+		env.close()
+		return nil, err
+	}
 	notify.SetPanicReporter(func(p any) {
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
-	watchPolicy(path, data, h, log)
+	watchPolicy(path, data, h, log, env.attach)
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker in a syscall after 20 µs and
 	// wakes a spare thread for it, costing futex calls on every notification.
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
+		defer env.close()
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
 }
@@ -47,7 +54,7 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 // watchPolicy reloads the policy file when it changes (an in-place write or
 // an atomic rename) and on SIGHUP. A new version applies to calls trapped
 // after it; a version with errors is logged and the running one kept.
-func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger) {
+func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error)) {
 	var mu sync.Mutex
 	reload := func(trigger string) {
 		mu.Lock()
@@ -61,6 +68,9 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			return
 		}
 		pol, err := conf.Parse(path, data)
+		if err == nil {
+			pol, err = attach(pol)
+		}
 		if err != nil {
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
 			return

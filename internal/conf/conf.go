@@ -2,8 +2,10 @@ package conf
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
@@ -60,8 +62,18 @@ func Load(path string) (*policy.Policy, error) {
 }
 
 // Parse is [Load] on the contents of a file; name is the file name that
-// errors and rule origins show.
+// errors and rule origins show. It reads src_vipa.conf files too, resolving
+// their host names with Go's resolver, and drops their warnings: see [Read].
 func Parse(name string, data []byte) (*policy.Policy, error) {
+	r, err := Read(context.Background(), name, data, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Policy, nil
+}
+
+// parseTOML is Parse for a TOML file.
+func parseTOML(name string, data []byte) (*policy.Policy, error) {
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		return nil, syntaxError(name, data, err)
@@ -95,8 +107,8 @@ func syntaxError(name string, data []byte, err error) *Error {
 
 // The keys of each kind of rule, in the order help texts list them.
 var ruleKeys = map[string][]string{
-	"connect": {"destination", "sources", "policy", "on_error"},
-	"bind":    {"ports", "sources", "policy", "on_error"},
+	"connect": {"destination", "ports", "protocol", "sources", "policy", "rr_mode", "on_error"},
+	"bind":    {"ports", "sources", "policy", "rr_mode", "on_error"},
 }
 
 type file struct {
@@ -279,11 +291,26 @@ func (f *file) fields(t *table, set func(key string, v any) *Error) *Error {
 		}
 	}
 	for _, k := range valid {
-		if _, ok := t.m[k]; !ok && (k != "policy" && k != "on_error") {
+		if _, ok := t.m[k]; !ok && !optional(t, k) {
 			return f.errorf(t.line, t.kind+"."+k, ErrMissingKey, "missing; every [[%s]] rule needs %s", t.kind, k)
 		}
 	}
 	return nil
+}
+
+// optional reports whether rule table t may leave out key k: all but a
+// [[connect]]'s destination, a [[bind]]'s ports, and sources unless the
+// rule's policy is kernel.
+func optional(t *table, k string) bool {
+	switch k {
+	case "destination":
+		return false
+	case "ports":
+		return t.kind == "connect"
+	case "sources":
+		return t.m["policy"] == policy.Kernel
+	}
+	return true
 }
 
 func (f *file) origin(t *table) string { return fmt.Sprintf("%s:%d", f.name, t.line) }
@@ -296,6 +323,12 @@ func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 		switch k {
 		case "destination":
 			r.Destination, err = f.destination(t, v)
+		case "ports":
+			r.Ports, err = f.connectPorts(t, v)
+		case "protocol":
+			r.Protocol, err = f.protocol(t, v)
+		case "rr_mode":
+			r.RRMode, err = f.rrMode(t, v)
 		case "sources":
 			srcs, err = f.sources(t, v)
 		case "policy":
@@ -320,6 +353,8 @@ func (f *file) bindRule(t *table) (policy.BindRule, *Error) {
 		switch k {
 		case "ports":
 			r.Ports, err = f.ports(t, v)
+		case "rr_mode":
+			r.RRMode, err = f.rrMode(t, v)
 		case "sources":
 			srcs, err = f.sources(t, v)
 		case "policy":
@@ -372,7 +407,7 @@ func (f *file) sources(t *table, v any) ([]string, *Error) {
 	if !ok {
 		return nil, f.keyErr(t, "sources", ErrType, `want a list of addresses like ["192.0.2.10"], got %s`, typeName(v))
 	}
-	if len(list) == 0 {
+	if len(list) == 0 && t.m["policy"] != policy.Kernel {
 		return nil, f.keyErr(t, "sources", policy.ErrNoSources, "empty; list at least one source address")
 	}
 	out := make([]string, len(list))
@@ -411,7 +446,7 @@ func (f *file) policyName(t *table, v any) (string, *Error) {
 	if !ok {
 		return "", f.keyErr(t, "policy", ErrType, "want a string, one of %s; got %s", strings.Join(policy.Names(), ", "), typeName(v))
 	}
-	if _, err := policy.NewSelector(s); err != nil {
+	if err := policy.CheckName(s); err != nil {
 		return "", f.keyErr(t, "policy", err, "%s", err.Error())
 	}
 	return s, nil
@@ -444,6 +479,52 @@ func (f *file) ports(t *table, v any) (policy.PortRange, *Error) {
 		return policy.PortRange{Lo: uint16(v), Hi: uint16(v)}, nil
 	}
 	return policy.PortRange{}, f.keyErr(t, "ports", ErrType, `want a port like 80 or a range like "6000-6999", got %s`, typeName(v))
+}
+
+// connectPorts is ports for a [[connect]] rule: destination ports, where
+// port 0 alone means nothing.
+func (f *file) connectPorts(t *table, v any) (policy.PortRange, *Error) {
+	r, err := f.ports(t, v)
+	if err == nil && r == (policy.PortRange{}) {
+		return r, f.keyErr(t, "ports", policy.ErrInvalidPorts, "port 0 is no destination port; leave ports out to match every port")
+	}
+	return r, err
+}
+
+func (f *file) protocol(t *table, v any) (policy.Protocol, *Error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, f.keyErr(t, "protocol", ErrType, `want "tcp" or "udp", got %s`, typeName(v))
+	}
+	p, err := policy.ParseProtocol(s)
+	if err != nil {
+		return 0, f.keyErr(t, "protocol", err, "%s; leave protocol out to match every protocol", err.Error())
+	}
+	return p, nil
+}
+
+// rrMode reads rr_mode: octal digits in a string ("0660", as src_vipa's
+// rr:660), or a TOML integer, where only the octal form 0o660 says what it
+// means.
+func (f *file) rrMode(t *table, v any) (fs.FileMode, *Error) {
+	switch v := v.(type) {
+	case string:
+		m, err := policy.ParseRRMode(v)
+		if err != nil {
+			return 0, f.keyErr(t, "rr_mode", err, "%s", err.Error())
+		}
+		return m, nil
+	case int64:
+		if v < 0 || v > 0o777 {
+			return 0, f.keyErr(t, "rr_mode", policy.ErrInvalidRRMode, `%d is no mode; write octal permissions as a string, like "0660", or as 0o660`, v)
+		}
+		m := fs.FileMode(v)
+		if err := policy.CheckRRMode(m); err != nil {
+			return 0, f.keyErr(t, "rr_mode", err, "%s", err.Error())
+		}
+		return m, nil
+	}
+	return 0, f.keyErr(t, "rr_mode", ErrType, `want octal permissions like "0600", got %s`, typeName(v))
 }
 
 func typeName(v any) string {

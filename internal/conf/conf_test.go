@@ -151,19 +151,19 @@ var parseErrorTests = []struct {
 		name: "key of the other rule kind",
 		in:   pad(`[[bind]]`, `ports = "80"`, `destination = "10.0.0.0/8"`, `sources = ["192.0.2.1"]`),
 		line: 6, key: "bind.destination", err: ErrUnknownKey,
-		msg: `policy.toml:6: bind.destination: unknown key in [[bind]] (valid: ports, sources, policy, on_error)`,
+		msg: `policy.toml:6: bind.destination: unknown key in [[bind]] (valid: ports, sources, policy, rr_mode, on_error)`,
 	},
 	{
 		name: "sub-table of a rule",
 		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `[connect.options]`, `x = 1`),
 		line: 7, key: "connect.options", err: ErrUnknownKey,
-		msg: `policy.toml:7: connect.options: unknown key in [[connect]] (valid: destination, sources, policy, on_error)`,
+		msg: `policy.toml:7: connect.options: unknown key in [[connect]] (valid: destination, ports, protocol, sources, policy, rr_mode, on_error)`,
 	},
 	{
 		name: "dotted key in a rule",
 		in:   pad(`[[bind]]`, `ports = "80"`, `sources = ["192.0.2.1"]`, `policy.name = "random"`),
 		line: 7, key: "bind.policy", err: ErrType,
-		msg: `policy.toml:7: bind.policy: want a string, one of onevipa, random; got a table`,
+		msg: `policy.toml:7: bind.policy: want a string, one of onevipa, random, lrr, rr, lc, kernel; got a table`,
 	},
 	{
 		name: "misspelt key in inline table",
@@ -200,7 +200,7 @@ var parseErrorTests = []struct {
 		name: "policy not a string",
 		in:   lines(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `policy = 1`),
 		line: 4, key: "bind.policy", err: ErrType,
-		msg: `policy.toml:4: bind.policy: want a string, one of onevipa, random; got an integer`,
+		msg: `policy.toml:4: bind.policy: want a string, one of onevipa, random, lrr, rr, lc, kernel; got an integer`,
 	},
 	{
 		name: "on_error a boolean",
@@ -320,7 +320,7 @@ var parseErrorTests = []struct {
 		name: "unknown policy",
 		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `policy = "roundrobin"`),
 		line: 7, key: "connect.policy", err: policy.ErrUnknownPolicy,
-		msg: `policy.toml:7: connect.policy: unknown policy "roundrobin" (valid: onevipa, random)`,
+		msg: `policy.toml:7: connect.policy: unknown policy "roundrobin" (valid: onevipa, random, lrr, rr, lc, kernel)`,
 	},
 	// 11. Ports.
 	{
@@ -432,9 +432,9 @@ var parseErrorTests = []struct {
 	},
 	{
 		name: "CRLF line ends",
-		in:   strings.ReplaceAll(pad(`[[bind]]`, `ports = "80"`, `sources = ["192.0.2.1"]`, `policy = "rr"`), "\n", "\r\n"),
+		in:   strings.ReplaceAll(pad(`[[bind]]`, `ports = "80"`, `sources = ["192.0.2.1"]`, `policy = "rr:600"`), "\n", "\r\n"),
 		line: 7, key: "bind.policy", err: policy.ErrUnknownPolicy,
-		msg: `policy.toml:7: bind.policy: unknown policy "rr" (valid: onevipa, random)`,
+		msg: `policy.toml:7: bind.policy: unknown policy "rr:600" (valid: onevipa, random, lrr, rr, lc, kernel)`,
 	},
 	{
 		name: "first error in file order across kinds",
@@ -448,6 +448,106 @@ var parseErrorTests = []struct {
 		in:   pad(`[[connect]]`, `"destination" = "10.0.0.0/9"`, `'sources' = ["192.0.2.1"]`, `"on_error" = "later"`),
 		line: 7, key: "connect.on_error", err: policy.ErrInvalidOnError,
 		msg: `policy.toml:7: connect.on_error: invalid on_error "later" (valid: continue, fail)`,
+	},
+	// Destination ports and protocol of [[connect]] rules.
+	{
+		name: "connect ports reversed",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `ports = "90-80"`, `sources = ["192.0.2.1"]`),
+		line: 6, key: "connect.ports", err: policy.ErrInvalidPorts,
+		msg: `policy.toml:6: connect.ports: invalid ports "90-80": reversed range; write 80-90`,
+	},
+	{
+		name: "connect port 0",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `ports = 0`),
+		line: 7, key: "connect.ports", err: policy.ErrInvalidPorts,
+		msg: `policy.toml:7: connect.ports: port 0 is no destination port; leave ports out to match every port`,
+	},
+	{
+		name: "connect ports wrong type",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `ports = [80, 443]`),
+		line: 7, key: "connect.ports", err: ErrType,
+		msg: `policy.toml:7: connect.ports: want a port like 80 or a range like "6000-6999", got an array`,
+	},
+	{
+		name: "unknown protocol",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `protocol = "sctp"`, `sources = ["192.0.2.1"]`),
+		line: 6, key: "connect.protocol", err: policy.ErrInvalidProtocol,
+		msg: `policy.toml:6: connect.protocol: invalid protocol "sctp" (valid: tcp, udp); leave protocol out to match every protocol`,
+	},
+	{
+		name: "protocol wrong type",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `protocol = 6`, `sources = ["192.0.2.1"]`),
+		line: 6, key: "connect.protocol", err: ErrType,
+		msg: `policy.toml:6: connect.protocol: want "tcp" or "udp", got an integer`,
+	},
+	{
+		name: "protocol on a bind rule",
+		in:   pad(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `protocol = "tcp"`),
+		line: 7, key: "bind.protocol", err: ErrUnknownKey,
+		msg: `policy.toml:7: bind.protocol: unknown key in [[bind]] (valid: ports, sources, policy, rr_mode, on_error)`,
+	},
+	{
+		name: "same destination, ports and protocol",
+		in: pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `ports = "80"`, `protocol = "udp"`, `sources = ["192.0.2.1"]`,
+			`[[connect]]`, `destination = "10.0.0.0/9"`, `ports = 80`, `protocol = "udp"`, `sources = ["192.0.2.1"]`),
+		line: 10, key: "connect.destination", err: policy.ErrDuplicateDestination,
+		msg: `policy.toml:10: connect.destination: duplicate destination 10.0.0.0/9: the rule at policy.toml:4 has the same one with the same ports and protocol, so this rule would never match`,
+	},
+	{
+		name: "narrower rule after a wider one",
+		in: pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `ports = "1-1024"`, `sources = ["192.0.2.1"]`,
+			`[[connect]]`, `destination = "10.0.0.0/9"`, `ports = 443`, `protocol = "tcp"`, `sources = ["192.0.2.1"]`),
+		line: 9, key: "connect.destination", err: policy.ErrDuplicateDestination,
+		msg: `policy.toml:9: connect.destination: duplicate destination 10.0.0.0/9: the rule at policy.toml:4 has the same one and matches every port and protocol this rule does, so this rule would never match; put the narrower rule first`,
+	},
+	// Policies lrr, rr, lc, kernel.
+	{
+		name: "sources missing without policy kernel",
+		in:   pad(`[[connect]]`, `destination = "127.0.0.0/8"`, `policy = "lrr"`),
+		line: 4, key: "connect.sources", err: ErrMissingKey,
+		msg: `policy.toml:4: connect.sources: missing; every [[connect]] rule needs sources`,
+	},
+	{
+		name: "bad source of a kernel rule",
+		in:   pad(`[[connect]]`, `destination = "127.0.0.0/8"`, `policy = "kernel"`, `sources = ["::1"]`),
+		line: 7, key: "connect.sources", err: policy.ErrFamilyMismatch,
+		msg: `policy.toml:7: connect.sources: family mismatch: source ::1 is IPv6 but destination 127.0.0.0/8 is IPv4`,
+	},
+	{
+		name: "rr_mode not octal",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `policy = "rr"`, `rr_mode = "0689"`),
+		line: 8, key: "connect.rr_mode", err: policy.ErrInvalidRRMode,
+		msg: `policy.toml:8: connect.rr_mode: invalid rr_mode "0689": want octal permissions like "0600" or "0660"`,
+	},
+	{
+		name: "rr_mode as a decimal integer",
+		in:   pad(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `policy = "rr"`, `rr_mode = 660`),
+		line: 8, key: "bind.rr_mode", err: policy.ErrInvalidRRMode,
+		msg: `policy.toml:8: bind.rr_mode: 660 is no mode; write octal permissions as a string, like "0660", or as 0o660`,
+	},
+	{
+		name: "rr_mode without owner write",
+		in:   pad(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `policy = "rr"`, `rr_mode = 0o444`),
+		line: 8, key: "bind.rr_mode", err: policy.ErrInvalidRRMode,
+		msg: `policy.toml:8: bind.rr_mode: invalid rr_mode 0444: the owner needs read and write permission (0600)`,
+	},
+	{
+		name: "rr_mode wrong type",
+		in:   pad(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `policy = "rr"`, `rr_mode = true`),
+		line: 8, key: "bind.rr_mode", err: ErrType,
+		msg: `policy.toml:8: bind.rr_mode: want octal permissions like "0600", got a boolean`,
+	},
+	{
+		name: "rr_mode without policy rr",
+		in:   pad(`[[connect]]`, `destination = "10.0.0.0/9"`, `sources = ["192.0.2.1"]`, `rr_mode = "0660"`, `policy = "lrr"`),
+		line: 7, key: "connect.rr_mode", err: policy.ErrInvalidRRMode,
+		msg: `policy.toml:7: connect.rr_mode: invalid rr_mode: rr_mode is for policy "rr" only, not "lrr"`,
+	},
+	{
+		name: "rr_mode with the default policy",
+		in:   pad(`[[bind]]`, `ports = 80`, `sources = ["192.0.2.1"]`, `rr_mode = "0600"`),
+		line: 7, key: "bind.rr_mode", err: policy.ErrInvalidRRMode,
+		msg: `policy.toml:7: bind.rr_mode: invalid rr_mode: rr_mode is for policy "rr" only, not "onevipa"`,
 	},
 }
 
@@ -604,17 +704,23 @@ func TestExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect := []struct {
-		dst  string
-		srcs []string
+		dst   string
+		proto policy.Protocol
+		srcs  []string // "invalid IP" for policy kernel
 	}{
-		{"203.0.113.7", []string{"192.0.2.10"}},                  // the IPv4 catch-all
-		{"198.51.100.20", []string{"192.0.2.20"}},                // a /24 beats 0.0.0.0/0
-		{"198.51.100.200", []string{"192.0.2.30", "192.0.2.31"}}, // a /25 beats the /24
-		{"::ffff:198.51.100.20", []string{"192.0.2.20"}},         // IPv4-mapped: IPv4 rules
-		{"2001:db8:1::5", []string{"2001:db8::10"}},              // IPv6
+		{"203.0.113.7:443", policy.TCP, []string{"192.0.2.10"}},                                // the IPv4 catch-all
+		{"203.0.113.7:53", policy.TCP, []string{"192.0.2.10"}},                                 // DNS over TCP: the catch-all
+		{"203.0.113.7:53", policy.UDP, []string{"192.0.2.10", "192.0.2.11"}},                   // DNS over UDP
+		{"127.0.0.53:53", policy.UDP, []string{"invalid IP"}},                                  // a /8 beats the /0 DNS rule
+		{"127.0.0.1:443", policy.TCP, []string{"invalid IP"}},                                  // loopback: the kernel's choice
+		{"198.51.100.20:443", policy.TCP, []string{"192.0.2.20"}},                              // a /24 beats 0.0.0.0/0
+		{"198.51.100.201:443", policy.TCP, []string{"192.0.2.30", "192.0.2.31"}},               // a /25 beats the /24
+		{"198.51.100.200:443", policy.TCP, []string{"192.0.2.30", "192.0.2.31", "192.0.2.32"}}, // a /32 beats the /25
+		{"[::ffff:198.51.100.20]:443", policy.TCP, []string{"192.0.2.20"}},                     // IPv4-mapped: IPv4 rules
+		{"[2001:db8:1::5]:443", policy.TCP, []string{"2001:db8::10"}},                          // IPv6
 	}
 	for _, c := range connect {
-		src, _, ok := p.Connect(netip.MustParseAddr(c.dst), 1)
+		src, _, ok := p.Connect(netip.MustParseAddrPort(c.dst), c.proto, 1)
 		if !ok || !slices.Contains(c.srcs, src.String()) {
 			t.Errorf("example: connect to %s from %v (matched %v), want one of %v", c.dst, src, ok, c.srcs)
 		}

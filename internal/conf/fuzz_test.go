@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -80,11 +81,13 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 		if err := policy.CheckDestination(r.Destination); err != nil {
 			t.Fatalf("accepted rule %+v: %v", r, err)
 		}
-		if seen[r.Destination.String()] {
-			t.Fatalf("accepted duplicate destination %s", r.Destination)
+		key := fmt.Sprint(r.Destination, r.Ports, r.Protocol)
+		if seen[key] {
+			t.Fatalf("accepted duplicate destination, ports and protocol %s", key)
 		}
-		seen[r.Destination.String()] = true
-		if len(r.Sources) == 0 || r.Selector == nil || !slices.Contains(policy.Names(), r.Policy) || r.OnError > policy.OnErrorFail {
+		seen[key] = true
+		kernel := r.Policy == policy.Kernel
+		if len(r.Sources) == 0 && !kernel || (r.Selector == nil) != kernel || !slices.Contains(policy.Names(), r.Policy) || r.OnError > policy.OnErrorFail {
 			t.Fatalf("accepted rule %+v", r)
 		}
 		for _, a := range r.Sources {
@@ -93,18 +96,20 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 			}
 		}
 		// The rule's own network goes to it or to a more specific rule.
-		_, got, ok := p.Connect(r.Destination.Addr(), 1)
+		dst := netip.AddrPortFrom(r.Destination.Addr(), max(r.Ports.Lo, 1))
+		_, got, ok := p.Connect(dst, r.Protocol, 1)
 		if !ok || got.Destination.Bits() < r.Destination.Bits() {
-			t.Fatalf("Connect(%s) = %+v, %v; want rule %+v or a more specific one", r.Destination.Addr(), got, ok, r)
+			t.Fatalf("Connect(%s, %s) = %+v, %v; want rule %+v or a more specific one", dst, r.Protocol, got, ok, r)
 		}
 	}
 	for _, r := range bind {
 		checkOrigin(r.Origin)
-		if r.Ports.Lo > r.Ports.Hi || len(r.Sources) == 0 || r.Selector == nil || !slices.Contains(policy.Names(), r.Policy) || r.OnError > policy.OnErrorFail {
+		kernel := r.Policy == policy.Kernel
+		if r.Ports.Lo > r.Ports.Hi || len(r.Sources) == 0 && !kernel || (r.Selector == nil) != kernel || !slices.Contains(policy.Names(), r.Policy) || r.OnError > policy.OnErrorFail {
 			t.Fatalf("accepted rule %+v", r)
 		}
 		for _, a := range r.Sources {
-			if err := policy.CheckSource(a); err != nil {
+			if err := policy.CheckBindSource(a); err != nil {
 				t.Fatalf("accepted rule %+v: %v", r, err)
 			}
 			if _, got, ok := p.Bind(a.Is6(), r.Ports.Lo, 1); !ok {

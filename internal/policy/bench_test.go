@@ -40,11 +40,11 @@ func BenchmarkConnect(b *testing.B) {
 	for _, name := range Names() {
 		p := benchPolicy(b, name)
 		for _, dst := range []string{"10.3.3.1", "10.3.200.1", "::ffff:203.0.113.1", "2001:db8:3::1"} {
-			a := netip.MustParseAddr(dst)
+			a := netip.AddrPortFrom(netip.MustParseAddr(dst), 443)
 			b.Run(name+"/"+dst, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, _, ok := p.Connect(a, 1); !ok {
+					if _, _, ok := p.Connect(a, TCP, 1); !ok {
 						b.Fatal("no match")
 					}
 				}

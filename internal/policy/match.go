@@ -8,14 +8,46 @@ import "net/netip"
 type Match struct {
 	connect *ConnectRule // one of connect and bind is set
 	bind    *BindRule
-	sel     Selector
+	sel     Selector     // nil for policy kernel
 	sources []netip.Addr // the candidates for the call's family
+	policy  string
 	onError OnError
 	origin  string
 }
 
-// Source picks the source for the caller pid (its thread-group id).
+// Source picks the source for the caller pid (its thread-group id). It
+// advances the rule's state (a rotation, a socket count); for a rule of
+// policy kernel it returns the zero Addr.
 func (m Match) Source(pid int) netip.Addr { return pick(m.sel, pid, m.sources) }
+
+// Peek returns the source Source would pick now for pid, without changing
+// any state: for random, another random pick; for a process lrr has not seen
+// yet, a random start.
+func (m Match) Peek(pid int) netip.Addr {
+	if m.sel == nil || len(m.sources) == 0 {
+		return netip.Addr{}
+	}
+	pk, ok := m.sel.(Peeker)
+	if !ok {
+		return pick(m.sel, pid, m.sources)
+	}
+	i := pk.Peek(Call{Pid: pid, Sources: m.sources})
+	if uint(i) >= uint(len(m.sources)) {
+		i = 0
+	}
+	return m.sources[i]
+}
+
+// Kernel reports whether the rule leaves the call to the kernel (policy
+// kernel): the caller must not touch the socket.
+func (m Match) Kernel() bool { return m.policy == Kernel }
+
+// Policy is the matched rule's policy name.
+func (m Match) Policy() string { return m.policy }
+
+// Sources are the matched rule's candidates for the call's family. The
+// caller must not modify them.
+func (m Match) Sources() []netip.Addr { return m.sources }
 
 // OnError is the matched rule's on_error.
 func (m Match) OnError() OnError { return m.onError }
@@ -23,18 +55,21 @@ func (m Match) OnError() OnError { return m.onError }
 // Origin is the matched rule's "FILE:LINE", for logs.
 func (m Match) Origin() string { return m.origin }
 
-// MatchConnect finds the rule for a connect() to dst: the longest matching
-// prefix of dst's family, file order among equal lengths. An IPv4-mapped dst
-// is matched against the IPv4 rules; the zone of dst is ignored.
-func (p *Policy) MatchConnect(dst netip.Addr) (Match, bool) {
-	dst = dst.Unmap().WithZone("")
+// MatchConnect finds the rule for a connect() (or sendto()) to dst by a
+// socket of protocol proto: the longest matching prefix of dst's family
+// whose ports contain dst's port and whose protocol is proto or any, file
+// order among equal lengths. An IPv4-mapped dst is matched against the IPv4
+// rules; the zone of dst is ignored. proto matters only when
+// [Policy.UsesProtocol].
+func (p *Policy) MatchConnect(dst netip.AddrPort, proto Protocol) (Match, bool) {
+	addr, port := dst.Addr().Unmap().WithZone(""), dst.Port()
 	rules := p.connect6
-	if dst.Is4() {
+	if addr.Is4() {
 		rules = p.connect4
 	}
 	for _, r := range rules {
-		if r.Destination.Contains(dst) {
-			return Match{connect: r, sel: r.Selector, sources: r.Sources, onError: r.OnError, origin: r.Origin}, true
+		if r.Destination.Contains(addr) && r.Ports.orAll().Contains(port) && (r.Protocol == AnyProtocol || r.Protocol == proto) {
+			return Match{connect: r, sel: r.Selector, sources: r.Sources, policy: r.Policy, onError: r.OnError, origin: r.Origin}, true
 		}
 	}
 	return Match{}, false
@@ -42,18 +77,18 @@ func (p *Policy) MatchConnect(dst netip.Addr) (Match, bool) {
 
 // MatchBind finds the rule for a bind() on the wildcard address of a socket
 // of the given family (v6: ::, else 0.0.0.0) to port: the first in file
-// order whose port range contains port and that has a source for the family.
-// For v6, a rule without IPv6 sources offers its IPv4 ones, which the caller
-// maps to ::ffff:a.b.c.d.
+// order whose port range contains port and that has a source for the family
+// (or is of policy kernel). For v6, a rule without IPv6 sources offers its
+// IPv4 ones, which the caller maps to ::ffff:a.b.c.d.
 func (p *Policy) MatchBind(v6 bool, port uint16) (Match, bool) {
-	cands := p.bind4
+	cands, sels := p.bind4, p.bindSel4
 	if v6 {
-		cands = p.bind6
+		cands, sels = p.bind6, p.bindSel6
 	}
 	for i := range p.bind {
 		r := &p.bind[i]
-		if r.Ports.Contains(port) && len(cands[i]) > 0 {
-			return Match{bind: r, sel: r.Selector, sources: cands[i], onError: r.OnError, origin: r.Origin}, true
+		if r.Ports.Contains(port) && (len(cands[i]) > 0 || r.Policy == Kernel) {
+			return Match{bind: r, sel: sels[i], sources: cands[i], policy: r.Policy, onError: r.OnError, origin: r.Origin}, true
 		}
 	}
 	return Match{}, false

@@ -3,38 +3,58 @@ package policy
 import (
 	"cmp"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"slices"
 )
 
 // Policy is a validated set of rules. It is immutable after [New] and safe
-// for concurrent use.
+// for concurrent use; the state of its lrr, rr and lc selectors changes with
+// every call, by design.
 type Policy struct {
 	connect []ConnectRule
 	bind    []BindRule
 
-	// Connect rules of each family, longest prefix first, so the first
-	// that contains a destination wins.
+	// Connect rules of each family, longest prefix first and in file order
+	// among equal lengths, so the first that matches a call wins.
 	connect4, connect6 []*ConnectRule
 
 	// Bind candidates per rule, in file order: bind4[i] and bind6[i] are
-	// the sources of bind[i] for a wildcard bind on AF_INET and AF_INET6.
-	bind4, bind6 [][]netip.Addr
+	// the sources of bind[i] for a wildcard bind on AF_INET and AF_INET6,
+	// and bindSel4[i] and bindSel6[i] choose among them.
+	bind4, bind6       [][]netip.Addr
+	bindSel4, bindSel6 []Selector
+
+	// Whether the caller gave the rule its Selector; WithEnv keeps those.
+	connectCustom, bindCustom []bool
+
+	usesProtocol bool // some connect rule has a Protocol
 }
 
 // New validates the rules and returns a Policy that owns copies of them.
 //
-// A rule with a nil Selector gets NewSelector(Policy), and an empty Policy
-// name means onevipa. Two connect rules with the same destination are an
-// error: the second could never match. Errors are [*RuleError].
+// A rule with a nil Selector gets the one its Policy names, which keeps its
+// state (if any) in this process: see [Policy.WithEnv]. An empty Policy name
+// means onevipa; the policy kernel needs no sources. A connect rule that
+// could never match, because an earlier rule with the same destination
+// matches every port and protocol it does, is an error. Errors are
+// [*RuleError].
 func New(connect []ConnectRule, bind []BindRule) (*Policy, error) {
+	return build(connect, bind, Env{})
+}
+
+func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 	p := &Policy{
-		connect: make([]ConnectRule, len(connect)),
-		bind:    make([]BindRule, len(bind)),
-		bind4:   make([][]netip.Addr, len(bind)),
-		bind6:   make([][]netip.Addr, len(bind)),
+		connect:       make([]ConnectRule, len(connect)),
+		bind:          make([]BindRule, len(bind)),
+		bind4:         make([][]netip.Addr, len(bind)),
+		bind6:         make([][]netip.Addr, len(bind)),
+		bindSel4:      make([]Selector, len(bind)),
+		bindSel6:      make([]Selector, len(bind)),
+		connectCustom: make([]bool, len(connect)),
+		bindCustom:    make([]bool, len(bind)),
 	}
-	seen := make(map[netip.Prefix]int, len(connect))
+	seen := make(map[netip.Prefix][]int, len(connect))
 	for i, r := range connect {
 		fail := func(field string, src int, err error) error {
 			return &RuleError{Kind: "connect", Index: i, Field: field, Source: src, Err: err}
@@ -42,20 +62,42 @@ func New(connect []ConnectRule, bind []BindRule) (*Policy, error) {
 		if err := CheckDestination(r.Destination); err != nil {
 			return nil, fail("destination", -1, err)
 		}
-		if j, dup := seen[r.Destination]; dup {
-			return nil, fail("destination", -1, fmt.Errorf("%w %s: the rule at %s has the same one, so this rule would never match", ErrDuplicateDestination, r.Destination, originOr(connect[j].Origin, j)))
+		if err := r.Ports.check(); err != nil {
+			return nil, fail("ports", -1, err)
 		}
-		seen[r.Destination] = i
+		if r.Protocol > UDP {
+			return nil, fail("protocol", -1, fmt.Errorf("%w %s", ErrInvalidProtocol, r.Protocol))
+		}
+		for _, j := range seen[r.Destination] {
+			if err := shadowed(&connect[j], &r, j); err != nil {
+				return nil, fail("destination", -1, err)
+			}
+		}
+		seen[r.Destination] = append(seen[r.Destination], i)
+		if r.Policy == "" {
+			r.Policy = OneVIPA
+		}
 		r.Sources = slices.Clone(r.Sources)
-		if k, err := checkSources(r.Sources, func(a netip.Addr) error { return CheckConnectSource(r.Destination, a) }); err != nil {
-			return nil, fail("sources", k, err)
+		if len(r.Sources) > 0 || r.Policy != Kernel {
+			if k, err := checkSources(r.Sources, func(a netip.Addr) error { return CheckConnectSource(r.Destination, a) }); err != nil {
+				return nil, fail("sources", k, err)
+			}
 		}
-		var err error
-		if r.Policy, r.Selector, err = selector(r.Policy, r.Selector); err != nil {
-			return nil, fail("policy", -1, err)
+		if err := checkPolicy(r.Policy, r.Selector != nil, r.RRMode); err != nil {
+			return nil, fail(err.field, -1, err.err)
 		}
 		if err := checkOnError(r.OnError); err != nil {
 			return nil, fail("on_error", -1, err)
+		}
+		p.connectCustom[i] = r.Selector != nil
+		if r.Selector == nil {
+			var err error
+			if r.Selector, err = newSelector(r.Policy, selectorSpec{key: r.RuleKey(), sources: r.Sources, mode: r.RRMode}, env); err != nil {
+				return nil, fail("policy", -1, err)
+			}
+		}
+		if r.Protocol != AnyProtocol {
+			p.usesProtocol = true
 		}
 		p.connect[i] = r
 	}
@@ -66,18 +108,21 @@ func New(connect []ConnectRule, bind []BindRule) (*Policy, error) {
 		if err := r.Ports.check(); err != nil {
 			return nil, fail("ports", -1, err)
 		}
-		r.Sources = slices.Clone(r.Sources)
-		if k, err := checkSources(r.Sources, CheckSource); err != nil {
-			return nil, fail("sources", k, err)
+		if r.Policy == "" {
+			r.Policy = OneVIPA
 		}
-		var err error
-		if r.Policy, r.Selector, err = selector(r.Policy, r.Selector); err != nil {
-			return nil, fail("policy", -1, err)
+		r.Sources = slices.Clone(r.Sources)
+		if len(r.Sources) > 0 || r.Policy != Kernel {
+			if k, err := checkSources(r.Sources, CheckBindSource); err != nil {
+				return nil, fail("sources", k, err)
+			}
+		}
+		if err := checkPolicy(r.Policy, r.Selector != nil, r.RRMode); err != nil {
+			return nil, fail(err.field, -1, err.err)
 		}
 		if err := checkOnError(r.OnError); err != nil {
 			return nil, fail("on_error", -1, err)
 		}
-		p.bind[i] = r
 		for _, a := range r.Sources {
 			if a.Is4() {
 				p.bind4[i] = append(p.bind4[i], a)
@@ -85,10 +130,42 @@ func New(connect []ConnectRule, bind []BindRule) (*Policy, error) {
 				p.bind6[i] = append(p.bind6[i], a)
 			}
 		}
+		shared := false
 		if len(p.bind6[i]) == 0 {
-			// A dual-stack socket reaches IPv4 through ::ffff:a.b.c.d.
-			p.bind6[i] = p.bind4[i]
+			// A dual-stack socket reaches IPv4 through ::ffff:a.b.c.d; but
+			// ::ffff:0.0.0.0 would make it IPv4-only, so 0.0.0.0 stays ::.
+			p.bind6[i], shared = p.bind4[i], true
+			if i0 := slices.Index(p.bind4[i], netip.IPv4Unspecified()); i0 >= 0 {
+				p.bind6[i], shared = slices.Clone(p.bind4[i]), false
+				p.bind6[i][i0] = netip.IPv6Unspecified()
+			}
 		}
+		p.bindCustom[i] = r.Selector != nil
+		if r.Selector != nil {
+			p.bindSel4[i], p.bindSel6[i] = r.Selector, r.Selector
+		} else {
+			// Each family has its own candidates, so its own rotation or
+			// counts, unless both families have the same ones.
+			key := r.RuleKey()
+			var err error
+			if len(p.bind4[i]) > 0 {
+				if p.bindSel4[i], err = newSelector(r.Policy, selectorSpec{key: key + " family=ipv4", sources: p.bind4[i], mode: r.RRMode}, env); err != nil {
+					return nil, fail("policy", -1, err)
+				}
+			}
+			if shared {
+				p.bindSel6[i] = p.bindSel4[i]
+			} else if len(p.bind6[i]) > 0 {
+				if p.bindSel6[i], err = newSelector(r.Policy, selectorSpec{key: key + " family=ipv6", sources: p.bind6[i], mode: r.RRMode}, env); err != nil {
+					return nil, fail("policy", -1, err)
+				}
+			}
+			r.Selector = p.bindSel4[i]
+			if r.Selector == nil {
+				r.Selector = p.bindSel6[i]
+			}
+		}
+		p.bind[i] = r
 	}
 
 	for i := range p.connect {
@@ -107,6 +184,46 @@ func New(connect []ConnectRule, bind []BindRule) (*Policy, error) {
 	return p, nil
 }
 
+// shadowed returns an error if rule r, later in the file than rule j with
+// the same destination, could never match: j comes first among rules of
+// equal prefix length and matches every port and protocol r does.
+func shadowed(j, r *ConnectRule, index int) error {
+	if j.Protocol != AnyProtocol && j.Protocol != r.Protocol || !j.Ports.orAll().covers(r.Ports.orAll()) {
+		return nil
+	}
+	if j.Ports == r.Ports && j.Protocol == r.Protocol {
+		what := ""
+		if r.Ports != (PortRange{}) || r.Protocol != AnyProtocol {
+			what = " with the same ports and protocol"
+		}
+		return fmt.Errorf("%w %s: the rule at %s has the same one%s, so this rule would never match", ErrDuplicateDestination, r.Destination, originOr(j.Origin, index), what)
+	}
+	return fmt.Errorf("%w %s: the rule at %s has the same one and matches every port and protocol this rule does, so this rule would never match; put the narrower rule first", ErrDuplicateDestination, r.Destination, originOr(j.Origin, index))
+}
+
+// policyError is what checkPolicy found wrong, and with which field.
+type policyError struct {
+	field string
+	err   error
+}
+
+func checkPolicy(name string, custom bool, mode fs.FileMode) *policyError {
+	if !custom || name == Kernel {
+		if err := CheckName(name); err != nil {
+			return &policyError{"policy", err}
+		}
+	}
+	if mode != 0 {
+		if name != RR {
+			return &policyError{"rr_mode", fmt.Errorf("%w: rr_mode is for policy %q only, not %q", ErrInvalidRRMode, RR, name)}
+		}
+		if err := CheckRRMode(mode); err != nil {
+			return &policyError{"rr_mode", err}
+		}
+	}
+	return nil
+}
+
 func originOr(origin string, i int) string {
 	if origin != "" {
 		return origin
@@ -114,14 +231,19 @@ func originOr(origin string, i int) string {
 	return fmt.Sprintf("index %d", i)
 }
 
-// Connect returns the rule for a connect() to dst and the source its selector
-// chose for the caller pid.
+// UsesProtocol reports whether some connect rule names a protocol: only then
+// does a caller need to tell [Policy.MatchConnect] the protocol of a call.
+func (p *Policy) UsesProtocol() bool { return p.usesProtocol }
+
+// Connect returns the rule for a connect() to dst with the given protocol
+// and the source its selector chose for the caller pid; for a rule of policy
+// kernel the source is the zero Addr.
 //
 // An IPv4-mapped dst is matched against the IPv4 rules and the source is then
 // plain IPv4: the caller maps it. The zone of dst is ignored. The longest
-// matching prefix wins.
-func (p *Policy) Connect(dst netip.Addr, pid int) (src netip.Addr, rule *ConnectRule, ok bool) {
-	m, ok := p.MatchConnect(dst)
+// matching prefix wins, file order among equal lengths.
+func (p *Policy) Connect(dst netip.AddrPort, proto Protocol, pid int) (src netip.Addr, rule *ConnectRule, ok bool) {
+	m, ok := p.MatchConnect(dst, proto)
 	if !ok {
 		return netip.Addr{}, nil, false
 	}
@@ -130,7 +252,8 @@ func (p *Policy) Connect(dst netip.Addr, pid int) (src netip.Addr, rule *Connect
 
 // Bind returns the rule for a bind() on the wildcard address of a socket of
 // the given family (v6: ::, else 0.0.0.0) to port, and the source its
-// selector chose for the caller pid.
+// selector chose for the caller pid; for a rule of policy kernel the source
+// is the zero Addr.
 //
 // Rules are tried in file order; the first whose port range contains port and
 // that has a source for the family wins. For v6, a rule without IPv6 sources
@@ -144,6 +267,9 @@ func (p *Policy) Bind(v6 bool, port uint16, pid int) (src netip.Addr, rule *Bind
 }
 
 func pick(s Selector, pid int, srcs []netip.Addr) netip.Addr {
+	if s == nil || len(srcs) == 0 {
+		return netip.Addr{}
+	}
 	i := s.Select(Call{Pid: pid, Sources: srcs})
 	if uint(i) >= uint(len(srcs)) {
 		// A broken selector must not take the supervisor down with it.

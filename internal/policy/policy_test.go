@@ -78,7 +78,7 @@ func TestConnect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.dst, func(t *testing.T) {
-			src, rule, ok := p.Connect(netip.MustParseAddr(tt.dst), 1)
+			src, rule, ok := p.Connect(netip.AddrPortFrom(netip.MustParseAddr(tt.dst), 80), AnyProtocol, 1)
 			if !ok {
 				t.Fatalf("Connect(%s): no match", tt.dst)
 			}
@@ -109,7 +109,7 @@ func TestConnectNoMatch(t *testing.T) {
 		{},
 	} {
 		t.Run(dst.String(), func(t *testing.T) {
-			if src, rule, ok := p.Connect(dst, 1); ok {
+			if src, rule, ok := p.Connect(netip.AddrPortFrom(dst, 80), AnyProtocol, 1); ok {
 				t.Errorf("Connect(%s) = %s, %+v; want no match", dst, src, rule)
 			}
 		})
@@ -227,7 +227,7 @@ func TestNewErrors(t *testing.T) {
 		},
 		{
 			name:    "unknown policy",
-			connect: []ConnectRule{{Destination: ok4, Sources: addrs("192.0.2.1"), Policy: "rr"}},
+			connect: []ConnectRule{{Destination: ok4, Sources: addrs("192.0.2.1"), Policy: "roundrobin"}},
 			want:    ErrUnknownPolicy,
 			rule:    RuleError{Kind: "connect", Index: 0, Field: "policy", Source: -1},
 		},
@@ -236,6 +236,74 @@ func TestNewErrors(t *testing.T) {
 			connect: []ConnectRule{{Destination: ok4, Sources: addrs("192.0.2.1"), OnError: 2}},
 			want:    ErrInvalidOnError,
 			rule:    RuleError{Kind: "connect", Index: 0, Field: "on_error", Source: -1},
+		},
+		{
+			name:    "connect reversed ports",
+			connect: []ConnectRule{{Destination: ok4, Ports: PortRange{90, 80}, Sources: addrs("192.0.2.1")}},
+			want:    ErrInvalidPorts,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "ports", Source: -1},
+		},
+		{
+			name:    "connect protocol",
+			connect: []ConnectRule{{Destination: ok4, Protocol: 3, Sources: addrs("192.0.2.1")}},
+			want:    ErrInvalidProtocol,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "protocol", Source: -1},
+		},
+		{
+			name: "same destination, ports and protocol",
+			connect: []ConnectRule{
+				{Destination: ok4, Ports: PortRange{80, 80}, Protocol: TCP, Sources: addrs("192.0.2.1")},
+				{Destination: ok4, Ports: PortRange{80, 80}, Protocol: UDP, Sources: addrs("192.0.2.1")},
+				{Destination: ok4, Ports: PortRange{80, 80}, Protocol: TCP, Sources: addrs("192.0.2.2")},
+			},
+			want: ErrDuplicateDestination,
+			rule: RuleError{Kind: "connect", Index: 2, Field: "destination", Source: -1},
+		},
+		{
+			name: "hidden by a wider earlier rule",
+			connect: []ConnectRule{
+				{Destination: ok4, Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1")},
+				{Destination: ok4, Sources: addrs("192.0.2.1")},
+				{Destination: ok4, Ports: PortRange{443, 443}, Protocol: TCP, Sources: addrs("192.0.2.2")},
+			},
+			want: ErrDuplicateDestination,
+			rule: RuleError{Kind: "connect", Index: 2, Field: "destination", Source: -1},
+		},
+		{
+			name:    "connect rr_mode without rr",
+			connect: []ConnectRule{{Destination: ok4, Sources: addrs("192.0.2.1"), Policy: LRR, RRMode: 0o644}},
+			want:    ErrInvalidRRMode,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "rr_mode", Source: -1},
+		},
+		{
+			name:    "connect rr_mode without owner write",
+			connect: []ConnectRule{{Destination: ok4, Sources: addrs("192.0.2.1"), Policy: RR, RRMode: 0o444}},
+			want:    ErrInvalidRRMode,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "rr_mode", Source: -1},
+		},
+		{
+			name:    "rr without sources",
+			connect: []ConnectRule{{Destination: ok4, Policy: RR}},
+			want:    ErrNoSources,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "sources", Source: -1},
+		},
+		{
+			name:    "kernel with a bad source",
+			connect: []ConnectRule{{Destination: ok4, Policy: Kernel, Sources: addrs("2001:db8::1")}},
+			want:    ErrFamilyMismatch,
+			rule:    RuleError{Kind: "connect", Index: 0, Field: "sources", Source: 0},
+		},
+		{
+			name: "bind rr_mode with setuid bit",
+			bind: []BindRule{{Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1"), Policy: RR, RRMode: 0o4600}},
+			want: ErrInvalidRRMode,
+			rule: RuleError{Kind: "bind", Index: 0, Field: "rr_mode", Source: -1},
+		},
+		{
+			name: "bind rr_mode without rr",
+			bind: []BindRule{{Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1"), RRMode: 0o600}},
+			want: ErrInvalidRRMode,
+			rule: RuleError{Kind: "bind", Index: 0, Field: "rr_mode", Source: -1},
 		},
 		{
 			name: "reversed ports",
@@ -257,7 +325,7 @@ func TestNewErrors(t *testing.T) {
 		},
 		{
 			name: "bind unknown policy",
-			bind: []BindRule{{Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1"), Policy: "lc"}},
+			bind: []BindRule{{Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1"), Policy: "least"}},
 			want: ErrUnknownPolicy,
 			rule: RuleError{Kind: "bind", Index: 0, Field: "policy", Source: -1},
 		},
@@ -454,7 +522,7 @@ func TestNewDefaultsAndCopies(t *testing.T) {
 		t.Errorf("ConnectRules (-want +got):%s", d)
 	}
 	got[0].Sources[0] = netip.MustParseAddr("192.0.2.98")
-	if src, _, _ := p.Connect(netip.MustParseAddr("10.0.0.1"), 1); src != netip.MustParseAddr("192.0.2.1") {
+	if src, _, _ := p.Connect(netip.MustParseAddrPort("10.0.0.1:80"), AnyProtocol, 1); src != netip.MustParseAddr("192.0.2.1") {
 		t.Errorf("Connect after mutating a copy = %s, want 192.0.2.1", src)
 	}
 	wantBind := []BindRule{{Ports: PortRange{80, 80}, Sources: addrs("192.0.2.1", "192.0.2.2"), Policy: "random", Selector: random{}, Origin: "x:2"}}
@@ -469,7 +537,7 @@ func TestBrokenSelectorPicksFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if src, _, _ := p.Connect(netip.MustParseAddr("10.0.0.1"), 1); src != netip.MustParseAddr("192.0.2.1") {
+		if src, _, _ := p.Connect(netip.MustParseAddrPort("10.0.0.1:80"), AnyProtocol, 1); src != netip.MustParseAddr("192.0.2.1") {
 			t.Errorf("selector returning %d: source %s, want 192.0.2.1", i, src)
 		}
 	}
@@ -479,17 +547,17 @@ func TestNoAllocs(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
 			p := benchPolicy(t, name)
-			dst4 := netip.MustParseAddr("10.3.200.1")
-			dst46 := netip.MustParseAddr("::ffff:10.3.200.1")
-			dst6 := netip.MustParseAddr("2001:db8:3::1")
+			dst4 := netip.MustParseAddrPort("10.3.200.1:80")
+			dst46 := netip.MustParseAddrPort("[::ffff:10.3.200.1]:80")
+			dst6 := netip.MustParseAddrPort("[2001:db8:3::1]:80")
 			var ok bool
 			allocs := testing.AllocsPerRun(1000, func() {
-				_, _, ok = p.Connect(dst4, 1)
-				_, _, ok = p.Connect(dst46, 1)
-				_, _, ok = p.Connect(dst6, 1)
+				_, _, ok = p.Connect(dst4, AnyProtocol, 1)
+				_, _, ok = p.Connect(dst46, TCP, 1)
+				_, _, ok = p.Connect(dst6, UDP, 1)
 				_, _, ok = p.Bind(false, 8080, 1)
 				_, _, ok = p.Bind(true, 8080, 1)
-				if m, mok := p.MatchConnect(dst46); mok {
+				if m, mok := p.MatchConnect(dst46, TCP); mok {
 					_ = m.Source(1)
 				}
 				if m, mok := p.MatchBind(true, 8080); mok {

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ var (
 	ErrFamilyMismatch       = errors.New("family mismatch")
 	ErrInvalidPorts         = errors.New("invalid ports")
 	ErrInvalidOnError       = errors.New("invalid on_error")
+	ErrInvalidProtocol      = errors.New("invalid protocol")
+	ErrInvalidRRMode        = errors.New("invalid rr_mode")
 )
 
 // OnError says what happens to a call when binding its socket to the chosen
@@ -57,6 +60,22 @@ type PortRange struct{ Lo, Hi uint16 }
 
 // Contains reports whether p is in r.
 func (r PortRange) Contains(p uint16) bool { return r.Lo <= p && p <= r.Hi }
+
+// AllPorts is every port, what a [ConnectRule] without Ports matches.
+var AllPorts = PortRange{0, 65535}
+
+// orAll is r, or AllPorts for the zero PortRange: the Ports of a
+// [ConnectRule] that names none. No connect rule can name port 0 alone: it is
+// no destination port.
+func (r PortRange) orAll() PortRange {
+	if r == (PortRange{}) {
+		return AllPorts
+	}
+	return r
+}
+
+// covers reports whether every port of o is in r.
+func (r PortRange) covers(o PortRange) bool { return r.Lo <= o.Lo && o.Hi <= r.Hi }
 
 // String returns "80" or "6000-6999", the form [ParsePortRange] reads.
 func (r PortRange) String() string {
@@ -109,6 +128,80 @@ func (r PortRange) check() error {
 	return nil
 }
 
+// Protocol is the transport protocol a [ConnectRule] applies to, or that of
+// a call.
+type Protocol uint8
+
+const (
+	// AnyProtocol in a rule matches every call. As the protocol of a call
+	// it means neither TCP nor UDP (SCTP, raw sockets, ...), or not looked
+	// at: [Policy.UsesProtocol] says when looking is needed.
+	AnyProtocol Protocol = iota
+	TCP                  // SOCK_STREAM sockets of IPPROTO_TCP or IPPROTO_MPTCP
+	UDP                  // IPPROTO_UDP
+)
+
+// String returns the policy file spelling, "tcp" or "udp"; "any" for
+// AnyProtocol.
+func (p Protocol) String() string {
+	switch p {
+	case AnyProtocol:
+		return "any"
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return "Protocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParseProtocol parses the policy file spelling of a [Protocol]: "tcp" or
+// "udp". A rule for every protocol leaves the key out.
+func ParseProtocol(s string) (Protocol, error) {
+	switch s {
+	case "tcp":
+		return TCP, nil
+	case "udp":
+		return UDP, nil
+	}
+	return 0, fmt.Errorf("%w %q (valid: tcp, udp)", ErrInvalidProtocol, s)
+}
+
+// DefaultRRMode is the rr_mode of an rr rule that sets none: the shared
+// state is the file owner's alone.
+const DefaultRRMode fs.FileMode = 0o600
+
+// ParseRRMode parses rr_mode, octal permissions like "0600" or "660"
+// (src_vipa's rr:ABC): the mode of the state that rr rules share between
+// vipa-exec instances.
+func ParseRRMode(s string) (fs.FileMode, error) {
+	if s == "" || len(s) > 4 || strings.Trim(s, "01234567") != "" {
+		return 0, fmt.Errorf("%w %q: want octal permissions like \"0600\" or \"0660\"", ErrInvalidRRMode, s)
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w %q: %s", ErrInvalidRRMode, s, err)
+	}
+	mode := fs.FileMode(m)
+	if err := CheckRRMode(mode); err != nil {
+		return 0, err
+	}
+	return mode, nil
+}
+
+// CheckRRMode reports whether mode can be the mode of rr state: permission
+// bits only, and read and write for the owner, without which the instance
+// that creates the state could not share it with itself.
+func CheckRRMode(mode fs.FileMode) error {
+	if mode&^fs.ModePerm != 0 {
+		return fmt.Errorf("%w %04o: only permission bits (0000-0777) are allowed", ErrInvalidRRMode, uint32(mode))
+	}
+	if mode&0o600 != 0o600 {
+		return fmt.Errorf("%w %04o: the owner needs read and write permission (0600)", ErrInvalidRRMode, uint32(mode))
+	}
+	return nil
+}
+
 // CheckDestination reports whether p can be the destination of a connect
 // rule: a valid prefix without host bits, and IPv4 ones written as IPv4.
 func CheckDestination(p netip.Prefix) error {
@@ -149,6 +242,16 @@ func CheckSource(a netip.Addr) error {
 	return nil
 }
 
+// CheckBindSource is [CheckSource] for the sources of a bind rule, which may
+// also be the unspecified address (0.0.0.0 or ::): the bind then stays on
+// the wildcard, as src_vipa.conf's ".INADDR_ANY P POLICY 0.0.0.0" says.
+func CheckBindSource(a netip.Addr) error {
+	if a.IsUnspecified() && a.Zone() == "" {
+		return nil
+	}
+	return CheckSource(a)
+}
+
 // CheckConnectSource is [CheckSource] plus the rule that the sources of a
 // connect rule have the family of its destination.
 func CheckConnectSource(dst netip.Prefix, a netip.Addr) error {
@@ -171,9 +274,12 @@ func family(a netip.Addr) string {
 // ConnectRule is one [[connect]] rule.
 type ConnectRule struct {
 	Destination netip.Prefix // masked; IPv4 prefixes are plain IPv4, never 4in6
-	Sources     []netip.Addr // all of Destination's family
-	Policy      string       // selector name, for logs; "" means onevipa
-	Selector    Selector     // nil: NewSelector(Policy)
+	Ports       PortRange    // destination ports; the zero PortRange means every port
+	Protocol    Protocol     // AnyProtocol, TCP or UDP
+	Sources     []netip.Addr // all of Destination's family; may be empty for policy kernel
+	Policy      string       // selector name; "" means onevipa
+	Selector    Selector     // nil: the selector of Policy
+	RRMode      fs.FileMode  // policy rr only: mode of the shared state; 0 means DefaultRRMode
 	OnError     OnError
 	Origin      string // "FILE:LINE" of the rule's [[connect]] header, for logs
 }
@@ -181,9 +287,10 @@ type ConnectRule struct {
 // BindRule is one [[bind]] rule.
 type BindRule struct {
 	Ports    PortRange
-	Sources  []netip.Addr // may mix IPv4 and IPv6
-	Policy   string       // selector name, for logs; "" means onevipa
-	Selector Selector     // nil: NewSelector(Policy)
+	Sources  []netip.Addr // may mix IPv4 and IPv6; may be empty for policy kernel
+	Policy   string       // selector name; "" means onevipa
+	Selector Selector     // nil: the selector of Policy
+	RRMode   fs.FileMode  // policy rr only: mode of the shared state; 0 means DefaultRRMode
 	OnError  OnError
 	Origin   string // "FILE:LINE" of the rule's [[bind]] header, for logs
 }
@@ -194,7 +301,7 @@ type BindRule struct {
 type RuleError struct {
 	Kind   string // "connect" or "bind"
 	Index  int    // index of the rule in the slice given to New
-	Field  string // "destination", "sources", "ports", "policy" or "on_error"
+	Field  string // "destination", "ports", "protocol", "sources", "policy", "rr_mode" or "on_error"
 	Source int    // index into Sources, or -1
 	Err    error
 }

@@ -18,9 +18,10 @@ func TestNewSelector(t *testing.T) {
 	}{
 		{"onevipa", oneVIPA{}, nil},
 		{"random", random{}, nil},
+		{"kernel", nil, nil},
 		{"", nil, ErrUnknownPolicy},
 		{"OneVIPA", nil, ErrUnknownPolicy},
-		{"rr", nil, ErrUnknownPolicy},
+		{"rr:600", nil, ErrUnknownPolicy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,8 +34,22 @@ func TestNewSelector(t *testing.T) {
 			}
 		})
 	}
-	_, err := NewSelector("rr")
-	if d := diff(`unknown policy "rr" (valid: onevipa, random)`, err.Error()); d != "" {
+	// The stateful ones work without a rule, keeping their state here.
+	srcs := addrs("192.0.2.1", "192.0.2.2", "192.0.2.3")
+	for _, name := range []string{LRR, RR, LC} {
+		s, err := NewSelector(name)
+		if err != nil || s == nil {
+			t.Fatalf("NewSelector(%q) = %v, %v; want a selector", name, s, err)
+		}
+		first := s.Select(Call{Pid: 1, Sources: srcs})
+		for i := 1; i < 6; i++ {
+			if got := s.Select(Call{Pid: 1, Sources: srcs}); got != (first+i)%3 {
+				t.Errorf("NewSelector(%q): call %d picked %d, want %d", name, i, got, (first+i)%3)
+			}
+		}
+	}
+	_, err := NewSelector("rr:600")
+	if d := diff(`unknown policy "rr:600" (valid: onevipa, random, lrr, rr, lc, kernel)`, err.Error()); d != "" {
 		t.Errorf("message (-want +got):%s", d)
 	}
 }

@@ -91,8 +91,14 @@ func (h *Handler) connect(r *notify.Request, c notify.Call) notify.Response {
 // on: connect(2), and sendto(2)/sendmsg(2) with a destination.
 func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr) notify.Response {
 	dst := sa.Dest()
-	m, ok := h.policy.Load().MatchConnect(dst)
-	if !ok {
+	pol := h.policy.Load()
+	ap := netip.AddrPortFrom(dst, sa.Addr.Port())
+	m, ok := pol.MatchConnect(ap, policy.AnyProtocol)
+	if !pol.UsesProtocol() {
+		if !ok || m.Kernel() {
+			return notify.Continue()
+		}
+	} else if !mayBind(pol, ap) {
 		return notify.Continue()
 	}
 	sock, family, unbound, ok := getSocket(r, fd)
@@ -102,6 +108,12 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr) notify.Resp
 	defer unix.Close(sock)
 	if !unbound {
 		return notify.Continue() // bound by the program: its choice stands
+	}
+	if pol.UsesProtocol() {
+		// Only now, with the socket in hand: a rule names a protocol.
+		if m, ok = pol.MatchConnect(ap, sockProtocol(sock)); !ok || m.Kernel() {
+			return notify.Continue()
+		}
 	}
 	if family == AFInet && !dst.Is4() {
 		return notify.Continue() // the kernel refuses this connect anyway
@@ -121,6 +133,38 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr) notify.Resp
 		return h.bindFailed(m, src, err)
 	}
 	return notify.Continue()
+}
+
+// mayBind reports whether a call to dst of some protocol matches a rule
+// that binds, so that the socket is worth a look.
+func mayBind(pol *policy.Policy, dst netip.AddrPort) bool {
+	for _, proto := range [...]policy.Protocol{policy.AnyProtocol, policy.TCP, policy.UDP} {
+		if m, ok := pol.MatchConnect(dst, proto); ok && !m.Kernel() {
+			return true
+		}
+	}
+	return false
+}
+
+// sockProtocol returns the protocol rules know a socket by: SO_PROTOCOL,
+// with MPTCP counted as TCP (its sockets are TCP's to a program), and
+// anything but TCP and UDP (SCTP, raw, UDP-Lite) as AnyProtocol, which only
+// rules without a protocol match.
+func sockProtocol(fd int) policy.Protocol {
+	var proto int32
+	n := uint32(4)
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL,
+		uintptr(unsafe.Pointer(&proto)), uintptr(unsafe.Pointer(&n)), 0)
+	if errno != 0 {
+		return policy.AnyProtocol
+	}
+	switch proto {
+	case unix.IPPROTO_TCP, unix.IPPROTO_MPTCP:
+		return policy.TCP
+	case unix.IPPROTO_UDP:
+		return policy.UDP
+	}
+	return policy.AnyProtocol
 }
 
 // getSocket duplicates the caller's socket argument and reports its family
@@ -149,7 +193,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call) notify.Response {
 	v6 := sa.Family == AFInet6 && !sa.Addr.Addr().Is4In6()
 	port := sa.Addr.Port()
 	m, ok := h.policy.Load().MatchBind(v6, port)
-	if !ok {
+	if !ok || m.Kernel() {
 		return notify.Continue()
 	}
 	sock, family, _, ok := getSocket(r, c.Fd)

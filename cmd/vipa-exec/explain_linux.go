@@ -1,0 +1,106 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/rrstate"
+)
+
+// explainPolicy gives p the state a supervisor of the file at path would
+// give it (rr's shared counters, lc's socket counts), so that --explain
+// peeks at what a real call would get, and notes in the explainNote what
+// each peek read. done releases the state.
+func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.Policy, _ *explainNote, done func(), _ error) {
+	state := newPolicyState(path, slog.New(warnHandler{stderr}))
+	note := &explainNote{}
+	env := policy.Env{
+		Alive: processAlive,
+		Counter: func(key string, mode fs.FileMode) (policy.Counter, error) {
+			before := rrFiles()
+			c, err := state.counter(key, mode)
+			if err != nil {
+				return nil, err
+			}
+			fresh := false
+			for name := range rrFiles() {
+				fresh = fresh || !before[name]
+			}
+			_, shared := c.(*rrstate.Counter)
+			return &notingCounter{Counter: c, fresh: fresh, shared: shared, note: note}, nil
+		},
+		Sockets: func(addrs []netip.Addr) (policy.SocketCounter, error) {
+			v, err := state.sockets(addrs)
+			if err != nil {
+				return nil, err
+			}
+			return &notingView{SocketCounter: v, note: note}, nil
+		},
+	}
+	pol, err := p.WithEnv(env)
+	if err != nil {
+		state.close()
+		return nil, nil, nil, err
+	}
+	return pol, note, state.close, nil
+}
+
+// rrFiles are the rr counters that exist now.
+func rrFiles() map[string]bool {
+	entries, _ := os.ReadDir(rrstate.DefaultDir)
+	out := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+type notingCounter struct {
+	policy.Counter
+	fresh, shared bool
+	note          *explainNote
+}
+
+func (c *notingCounter) Load() uint64 {
+	c.note.rrFresh, c.note.rrUnshared = c.fresh, !c.shared
+	return c.Counter.Load()
+}
+
+type notingView struct {
+	policy.SocketCounter
+	note *explainNote
+}
+
+func (v *notingView) Count(a netip.Addr) int {
+	v.note.view = v.SocketCounter
+	return v.SocketCounter.Count(a)
+}
+
+// warnHandler prints the supervisor's warnings about its state as vipa-exec
+// prints warnings: "vipa-exec: warning: MSG (KEY=VALUE ...)".
+type warnHandler struct{ w io.Writer }
+
+func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("vipa-exec: warning: " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" (" + a.Key + ": " + a.Value.String() + ")")
+		return true
+	})
+	b.WriteByte('\n')
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h warnHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h warnHandler) WithGroup(string) slog.Handler      { return h }

@@ -1,0 +1,103 @@
+//go:build linux
+
+package main
+
+import (
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/rrstate"
+	"github.com/vipa-exec/vipa-exec/internal/sockdiag"
+)
+
+// lcInterval is how old lc's socket counts may grow before a call reads
+// them again (sockdiag also keeps the reads under 1% of a CPU).
+const lcInterval = 100 * time.Millisecond
+
+// policyState gives the supervisor's policies their state beyond one call:
+// lrr asks whether processes still exist, rr shares counters with the other
+// supervisors of the same policy file, lc reads the host's sockets. It opens
+// what a policy needs when a policy first needs it, and keeps it across
+// reloads until close.
+type policyState struct {
+	path string // of the policy file, part of every rr counter's name
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	rr     *rrstate.Dir
+	rrErr  error // why rr state cannot be shared, once known
+	rrOpen bool
+	warned bool
+	host   *sockdiag.Host
+}
+
+func newPolicyState(path string, log *slog.Logger) *policyState {
+	return &policyState{path: path, log: log}
+}
+
+// attach connects p's stateful rules to the system.
+func (e *policyState) attach(p *policy.Policy) (*policy.Policy, error) {
+	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets})
+}
+
+// processAlive reports whether pid exists; a zombie does until reaped.
+func processAlive(pid int) bool { return syscall.Kill(pid, 0) != syscall.ESRCH }
+
+// counter opens the shared counter of an rr rule. When the state cannot be
+// shared (no /run/vipa-exec for a user who may not create it, a foreign
+// file in the way), the rule still rotates, within this instance, and the
+// supervisor says so once.
+func (e *policyState) counter(key string, mode fs.FileMode) (policy.Counter, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.rrOpen {
+		e.rr, e.rrErr = rrstate.Open(rrstate.DefaultDir)
+		e.rrOpen = true
+	}
+	err := e.rrErr
+	if err == nil {
+		c, cerr := e.rr.Counter("policy="+e.path+" "+key, mode)
+		if cerr == nil {
+			return c, nil
+		}
+		err = cerr
+	}
+	if !e.warned {
+		e.log.Warn("policy rr: cannot share the rotation with other instances; this one rotates on its own", "err", err)
+		e.warned = true
+	}
+	return rrstate.NewLocal(), nil
+}
+
+// sockets returns the socket counts of an lc rule's candidates.
+func (e *policyState) sockets(addrs []netip.Addr) (policy.SocketCounter, error) {
+	e.mu.Lock()
+	if e.host == nil {
+		e.host = sockdiag.NewHost(lcInterval, func(err error) {
+			e.log.Warn("policy lc: cannot read the host's socket counts; counting this instance's binds only", "err", err)
+		})
+	}
+	h := e.host
+	e.mu.Unlock()
+	return h.View(addrs), nil
+}
+
+// close releases the state: the last supervisor using an rr counter
+// removes it. No call may use the policies any more.
+func (e *policyState) close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rr != nil {
+		if err := e.rr.Close(); err != nil {
+			e.log.Warn("policy rr: cleaning up the shared state", "err", err)
+		}
+	}
+	if e.host != nil {
+		e.host.Close()
+	}
+}
