@@ -24,3 +24,18 @@ func TestIntegrationIOUringRefused(t *testing.T) {
 		t.Errorf("under vipa-exec: %q, want io_uring_setup=ENOSYS", got)
 	}
 }
+
+// TestIntegrationIOUringAllowed: [options] allow_io_uring lets io_uring_setup
+// through, with one warning that such connections are not rewritten.
+func TestIntegrationIOUringAllowed(t *testing.T) {
+	e := newEnv(t)
+	client := testutil.BuildC(t, "tests/clients/uring/uring.c")
+	res := e.wrapped(e.policy(standardPolicy+"\n[options]\nallow_io_uring = true\n"), client)
+	wantOK(t, "under vipa-exec with allow_io_uring", res)
+	if got := strings.TrimSpace(res.Stdout); got != "io_uring_setup=OK" {
+		t.Errorf("with allow_io_uring: %q, want io_uring_setup=OK", got)
+	}
+	if n := strings.Count(res.Stderr, "allow_io_uring"); n != 1 {
+		t.Errorf("want exactly one allow_io_uring warning on stderr, got %d:\n%s", n, res.Stderr)
+	}
+}

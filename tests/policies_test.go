@@ -469,8 +469,14 @@ sources     = ["192.0.2.10"]
 destination = "10.1.2.3"
 policy      = "kernel"
 `)
-	wantOK(t, "go client", e.wrapped(pol, goDial(t, dst4, serverPort, 3)...))
-	wantOK(t, "go client", e.wrapped(pol, goDial(t, other4, serverPort, 3)...))
+	// Not even a warning: the supervisor does not try a bind.
+	for _, dst := range []netip.Addr{dst4, other4} {
+		res := e.wrapped(pol, goDial(t, dst, serverPort, 3)...)
+		wantOK(t, "go client", res)
+		if res.Stderr != "" {
+			t.Errorf("connect to %v: stderr %q, want none", dst, res.Stderr)
+		}
+	}
 	// A destination on the same host is reached from itself.
 	wantSources(t, "kernel rule", e.rec4, map[netip.Addr]int{dst4: 3})
 	wantSources(t, "wider rule", recOther, map[netip.Addr]int{vipa4: 3})
@@ -487,8 +493,8 @@ sources = ["192.0.2.10"]
 	for port, want := range map[int]string{6150: "0.0.0.0:6150", 6050: "192.0.2.10:6050"} {
 		res := e.wrapped(bindPol, goClient(t), "-network", "tcp4", "-listen", fmt.Sprintf("0.0.0.0:%d", port))
 		wantOK(t, "go client", res)
-		if got := strings.TrimSpace(res.Stdout); got != want {
-			t.Errorf("listen on 0.0.0.0:%d: got %s, want %s", port, got, want)
+		if got := strings.TrimSpace(res.Stdout); got != want || res.Stderr != "" {
+			t.Errorf("listen on 0.0.0.0:%d: got %s, stderr %q; want %s and no warning", port, got, res.Stderr, want)
 		}
 	}
 }

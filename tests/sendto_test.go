@@ -64,3 +64,19 @@ func TestIntegrationSendto(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationSendmsg: with [options] trap_sendmsg, an unconnected UDP
+// socket's first sendmsg to a matching destination leaves from the VIPA;
+// without it, sendmsg is not trapped (TestIntegrationSendto).
+func TestIntegrationSendmsg(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	pc := e.ns.ListenPacket(t, "udp4", netip.AddrPortFrom(dst4, serverPort).String())
+	argv := []string{python, "-c", pySend, dst4.String(), "8080", "sendmsg"}
+	res := e.wrapped(e.policy(standardPolicy+"\n[options]\ntrap_sendmsg = true\n"), argv...)
+	wantOK(t, "under vipa-exec with trap_sendmsg", res)
+	if got := recvFrom(t, pc); got != vipa4 {
+		t.Errorf("sendmsg with trap_sendmsg: datagram from %v, want %v", got, vipa4)
+	}
+	wantLocal(t, "sendmsg with trap_sendmsg", res, vipa4)
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
+	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -94,6 +95,13 @@ Policy file:
                                 # all instances; rr_mode = "0600"), lc (fewest
                                 # sockets), kernel (leave the kernel's choice)
   on_error    = "continue"      # or "fail": return bind's errno to PROGRAM
+
+  [options]                     # fixed when PROGRAM starts
+  trap_sendmsg   = false        # true: sendmsg() too; costs every sendmsg a
+                                # round trip to the supervisor
+  allow_io_uring = false        # true: io_uring works, its connections are
+                                # not rewritten (default: ENOSYS, programs
+                                # fall back to ordinary syscalls)
 
   [[bind]]                      # bind() to 0.0.0.0 or :: with such a port
   ports   = "6000-6999"
@@ -228,6 +236,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitNotFound, err
 	}
 
+	opts := res.Policy.Options()
+	if opts.AllowIOUring {
+		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
+	}
 	err = launch.Exec(launch.Options{
 		PolicyPath: absPath(policyPath),
 		PolicyData: data,
@@ -236,6 +248,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Env:        os.Environ(),
 		Cred:       cred,
 		Warn:       stderr,
+		Filter:     notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
 	})
 	var execErr *launch.ExecError
 	switch {

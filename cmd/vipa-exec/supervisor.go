@@ -56,6 +56,7 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 // after it; a version with errors is logged and the running one kept.
 func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error)) {
 	var mu sync.Mutex
+	started := h.Policy().Options()
 	reload := func(trigger string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -74,6 +75,9 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 		if err != nil {
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
 			return
+		}
+		if pol.Options() != started {
+			log.Warn("policy reloaded, but its [options] change what the filter traps: they take effect when the program is started again", "file", path)
 		}
 		h.SetPolicy(pol)
 		loaded = data

@@ -147,8 +147,16 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 	slices.SortFunc(keys, func(a, b string) int {
 		return cmp.Or(cmp.Compare(f.topLine(a), f.topLine(b)), cmp.Compare(a, b))
 	})
+	var opts policy.Options
 	for _, k := range keys {
 		v, line := doc[k], f.topLine(k)
+		if k == "options" {
+			var e *Error
+			if opts, e = f.options(v, line); e != nil {
+				return nil, e
+			}
+			continue
+		}
 		if _, ok := ruleKeys[k]; !ok {
 			items = append(items, item{line: line, key: k})
 			continue
@@ -200,7 +208,46 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 		line := f.pos.elemLine(re.Kind, re.Index, re.Field, re.Source)
 		return nil, f.errorf(line, re.Kind+"."+re.Field, re.Err, "%s", re.Err.Error())
 	}
-	return p, nil
+	return p.WithOptions(opts), nil
+}
+
+// optionKeys are the keys of [options], in the order help texts list them.
+var optionKeys = []string{"trap_sendmsg", "allow_io_uring"}
+
+// options reads the [options] table. Its keys are reported at the table's
+// line: locate tracks the keys of rule tables only.
+func (f *file) options(v any, line int) (policy.Options, *Error) {
+	var o policy.Options
+	m, ok := v.(map[string]any)
+	if !ok {
+		return o, f.errorf(line, "options", ErrType, "want an [options] table, got %s", typeName(v))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		key := quoteKey("options", k)
+		var dst *bool
+		switch k {
+		case "trap_sendmsg":
+			dst = &o.TrapSendmsg
+		case "allow_io_uring":
+			dst = &o.AllowIOUring
+		default:
+			if s := suggest(k, optionKeys); s != "" {
+				return o, f.errorf(line, key, ErrUnknownKey, "unknown key; did you mean %q?", s)
+			}
+			return o, f.errorf(line, key, ErrUnknownKey, "unknown key in [options] (valid: %s)", strings.Join(optionKeys, ", "))
+		}
+		b, ok := m[k].(bool)
+		if !ok {
+			return o, f.errorf(line, key, ErrType, "want true or false, got %s", typeName(m[k]))
+		}
+		*dst = b
+	}
+	return o, nil
 }
 
 func (f *file) topLine(k string) int {
@@ -260,10 +307,12 @@ func (f *file) unknownTop(k string, v any, line int) *Error {
 	case map[string]any, []map[string]any:
 		what = "table"
 	}
-	if s := suggest(k, []string{"connect", "bind"}); s != "" {
+	if s := suggest(k, []string{"connect", "bind", "options"}); s == "options" {
+		return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; did you mean [options]?", what)
+	} else if s != "" {
 		return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; did you mean [[%s]]?", what, s)
 	}
-	return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; a policy file has only [[connect]] and [[bind]] tables", what)
+	return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; a policy file has only [[connect]] and [[bind]] tables and [options]", what)
 }
 
 // fields walks the keys of a rule table in file order. For known keys it

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
 
 // Options mirrors the Linux type so that callers build everywhere.
@@ -17,6 +19,7 @@ type Options struct {
 	Env        []string
 	Cred       *Credential
 	Warn       any
+	Filter     notify.FilterOptions
 }
 
 // Credential mirrors the Linux type.

@@ -12,3 +12,9 @@ var ErrNotSupported = fmt.Errorf("vipa-exec needs Linux: %w", errors.ErrUnsuppor
 
 // CheckKernel reports that seccomp user notification is Linux-only.
 func CheckKernel() error { return ErrNotSupported }
+
+// FilterOptions mirrors the Linux type.
+type FilterOptions struct {
+	TrapSendmsg  bool
+	AllowIOUring bool
+}

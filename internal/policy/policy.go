@@ -29,6 +29,8 @@ type Policy struct {
 	connectCustom, bindCustom []bool
 
 	usesProtocol bool // some connect rule has a Protocol
+
+	opts Options
 }
 
 // New validates the rules and returns a Policy that owns copies of them.

@@ -38,6 +38,9 @@ func NewHandler(p *policy.Policy, log *slog.Logger) *Handler {
 	return h
 }
 
+// Policy returns the policy in force.
+func (h *Handler) Policy() *policy.Policy { return h.policy.Load() }
+
 // SetPolicy replaces the policy for calls trapped from now on.
 func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 

@@ -1,0 +1,66 @@
+package conf
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+)
+
+const optionsRule = "[[connect]]\ndestination = \"10.0.0.0/8\"\nsources = [\"192.0.2.10\"]\n\n"
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		want policy.Options
+	}{
+		{name: "none", file: optionsRule},
+		{name: "trap_sendmsg", file: optionsRule + "[options]\ntrap_sendmsg = true\n", want: policy.Options{TrapSendmsg: true}},
+		{name: "allow_io_uring", file: optionsRule + "[options]\nallow_io_uring = true\n", want: policy.Options{AllowIOUring: true}},
+		{name: "both, before the rules", file: "[options]\ntrap_sendmsg = true\nallow_io_uring = false\n" + optionsRule,
+			want: policy.Options{TrapSendmsg: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("policy.toml", []byte(tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diff(tt.want, p.Options()); d != "" {
+				t.Errorf("options (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		err  error
+		msg  string
+	}{
+		{name: "unknown key", file: optionsRule + "[options]\ntrap_sendmesg = true\n", err: ErrUnknownKey,
+			msg: `policy.toml:5: options.trap_sendmesg: unknown key; did you mean "trap_sendmsg"?`},
+		{name: "unknown key far off", file: optionsRule + "[options]\nverbose = true\n", err: ErrUnknownKey,
+			msg: `policy.toml:5: options.verbose: unknown key in [options] (valid: trap_sendmsg, allow_io_uring)`},
+		{name: "not a boolean", file: optionsRule + "[options]\ntrap_sendmsg = \"yes\"\n", err: ErrType,
+			msg: `policy.toml:5: options.trap_sendmsg: want true or false, got a string`},
+		{name: "not a table", file: "options = 1\n" + optionsRule, err: ErrType,
+			msg: `policy.toml:1: options: want an [options] table, got an integer`},
+		{name: "misspelt table", file: optionsRule + "[option]\ntrap_sendmsg = true\n", err: ErrUnknownKey,
+			msg: `policy.toml:5: option: unknown table; did you mean [options]?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("policy.toml", []byte(tt.file))
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("error %v, want %v", err, tt.err)
+			}
+			if d := diff(tt.msg, err.Error()); d != "" {
+				t.Errorf("message (-want +got):\n%s", d)
+			}
+		})
+	}
+}
