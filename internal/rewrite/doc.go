@@ -6,7 +6,8 @@
 //
 //   - Decoding is a pure function over bytes (sockaddr.go) and builds anywhere.
 //   - A socket the program bound itself is never touched; a connect is only
-//     rewritten while getsockname shows the wildcard address and port 0.
+//     rewritten while getsockname shows the wildcard address and port 0. A
+//     rule with policy "kernel" leaves the socket alone as well.
 //   - The supervisor never does for a program what the program could not do:
 //     a [[bind]] port below the namespace's ip_unprivileged_port_start needs
 //     the program's own CAP_NET_BIND_SERVICE, else the call fails with EACCES.
