@@ -364,10 +364,40 @@ func optional(t *table, k string) bool {
 
 func (f *file) origin(t *table) string { return fmt.Sprintf("%s:%d", f.name, t.line) }
 
+// shared are the keys every kind of rule has.
+type shared struct {
+	sources []string
+	policy  string
+	rrMode  fs.FileMode
+	onError policy.OnError
+}
+
+// sharedField reads key k into c if it is one of the keys every rule has,
+// and reports whether it was.
+func (f *file) sharedField(t *table, k string, v any, c *shared) (bool, *Error) {
+	var err *Error
+	switch k {
+	case "sources":
+		c.sources, err = f.sources(t, v)
+	case "policy":
+		c.policy, err = f.policyName(t, v)
+	case "rr_mode":
+		c.rrMode, err = f.rrMode(t, v)
+	case "on_error":
+		c.onError, err = f.onError(t, v)
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
 func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 	r := policy.ConnectRule{Origin: f.origin(t)}
-	var srcs []string
+	var c shared
 	err := f.fields(t, func(k string, v any) *Error {
+		if ok, err := f.sharedField(t, k, v, &c); ok {
+			return err
+		}
 		var err *Error
 		switch k {
 		case "destination":
@@ -376,47 +406,35 @@ func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 			r.Ports, err = f.connectPorts(t, v)
 		case "protocol":
 			r.Protocol, err = f.protocol(t, v)
-		case "rr_mode":
-			r.RRMode, err = f.rrMode(t, v)
-		case "sources":
-			srcs, err = f.sources(t, v)
-		case "policy":
-			r.Policy, err = f.policyName(t, v)
-		case "on_error":
-			r.OnError, err = f.onError(t, v)
 		}
 		return err
 	})
 	if err != nil {
 		return r, err
 	}
-	r.Sources, err = f.addrs(t, srcs)
+	r.Policy, r.RRMode, r.OnError = c.policy, c.rrMode, c.onError
+	r.Sources, err = f.addrs(t, c.sources)
 	return r, err
 }
 
 func (f *file) bindRule(t *table) (policy.BindRule, *Error) {
 	r := policy.BindRule{Origin: f.origin(t)}
-	var srcs []string
+	var c shared
 	err := f.fields(t, func(k string, v any) *Error {
+		if ok, err := f.sharedField(t, k, v, &c); ok {
+			return err
+		}
 		var err *Error
-		switch k {
-		case "ports":
+		if k == "ports" {
 			r.Ports, err = f.ports(t, v)
-		case "rr_mode":
-			r.RRMode, err = f.rrMode(t, v)
-		case "sources":
-			srcs, err = f.sources(t, v)
-		case "policy":
-			r.Policy, err = f.policyName(t, v)
-		case "on_error":
-			r.OnError, err = f.onError(t, v)
 		}
 		return err
 	})
 	if err != nil {
 		return r, err
 	}
-	r.Sources, err = f.addrs(t, srcs)
+	r.Policy, r.RRMode, r.OnError = c.policy, c.rrMode, c.onError
+	r.Sources, err = f.addrs(t, c.sources)
 	return r, err
 }
 
