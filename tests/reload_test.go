@@ -59,7 +59,8 @@ func TestIntegrationReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := e.command(e.vipa(pol, python, "-c", pyOnDemand, dst4.String(), "8080")...)
+	// info: the supervisor logs each reload.
+	cmd := e.command(e.vipaExec, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")
 	cmd.Stderr = logFile
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -67,6 +67,13 @@ Options:
                       would set them; needs root
   -g, --group GROUP   run PROGRAM with group GROUP (name or number); alone,
                       it also clears the supplementary groups; needs root
+      --log-level LEVEL
+                      what the supervisor logs on stderr: error, warn
+                      (default), info (also one line at start and one per
+                      policy reload) or debug (also one line per decision)
+      --log-format FORMAT
+                      text (default) or json; without timestamps when
+                      $JOURNAL_STREAM shows stderr goes to the journal
   -h, --help          show this help and exit
       --version       show the version and exit
 
@@ -163,6 +170,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		help, showVersion               bool
 		check                           bool
 		explain, convert, protocol      string
+		logLevel, logFormat             string
 	)
 	fs.StringVar(&policyPath, "p", "", "")
 	fs.StringVar(&policyPath, "policy", "", "")
@@ -177,6 +185,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&explain, "explain", "", "")
 	fs.StringVar(&protocol, "protocol", "", "")
 	fs.StringVar(&convert, "convert", "", "")
+	fs.StringVar(&logLevel, "log-level", "warn", "")
+	fs.StringVar(&logFormat, "log-format", "text", "")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
@@ -212,6 +222,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitUsage, errors.New("no PROGRAM given (see vipa-exec --help)")
 	}
 
+	logs, err := parseLogSettings(logLevel, logFormat)
+	if err != nil {
+		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+	}
 	policyPath, data, res, err := loadPolicy(context.Background(), policyPath)
 	if err != nil {
 		return exitUsage, err
@@ -241,14 +255,15 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
 	err = launch.Exec(launch.Options{
-		PolicyPath: absPath(policyPath),
-		PolicyData: data,
-		Path:       path,
-		Argv:       argv,
-		Env:        os.Environ(),
-		Cred:       cred,
-		Warn:       stderr,
-		Filter:     notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
+		PolicyPath:    absPath(policyPath),
+		PolicyData:    data,
+		Path:          path,
+		Argv:          argv,
+		Env:           os.Environ(),
+		Cred:          cred,
+		Warn:          stderr,
+		Filter:        notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
+		SupervisorEnv: []string{logEnv + "=" + logs.String()},
 	})
 	var execErr *launch.ExecError
 	switch {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -30,7 +31,8 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("supervisor", os.Getpid())
+	log := newLogger(os.Stderr, supervisorLogSettings(), toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
+		With("supervisor", os.Getpid())
 	env := newPolicyState(path, log)
 	if pol, err = env.attach(pol); err != nil {
 		env.close()
@@ -47,6 +49,10 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
+		log.Info("supervising", "program", programPid(), "policy", path,
+			"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
+			"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),
+			"trap_sendmsg", pol.Options().TrapSendmsg, "allow_io_uring", pol.Options().AllowIOUring)
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
 }
@@ -93,4 +99,33 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			reload("SIGHUP")
 		}
 	}()
+}
+
+// programPid is the pid of the program the supervisor serves (its argv[1]).
+func programPid() string {
+	if len(os.Args) > 1 {
+		return os.Args[1]
+	}
+	return ""
+}
+
+// sourcesOf lists the distinct sources of a policy's rules, in file order.
+func sourcesOf(p *policy.Policy) []string {
+	seen := map[netip.Addr]bool{}
+	var out []string
+	add := func(srcs []netip.Addr) {
+		for _, a := range srcs {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a.String())
+			}
+		}
+	}
+	for _, r := range p.ConnectRules() {
+		add(r.Sources)
+	}
+	for _, r := range p.BindRules() {
+		add(r.Sources)
+	}
+	return out
 }

@@ -33,6 +33,8 @@ type Options struct {
 	Cred       *Credential // nil keeps vipa-exec's identity
 	Warn       io.Writer   // where the one-line warnings go
 	Filter     notify.FilterOptions
+	// SupervisorEnv is added to the supervisor's environment (not PROGRAM's).
+	SupervisorEnv []string
 }
 
 // Exec runs opts.Path in place of the calling process under the filter,
@@ -44,7 +46,7 @@ func Exec(opts Options) error {
 	// unfiltered: a filtered supervisor would trap its own binds. It starts
 	// first so that its start-up overlaps the checks and the filter's
 	// compilation here; on any error below it reads EOF and exits.
-	conn, detacher, err := startSupervisor()
+	conn, detacher, err := startSupervisor(opts.SupervisorEnv)
 	if err != nil {
 		return err
 	}

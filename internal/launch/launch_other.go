@@ -12,14 +12,15 @@ import (
 
 // Options mirrors the Linux type so that callers build everywhere.
 type Options struct {
-	PolicyPath string
-	PolicyData []byte
-	Path       string
-	Argv       []string
-	Env        []string
-	Cred       *Credential
-	Warn       any
-	Filter     notify.FilterOptions
+	PolicyPath    string
+	PolicyData    []byte
+	Path          string
+	Argv          []string
+	Env           []string
+	Cred          *Credential
+	Warn          any
+	Filter        notify.FilterOptions
+	SupervisorEnv []string
 }
 
 // Credential mirrors the Linux type.

@@ -54,7 +54,7 @@ func init() {
 // nearest subreaper, such as systemd) and is never a child of PROGRAM, which
 // keeps vipa-exec's pid. It returns the socket to the supervisor and the
 // intermediate process, to be reaped.
-func startSupervisor() (*os.File, *os.Process, error) {
+func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start supervisor: socketpair: %w", err)
@@ -77,7 +77,7 @@ func startSupervisor() (*os.File, *os.Process, error) {
 	// vipa-exec's: no terminal on stdin or stdout.
 	p, err := os.StartProcess(exe, []string{SupervisorName, strconv.Itoa(os.Getpid())}, &os.ProcAttr{
 		Dir:   "/",
-		Env:   append(os.Environ(), stageEnv+"="+stageDetach),
+		Env:   append(append(os.Environ(), extraEnv...), stageEnv+"="+stageDetach),
 		Files: []*os.File{devnull, devnull, os.Stderr, theirs},
 	})
 	if err != nil {

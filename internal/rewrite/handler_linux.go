@@ -3,6 +3,7 @@
 package rewrite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,17 +53,61 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 	if err != nil {
 		return notify.Continue()
 	}
+	var d decision
+	var resp notify.Response
 	switch c.Op {
 	case notify.OpConnect:
-		return h.connect(r, c)
+		resp = h.connect(r, c, &d)
 	case notify.OpBind:
-		return h.bind(r, c)
+		resp = h.bind(r, c, &d)
 	case notify.OpSendto:
-		return h.sendto(r, c)
+		resp = h.sendto(r, c, &d)
 	case notify.OpSendmsg:
-		return h.sendmsg(r, c)
+		resp = h.sendmsg(r, c, &d)
+	default:
+		return notify.Continue()
 	}
-	return notify.Continue()
+	if h.log.Enabled(context.Background(), slog.LevelDebug) {
+		h.logDecision(r, c, &d, resp)
+	}
+	return resp
+}
+
+// decision is what the handler did with one call, for the debug log.
+type decision struct {
+	dst  netip.AddrPort // the address the call named
+	rule string         // FILE:LINE of the rule that matched
+	src  netip.Addr     // the source bound, or tried
+	note string         // why nothing was bound, or what failed
+}
+
+var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg"}
+
+func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
+	result := "bound"
+	switch {
+	case resp.Errno != 0:
+		result = "failed: " + resp.Errno.Error()
+	case d.note != "":
+		result = d.note
+	case !d.src.IsValid():
+		result = "left alone"
+	}
+	attrs := []any{"pid", r.Pid, "call", opNames[c.Op], "result", result}
+	if d.dst.IsValid() {
+		key := "destination"
+		if c.Op == notify.OpBind {
+			key = "address"
+		}
+		attrs = append(attrs, key, d.dst)
+	}
+	if d.rule != "" {
+		attrs = append(attrs, "rule", d.rule)
+	}
+	if d.src.IsValid() {
+		attrs = append(attrs, "source", d.src)
+	}
+	h.log.Debug("decision", attrs...)
 }
 
 // readSockaddr reads and decodes the socket address argument. Whatever it
@@ -81,59 +126,75 @@ func readSockaddr(r *notify.Request, addr, addrlen uint64) (Sockaddr, bool) {
 	return sa, err == nil
 }
 
-func (h *Handler) connect(r *notify.Request, c notify.Call) notify.Response {
+func (h *Handler) connect(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
 	if !ok {
+		d.note = "not an IPv4 or IPv6 address"
 		return notify.Continue()
 	}
-	return h.bindSource(r, c.Fd, sa)
+	return h.bindSource(r, c.Fd, sa, d)
 }
 
 // bindSource gives the caller's socket the source address the policy selects
 // for destination sa, if the socket is still unbound, and lets the call go
 // on: connect(2), and sendto(2)/sendmsg(2) with a destination.
-func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr) notify.Response {
+func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision) notify.Response {
 	dst := sa.Dest()
+	d.dst = sa.Addr
 	pol := h.policy.Load()
 	ap := netip.AddrPortFrom(dst, sa.Addr.Port())
 	m, ok := pol.MatchConnect(ap, policy.AnyProtocol)
 	if !pol.UsesProtocol() {
 		if !ok || m.Kernel() {
-			return notify.Continue()
+			return d.leave(m, ok)
 		}
 	} else if !mayBind(pol, ap) {
-		return notify.Continue()
+		return d.leave(m, ok)
 	}
 	sock, family, unbound, ok := getSocket(r, fd)
 	if !ok {
+		d.note = "left alone: not a socket, or the caller is gone"
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
 	if !unbound {
-		return notify.Continue() // bound by the program: its choice stands
+		d.note = "left alone: bound by the program"
+		return notify.Continue() // its choice stands
 	}
 	if pol.UsesProtocol() {
 		// Only now, with the socket in hand: a rule names a protocol.
 		if m, ok = pol.MatchConnect(ap, sockProtocol(sock)); !ok || m.Kernel() {
-			return notify.Continue()
+			return d.leave(m, ok)
 		}
 	}
 	if family == AFInet && !dst.Is4() {
+		d.note = "left alone: IPv6 destination on an IPv4 socket"
 		return notify.Continue() // the kernel refuses this connect anyway
 	}
 	pid, err := r.Tgid()
 	if err != nil {
+		d.note = "left alone: the caller is gone"
 		return notify.Continue()
 	}
 	src := m.Source(pid)
+	d.rule, d.src = m.Origin(), src
 	// Share source ports per 4-tuple, as connect() does by itself: without
 	// this, bind(port 0) reserves a port for the source address alone and
 	// a busy client runs out of ports at ~28k connections in TIME_WAIT.
 	if err := setNoPort(sock); err != nil {
-		return h.bindFailed(m, src, err)
+		return h.bindFailed(m, src, err, d)
 	}
 	if err := bindTo(sock, family, netip.AddrPortFrom(src, 0)); err != nil {
-		return h.bindFailed(m, src, err)
+		return h.bindFailed(m, src, err, d)
+	}
+	return notify.Continue()
+}
+
+// leave records why a call no rule binds for is left alone.
+func (d *decision) leave(m policy.Match, matched bool) notify.Response {
+	d.note = "left alone: no rule"
+	if matched && m.Kernel() {
+		d.rule, d.note = m.Origin(), "left alone: policy kernel"
 	}
 	return notify.Continue()
 }
@@ -187,9 +248,15 @@ func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound, ok 
 	return sock, family, unbound, true
 }
 
-func (h *Handler) bind(r *notify.Request, c notify.Call) notify.Response {
+func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
-	if !ok || !sa.IsWildcard() {
+	if !ok {
+		d.note = "not an IPv4 or IPv6 address"
+		return notify.Continue()
+	}
+	d.dst = sa.Addr
+	if !sa.IsWildcard() {
+		d.note = "left alone: not the wildcard address"
 		return notify.Continue()
 	}
 	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
@@ -197,22 +264,27 @@ func (h *Handler) bind(r *notify.Request, c notify.Call) notify.Response {
 	port := sa.Addr.Port()
 	m, ok := h.policy.Load().MatchBind(v6, port)
 	if !ok || m.Kernel() {
-		return notify.Continue()
+		return d.leave(m, ok)
 	}
 	sock, family, _, ok := getSocket(r, c.Fd)
 	if !ok {
+		d.note = "left alone: not a socket, or the caller is gone"
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
 	if family != sa.Family {
-		return notify.Continue() // a family mix the kernel refuses itself
+		d.note = "left alone: address family differs from the socket's"
+		return notify.Continue() // the kernel refuses this mix itself
 	}
 	pid, err := r.Tgid()
 	if err != nil {
+		d.note = "left alone: the caller is gone"
 		return notify.Continue()
 	}
 	src := m.Source(pid)
+	d.rule, d.src = m.Origin(), src
 	if family == AFInet && !src.Is4() {
+		d.note = "left alone: IPv6 source for an IPv4 socket"
 		return notify.Continue()
 	}
 	// The supervisor may hold privileges the program lacks: the kernel's
@@ -224,18 +296,19 @@ func (h *Handler) bind(r *notify.Request, c notify.Call) notify.Response {
 			h.log.Warn("privileged port check failed; refusing the bind", "pid", r.Pid, "port", port, "err", err)
 		}
 		if !allowed {
+			d.note = "refused: privileged port, and the program lacks CAP_NET_BIND_SERVICE"
 			return notify.Fail(unix.EACCES)
 		}
 	}
 	if err := bindTo(sock, family, netip.AddrPortFrom(src, port)); err != nil {
-		return h.bindFailed(m, src, err)
+		return h.bindFailed(m, src, err, d)
 	}
 	return notify.Return(0)
 }
 
 // bindFailed applies a rule's on_error: by default the call goes on as if
 // vipa-exec were not there, with one warning per source and errno.
-func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error) notify.Response {
+func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error, d *decision) notify.Response {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		errno = unix.EINVAL
@@ -243,6 +316,7 @@ func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error) notify.R
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
+	d.note = "left alone: bind failed: " + errno.Error()
 	if _, dup := h.warned.LoadOrStore(warnKey{src, errno}, struct{}{}); !dup {
 		h.log.Warn("cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
 			"source", src, "rule", m.Origin(), "err", errno.Error())

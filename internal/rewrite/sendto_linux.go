@@ -11,15 +11,12 @@ import (
 // sendto(fd, buf, len, flags, dest_addr, addrlen): a datagram to dest_addr on
 // an unbound socket gets the source that connect() to dest_addr would get.
 // The filter traps it only with an INET-sized addrlen.
-func (h *Handler) sendto(r *notify.Request, c notify.Call) notify.Response {
+func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	if c.Addr == 0 {
+		d.note = "left alone: no destination"
 		return notify.Continue()
 	}
-	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
-	if !ok {
-		return notify.Continue()
-	}
-	return h.bindSource(r, c.Fd, sa)
+	return h.connect(r, c, d)
 }
 
 // sendmsg(fd, msg, flags), trapped only with [options] trap_sendmsg: the
@@ -27,7 +24,7 @@ func (h *Handler) sendto(r *notify.Request, c notify.Call) notify.Response {
 // sendmsg comes here and most leave at once. struct msghdr starts with
 // msg_name and msg_namelen: a pointer and an int, 8+4 bytes (4+4 for a
 // 32-bit program's compat_msghdr).
-func (h *Handler) sendmsg(r *notify.Request, c notify.Call) notify.Response {
+func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	var buf [12]byte
 	hdr := buf[:]
 	if c.Compat {
@@ -44,11 +41,8 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call) notify.Response {
 		name, namelen = binary.NativeEndian.Uint64(hdr[0:8]), binary.NativeEndian.Uint32(hdr[8:12])
 	}
 	if name == 0 {
+		d.note = "left alone: no destination"
 		return notify.Continue()
 	}
-	sa, ok := readSockaddr(r, name, uint64(namelen))
-	if !ok {
-		return notify.Continue()
-	}
-	return h.bindSource(r, c.Fd, sa)
+	return h.connect(r, notify.Call{Op: c.Op, Fd: c.Fd, Addr: name, AddrLen: uint64(namelen)}, d)
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// logEnv carries --log-level and --log-format to the supervisor, which logs
+// on vipa-exec's stderr; it is set only in the supervisor's environment.
+const logEnv = "_VIPA_EXEC_LOG"
+
+// logSettings are the supervisor's logging options.
+type logSettings struct {
+	level slog.Level
+	json  bool
+}
+
+var logLevels = map[string]slog.Level{
+	"error": slog.LevelError, "warn": slog.LevelWarn, "info": slog.LevelInfo, "debug": slog.LevelDebug,
+}
+
+// parseLogSettings checks --log-level and --log-format.
+func parseLogSettings(level, format string) (logSettings, error) {
+	var s logSettings
+	l, ok := logLevels[level]
+	if !ok {
+		return s, fmt.Errorf("--log-level %q: want error, warn, info or debug", level)
+	}
+	s.level = l
+	switch format {
+	case "text":
+	case "json":
+		s.json = true
+	default:
+		return s, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return s, nil
+}
+
+// String is the form logEnv carries: "LEVEL,FORMAT".
+func (s logSettings) String() string {
+	format := "text"
+	if s.json {
+		format = "json"
+	}
+	return strings.ToLower(s.level.String()) + "," + format
+}
+
+// supervisorLogSettings reads logEnv; anything unreadable means the default.
+func supervisorLogSettings() logSettings {
+	level, format, _ := strings.Cut(os.Getenv(logEnv), ",")
+	s, err := parseLogSettings(level, format)
+	if err != nil {
+		return logSettings{level: slog.LevelWarn}
+	}
+	return s
+}
+
+// newLogger logs to w (stderr). When $JOURNAL_STREAM says stderr is the
+// systemd journal's stream, lines carry no timestamp: the journal adds its
+// own.
+func newLogger(w io.Writer, s logSettings, journal bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: s.level}
+	if journal {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	if s.json {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// toJournal reports whether f is the stream $JOURNAL_STREAM ("DEV:INODE")
+// names, as sd_journal_stream_fd(3) documents.
+func toJournal(f *os.File, journalStream string) bool {
+	if journalStream == "" {
+		return false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return journalStream == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
