@@ -57,3 +57,41 @@ func TestIntegrationLogging(t *testing.T) {
 		t.Errorf("bad --log-level: want exit 2 naming the option, got %v", res)
 	}
 }
+
+// TestIntegrationCounters: SIGUSR1 makes the supervisor log its counters:
+// calls seen, bound (per rule and source), left alone and why, failed.
+func TestIntegrationCounters(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	client := cClient(t)
+	// Two connections (one matched, one no rule matches), then SIGUSR1 to
+	// this program's supervisor, and a pause for its log line.
+	script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
+		client + " -w " + other4.String() + " 8080 >/dev/null; " +
+		`kill -USR1 $(pgrep -f "^vipa-exec-supervisor $$\$"); sleep 0.5`
+	res := e.run(e.vipaExec, "--log-format", "json", "-p", pol, "/bin/sh", "-c", script)
+	e.supervisorGone(res)
+	wantOK(t, "program", res)
+	var got map[string]any
+	for _, line := range testutil.Lines(res.Stderr) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err == nil && m["msg"] == "counters" {
+			got = m
+		}
+	}
+	if got == nil {
+		t.Fatalf("no counters line on stderr:\n%s", res.Stderr)
+	}
+	calls, _ := got["calls"].(map[string]any)
+	left, _ := got["left_alone"].(map[string]any)
+	per, _ := got["per_source"].([]any)
+	if calls["connect"] != 2.0 || got["bound"] != 1.0 || got["failed"] != 0.0 || left["left alone: no rule"] != 1.0 {
+		t.Errorf("counters %v: want 2 connects, 1 bound, 1 left alone (no rule), 0 failed", got)
+	}
+	if len(per) != 1 {
+		t.Fatalf("per_source %v, want one entry", per)
+	}
+	if p := per[0].(map[string]any); p["source"] != vipa4.String() || p["count"] != 1.0 || p["rule"] != pol+":2" {
+		t.Errorf("per_source %v, want rule %s:2, source %v, count 1", p, pol, vipa4)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
@@ -43,6 +44,7 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	})
 	h := rewrite.NewHandler(pol, log)
 	watchPolicy(path, data, h, log, env.attach)
+	logStatsOn(syscall.SIGUSR1, h, log)
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker in a syscall after 20 µs and
 	// wakes a spare thread for it, costing futex calls on every notification.
@@ -128,4 +130,19 @@ func sourcesOf(p *policy.Policy) []string {
 		add(r.Sources)
 	}
 	return out
+}
+
+// logStatsOn logs the handler's counters whenever sig arrives, at warn so
+// that the default level shows them: the signal is an explicit request.
+func logStatsOn(sig os.Signal, h *rewrite.Handler, log *slog.Logger) {
+	start := time.Now()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	go func() {
+		for range ch {
+			st := h.Stats()
+			log.Warn("counters", "program", programPid(), "uptime", time.Since(start).Round(time.Second).String(),
+				"calls", st.Calls, "bound", st.Bound, "failed", st.Failed, "left_alone", st.LeftAlone, "per_source", st.PerSource)
+		}
+	}()
 }

@@ -24,6 +24,7 @@ type Handler struct {
 	policy atomic.Pointer[policy.Policy]
 	log    *slog.Logger
 	warned sync.Map // warnKey -> struct{}: one warning per source and errno
+	stats  Stats
 	priv   privChecker
 }
 
@@ -67,11 +68,15 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 	default:
 		return notify.Continue()
 	}
+	h.stats.record(int(c.Op)-1, &d, resp.Errno != 0)
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.logDecision(r, c, &d, resp)
 	}
 	return resp
 }
+
+// Stats returns a copy of the handler's counters.
+func (h *Handler) Stats() Snapshot { return h.stats.Snapshot() }
 
 // decision is what the handler did with one call, for the debug log.
 type decision struct {
