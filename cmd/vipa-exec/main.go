@@ -255,7 +255,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
 	err = launch.Exec(launch.Options{
-		PolicyPath:    absPath(policyPath),
+		PolicyPath:    policyPath, // launch makes it absolute for the supervisor
 		PolicyData:    data,
 		Path:          path,
 		Argv:          argv,

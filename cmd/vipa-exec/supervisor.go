@@ -46,8 +46,9 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	watchPolicy(path, data, h, log, env.attach)
 	logStatsOn(syscall.SIGUSR1, h, log)
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
-	// runtime's sysmon takes the P of a worker in a syscall after 20 µs and
-	// wakes a spare thread for it, costing futex calls on every notification.
+	// runtime's sysmon takes the P of a worker blocked in a syscall for over
+	// 20 µs and may wake a spare thread for it, which the worker then has to
+	// win back when its notification arrives.
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()

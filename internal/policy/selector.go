@@ -191,13 +191,18 @@ func (s *lrr) Select(c Call) int {
 	if n <= 1 {
 		return 0
 	}
-	s.mu.RLock()
-	next := s.procs[c.Pid]
-	s.mu.RUnlock()
+	next := s.proc(c.Pid)
 	if next == nil {
 		next = s.add(c.Pid, n)
 	}
 	return int((next.Add(1) - 1) % n)
+}
+
+// proc returns the counter of process pid, or nil before its first call.
+func (s *lrr) proc(pid int) *atomic.Uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.procs[pid]
 }
 
 func (s *lrr) Peek(c Call) int {
@@ -205,9 +210,7 @@ func (s *lrr) Peek(c Call) int {
 	if n <= 1 {
 		return 0
 	}
-	s.mu.RLock()
-	next := s.procs[c.Pid]
-	s.mu.RUnlock()
+	next := s.proc(c.Pid)
 	if next == nil {
 		return rand.IntN(int(n)) // a new process starts anywhere
 	}
