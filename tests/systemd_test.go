@@ -20,7 +20,8 @@ import (
 
 // TestIntegrationSocketActivation: $LISTEN_FDS/$LISTEN_PID and fd 3 reach
 // the program intact, and LISTEN_PID is right: the program keeps the PID
-// systemd would have set it to.
+// systemd would have set it to, or, as vipa-exec's child
+// (--supervise=parent), LISTEN_PID is set to its own.
 func TestIntegrationSocketActivation(t *testing.T) {
 	testutil.RequireTool(t, python)
 	e := newEnv(t)
@@ -37,17 +38,23 @@ assert int(os.environ["LISTEN_PID"]) == os.getpid(), (os.environ["LISTEN_PID"], 
 s = socket.socket(fileno=3)
 print(s.getsockname()[0], s.getsockname()[1], flush=True)
 `
-	// systemd sets LISTEN_PID to the PID it execs; sh -c 'exec' keeps it.
-	argv := []string{"/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"`, "sh",
-		e.vipaExec, "-p", e.policy(standardPolicy), python, "-c", check}
-	cmd := e.command(argv...)
-	cmd.ExtraFiles = []*os.File{f}
-	res := testutil.Run(t, cmd)
-	wantOK(t, "socket-activated program", res)
-	if got := strings.TrimSpace(res.Stdout); got != "10.1.2.3 9090" {
-		t.Errorf("fd 3 is %q, want the listening socket 10.1.2.3 9090", got)
+	pol := e.policy(standardPolicy)
+	for _, mode := range []string{"detached", "parent"} {
+		t.Run(mode, func(t *testing.T) {
+			e := e.with(t)
+			// systemd sets LISTEN_PID to the PID it execs; sh -c 'exec' keeps it.
+			argv := append([]string{"/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"`, "sh"},
+				e.supervised(mode, pol, python, "-c", check)...)
+			cmd := e.command(argv...)
+			cmd.ExtraFiles = []*os.File{f}
+			res := testutil.Run(t, cmd)
+			wantOK(t, "socket-activated program", res)
+			if got := strings.TrimSpace(res.Stdout); got != "10.1.2.3 9090" {
+				t.Errorf("fd 3 is %q, want the listening socket 10.1.2.3 9090", got)
+			}
+			e.supervisorGone(res)
+		})
 	}
-	e.supervisorGone(res)
 }
 
 // TestIntegrationNotifySocket: sd_notify's datagram comes from the PID that

@@ -44,6 +44,7 @@ const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]
        vipa-exec --check [-p FILE]
        vipa-exec --explain DEST[:PORT] [--protocol tcp|udp] [-p FILE]
        vipa-exec --convert FILE
+       vipa-exec --status PID
 
 Run PROGRAM so that its outgoing connections leave from a virtual IP address
 (VIPA) chosen by a policy, and its listening sockets can be moved onto one.
@@ -53,7 +54,8 @@ filter that traps bind(2) and connect(2) on IPv4 and IPv6 sockets. A
 supervisor process, detached from PROGRAM, reads each trapped address, binds
 the socket to the source address the policy selects, and lets the call go
 on. It works for static, dynamic, Go, setuid and any other programs, and for
-their children; it exits by itself after the last of them.
+their children; it exits by itself after the last of them. If it dies, their
+trapped calls fail with ENOSYS.
 
 Options end at the first non-option or at "--".
 
@@ -74,6 +76,14 @@ Options:
       --log-format FORMAT
                       text (default) or json; without timestamps when
                       $JOURNAL_STREAM shows stderr goes to the journal
+      --supervise MODE
+                      where the supervisor runs: detached (PROGRAM keeps
+                      vipa-exec's PID), parent (vipa-exec stays PROGRAM's
+                      parent, forwards it every signal but SIGCHLD, SIGURG
+                      and SIGPIPE, and exits with its status, 128+N after
+                      signal N) or auto (default): detached, unless Yama's
+                      ptrace_scope is 1 and vipa-exec lacks CAP_SYS_PTRACE,
+                      so that only an ancestor may read PROGRAM's memory
   -h, --help          show this help and exit
       --version       show the version and exit
 
@@ -90,6 +100,11 @@ Maintenance (instead of PROGRAM):
                       the protocol --explain assumes (default tcp)
       --convert FILE  print the src_vipa.conf FILE as a TOML policy file,
                       comments kept
+      --status PID    show the supervisor serving PID (or its nearest
+                      ancestor started by vipa-exec): its pid, policy file,
+                      uptime and counters; exit 1 if there is none. Run it
+                      as root or as the supervisor's user, in its network
+                      namespace
 
 Policy file:
   [[connect]]                   # outgoing connections
@@ -138,7 +153,7 @@ Exit status:
   PROGRAM's own; 2 if vipa-exec fails before starting PROGRAM (bad option,
   bad policy, missing kernel feature); 126 if PROGRAM cannot be executed;
   127 if it is not found. The maintenance options: 0, 1 for warnings (or no
-  matching rule), 2 for errors.
+  matching rule, or no supervisor), 2 for errors.
 
 Requires Linux >= 5.9 (seccomp user notification, pidfd_getfd); Linux >= 6.6
 makes each trapped call several times faster (synchronous wake-up).
@@ -148,11 +163,12 @@ Examples:
   ExecStart=/usr/bin/vipa-exec -p /etc/vipa-exec/web.toml /usr/sbin/nginx
   vipa-exec --explain 10.1.2.3:443 -p /etc/vipa-exec/web.toml
   vipa-exec --convert /etc/src_vipa.conf > /etc/vipa-exec/policy.toml
+  vipa-exec --status "$(systemctl show -P MainPID web.service)"
 `
 
 func main() {
 	if launch.Stage() != "" {
-		os.Exit(launch.RunStage(prepareSupervisor))
+		os.Exit(launch.RunStage(supervisorPrepare(supervisorLogSettings())))
 	}
 	code, err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {
@@ -170,7 +186,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		help, showVersion               bool
 		check                           bool
 		explain, convert, protocol      string
+		statusPid                       string
 		logLevel, logFormat             string
+		supervise                       string
 	)
 	fs.StringVar(&policyPath, "p", "", "")
 	fs.StringVar(&policyPath, "policy", "", "")
@@ -185,8 +203,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&explain, "explain", "", "")
 	fs.StringVar(&protocol, "protocol", "", "")
 	fs.StringVar(&convert, "convert", "", "")
+	fs.StringVar(&statusPid, "status", "", "")
 	fs.StringVar(&logLevel, "log-level", "warn", "")
 	fs.StringVar(&logFormat, "log-format", "text", "")
+	fs.StringVar(&supervise, "supervise", string(launch.ModeAuto), "")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
@@ -213,6 +233,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 			return runCheck(ctx, policyPath, stdout, stderr)
 		case "explain":
 			return runExplain(ctx, policyPath, explain, protocol, stdout, stderr)
+		case "status":
+			return runStatus(statusPid, stdout)
 		}
 	}
 	if set["protocol"] {
@@ -223,6 +245,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 
 	logs, err := parseLogSettings(logLevel, logFormat)
+	if err != nil {
+		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+	}
+	mode, err := launch.ParseMode(supervise)
 	if err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
@@ -250,29 +276,34 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitNotFound, err
 	}
 
+	mode, why, err := launch.ChooseMode(mode)
+	if err != nil {
+		return exitUsage, err
+	}
+	if why != "" {
+		fmt.Fprintln(stderr, why)
+	}
+
 	opts := res.Policy.Options()
 	if opts.AllowIOUring {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
-	err = launch.Exec(launch.Options{
-		PolicyPath:    policyPath, // launch makes it absolute for the supervisor
-		PolicyData:    data,
-		Path:          path,
-		Argv:          argv,
-		Env:           os.Environ(),
-		Cred:          cred,
-		Warn:          stderr,
-		Filter:        notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
-		SupervisorEnv: []string{logEnv + "=" + logs.String()},
-	})
-	var execErr *launch.ExecError
-	switch {
-	case errors.As(err, &execErr) && errors.Is(err, os.ErrNotExist):
-		return exitNotFound, err
-	case errors.As(err, &execErr):
-		return exitCannotExec, err
+	lopts := launch.Options{
+		PolicyPath: policyPath, // launch makes it absolute for the supervisor
+		PolicyData: data,
+		Path:       path,
+		Argv:       argv,
+		Env:        os.Environ(),
+		Cred:       cred,
+		Warn:       stderr,
+		Filter:     notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
 	}
-	return exitUsage, err
+	if mode == launch.ModeParent {
+		return launch.Supervise(lopts, supervisorPrepare(logs))
+	}
+	lopts.SupervisorEnv = []string{logEnv + "=" + logs.String()}
+	err = launch.Exec(lopts)
+	return launch.FailureStatus(err), err
 }
 
 // oneLine keeps an error message on one line, as every vipa-exec error is.
@@ -281,7 +312,7 @@ func oneLine(err error) string {
 }
 
 // The maintenance verbs, options so that they never clash with a PROGRAM.
-var verbs = []string{"check", "explain", "convert"}
+var verbs = []string{"check", "explain", "convert", "status"}
 
 // verb returns the one maintenance verb among the options set, or "".
 func verb(set map[string]bool) string {
@@ -300,13 +331,18 @@ func verbUsage(v string, set map[string]bool, argv []string) error {
 			return fmt.Errorf("--%s and --%s exclude each other", v, o)
 		}
 	}
+	for _, o := range [][2]string{{"u", "user"}, {"g", "group"}, {"supervise", "supervise"}} {
+		if set[o[0]] || set[o[1]] {
+			return fmt.Errorf("--%s goes with a PROGRAM, not with --%s", o[1], v)
+		}
+	}
 	switch {
 	case len(argv) > 0:
 		return fmt.Errorf("--%s takes no PROGRAM, got %q", v, argv[0])
-	case set["u"] || set["user"] || set["g"] || set["group"]:
-		return fmt.Errorf("--user and --group go with a PROGRAM, not with --%s", v)
 	case v == "convert" && (set["p"] || set["policy"]):
 		return errors.New("--convert reads its FILE, not --policy")
+	case v == "status" && (set["p"] || set["policy"]):
+		return errors.New("--status asks the supervisor, which knows its policy file: no --policy")
 	case v != "explain" && set["protocol"]:
 		return errors.New("--protocol goes with --explain")
 	}

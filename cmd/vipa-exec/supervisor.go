@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
+	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/status"
 	"github.com/vipa-exec/vipa-exec/internal/watch"
 )
 
@@ -26,13 +28,21 @@ import (
 // memory, say) does not stall every other traced thread.
 const supervisorWorkers = 2
 
-// prepareSupervisor is the supervisor's side of launch.RunStage.
-func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, error) {
-	pol, err := conf.Parse(path, data)
+// supervisorPrepare is the supervisor's side of launch.RunStage and
+// launch.Supervise: it logs with settings logs.
+func supervisorPrepare(logs logSettings) launch.Prepare {
+	return func(s launch.Setup) (func(*notify.Listener) error, error) {
+		return prepareSupervisor(s, logs)
+	}
+}
+
+func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener) error, error) {
+	path := s.Path
+	pol, err := conf.Parse(path, s.Data)
 	if err != nil {
 		return nil, err
 	}
-	log := newLogger(os.Stderr, supervisorLogSettings(), toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
+	log := newLogger(os.Stderr, logs, toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
 		With("supervisor", os.Getpid())
 	env := newPolicyState(path, log)
 	if pol, err = env.attach(pol); err != nil {
@@ -43,8 +53,17 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
-	watchPolicy(path, data, h, log, env.attach)
-	logStatsOn(syscall.SIGUSR1, h, log)
+	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
+	// no signal for itself.
+	st := newStatusInfo(s, h)
+	watchPolicy(path, s.Data, h, log, env.attach, !s.Parent, st.reloaded)
+	if !s.Parent {
+		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
+	}
+	// Without it only --status fails; the program is served all the same.
+	if _, err := status.Serve([]int{s.Program, os.Getpid()}, st.report); err != nil {
+		log.Warn("vipa-exec --status will not find this supervisor", "err", err)
+	}
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker blocked in a syscall for over
 	// 20 µs and may wake a spare thread for it, which the worker then has to
@@ -52,7 +71,7 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
-		log.Info("supervising", "program", programPid(), "policy", path,
+		log.Info("supervising", "program", s.Program, "policy", path,
 			"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
 			"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),
 			"trap_sendmsg", pol.Options().TrapSendmsg, "allow_io_uring", pol.Options().AllowIOUring)
@@ -61,9 +80,10 @@ func prepareSupervisor(path string, data []byte) (func(*notify.Listener) error, 
 }
 
 // watchPolicy reloads the policy file when it changes (an in-place write or
-// an atomic rename) and on SIGHUP. A new version applies to calls trapped
-// after it; a version with errors is logged and the running one kept.
-func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error)) {
+// an atomic rename) and, if hup, on SIGHUP. A new version applies to calls
+// trapped after it; a version with errors is logged and the running one
+// kept.
+func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), hup bool, reloaded func()) {
 	var mu sync.Mutex
 	started := h.Policy().Options()
 	reload := func(trigger string) {
@@ -90,26 +110,26 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 		}
 		h.SetPolicy(pol)
 		loaded = data
+		reloaded()
 		log.Info("policy reloaded", "file", path, "trigger", trigger)
 	}
 	if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
-		log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
+		if hup {
+			log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
+		} else {
+			log.Warn("cannot watch the policy file; it is not reloaded", "err", err)
+		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	if !hup {
+		return
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
-		for range hup {
+		for range ch {
 			reload("SIGHUP")
 		}
 	}()
-}
-
-// programPid is the pid of the program the supervisor serves (its argv[1]).
-func programPid() string {
-	if len(os.Args) > 1 {
-		return os.Args[1]
-	}
-	return ""
 }
 
 // sourcesOf lists the distinct sources of a policy's rules, in file order.
@@ -133,16 +153,52 @@ func sourcesOf(p *policy.Policy) []string {
 	return out
 }
 
+// statusInfo is what --status reports beyond the handler's counters.
+type statusInfo struct {
+	setup   launch.Setup
+	h       *rewrite.Handler
+	started time.Time
+	mu      sync.Mutex
+	loaded  time.Time // when the running policy was loaded
+	reloads uint64
+}
+
+func newStatusInfo(s launch.Setup, h *rewrite.Handler) *statusInfo {
+	now := time.Now()
+	return &statusInfo{setup: s, h: h, started: now, loaded: now}
+}
+
+func (st *statusInfo) reloaded() {
+	st.mu.Lock()
+	st.loaded = time.Now()
+	st.reloads++
+	st.mu.Unlock()
+}
+
+func (st *statusInfo) report() status.Report {
+	mode := launch.ModeDetached
+	if st.setup.Parent {
+		mode = launch.ModeParent
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return status.Report{
+		Supervisor: os.Getpid(), Program: st.setup.Program, Mode: string(mode),
+		Policy: st.setup.Path, PolicyLoaded: st.loaded, Reloads: st.reloads,
+		Started: st.started, Now: time.Now(), Counters: st.h.Stats(),
+	}
+}
+
 // logStatsOn logs the handler's counters whenever sig arrives, at warn so
 // that the default level shows them: the signal is an explicit request.
-func logStatsOn(sig os.Signal, h *rewrite.Handler, log *slog.Logger) {
+func logStatsOn(sig os.Signal, program int, h *rewrite.Handler, log *slog.Logger) {
 	start := time.Now()
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sig)
 	go func() {
 		for range ch {
 			st := h.Stats()
-			log.Warn("counters", "program", programPid(), "uptime", time.Since(start).Round(time.Second).String(),
+			log.Warn("counters", "program", program, "uptime", time.Since(start).Round(time.Second).String(),
 				"calls", st.Calls, "bound", st.Bound, "failed", st.Failed, "left_alone", st.LeftAlone, "per_source", st.PerSource)
 		}
 	}()

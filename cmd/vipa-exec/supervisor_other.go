@@ -2,9 +2,13 @@
 
 package main
 
-import "errors"
+import (
+	"errors"
 
-// prepareSupervisor fails: the supervisor is Linux-only.
-func prepareSupervisor(string, []byte) (func(any) error, error) {
-	return nil, errors.ErrUnsupported
+	"github.com/vipa-exec/vipa-exec/internal/launch"
+)
+
+// supervisorPrepare fails: the supervisor is Linux-only.
+func supervisorPrepare(logSettings) launch.Prepare {
+	return func(launch.Setup) (func(any) error, error) { return nil, errors.ErrUnsupported }
 }

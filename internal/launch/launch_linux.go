@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -71,22 +72,7 @@ func Exec(opts Options) error {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
 
-	noNewPrivs := !hasCap(unix.CAP_SYS_ADMIN)
-	if noNewPrivs {
-		fmt.Fprintln(opts.Warn, "vipa-exec: warning: no CAP_SYS_ADMIN, so the filter needs no_new_privs: setuid and file-capability programs will run without their extra privileges")
-	}
-	// From here until the supervisor holds the listener, nothing may call
-	// connect or bind: it would wait for an answer that never comes.
-	listener, err := filter.Load(noNewPrivs)
-	if err != nil {
-		return err
-	}
-	var fdmsg [4]byte
-	binary.NativeEndian.PutUint32(fdmsg[:], uint32(listener.FD()))
-	if _, err := conn.Write(fdmsg[:]); err != nil {
-		return fmt.Errorf("hand listener to supervisor: %w", err)
-	}
-	if err := readAck(conn); err != nil {
+	if err := handOver(conn, filter, opts.Warn); err != nil {
 		return err
 	}
 	// Reap the short-lived process that detached the supervisor (long gone
@@ -94,17 +80,56 @@ func Exec(opts Options) error {
 	if _, err := detacher.Wait(); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
-	// The supervisor holds its own copy now; PROGRAM must not inherit one.
-	listener.Close()
 	conn.Close()
+	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)
+}
 
-	if c := opts.Cred; c != nil {
-		if err := setCred(c); err != nil {
+// handOver loads filter into the calling process and hands its listener to
+// the supervisor at the other end of conn; it returns once the supervisor
+// holds it, and PROGRAM inherits no copy. In between nothing may call
+// connect or bind: it would wait for an answer that never comes.
+func handOver(conn *os.File, filter *notify.Filter, warn io.Writer) error {
+	noNewPrivs := !hasCap(unix.CAP_SYS_ADMIN)
+	if noNewPrivs {
+		fmt.Fprintln(warn, "vipa-exec: warning: no CAP_SYS_ADMIN, so the filter needs no_new_privs: setuid and file-capability programs will run without their extra privileges")
+	}
+	listener, err := filter.Load(noNewPrivs)
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
+	var fdmsg [4]byte
+	binary.NativeEndian.PutUint32(fdmsg[:], uint32(listener.FD()))
+	if _, err := conn.Write(fdmsg[:]); err != nil {
+		return fmt.Errorf("hand listener to supervisor: %w", err)
+	}
+	return readAck(conn)
+}
+
+// execProgram switches to cred, if any, and execs PROGRAM in place of the
+// calling process. It returns only on failure.
+func execProgram(path string, argv, env []string, cred *Credential) error {
+	if cred != nil {
+		if err := setCred(cred); err != nil {
 			return err
 		}
 	}
-	err = syscall.Exec(opts.Path, opts.Argv, opts.Env)
-	return &ExecError{Path: opts.Path, Err: err}
+	err := syscall.Exec(path, argv, env)
+	return &ExecError{Path: path, Err: err}
+}
+
+// FailureStatus is vipa-exec's exit status when it could not start PROGRAM
+// because of err: 127 if PROGRAM was not found and 126 if it could not be
+// executed, as env(1) says, and 2 for anything else.
+func FailureStatus(err error) int {
+	var execErr *ExecError
+	switch {
+	case errors.As(err, &execErr) && errors.Is(err, os.ErrNotExist):
+		return 127
+	case errors.As(err, &execErr):
+		return 126
+	}
+	return 2
 }
 
 // ExecError is a failed execve of PROGRAM.

@@ -50,8 +50,38 @@ func MayChangeCred(*Credential) error { return errNotLinux }
 // Stage is always "" outside Linux.
 func Stage() string { return os.Getenv("_VIPA_EXEC_STAGE") }
 
+// Setup mirrors the Linux type.
+type Setup struct {
+	Path    string
+	Data    []byte
+	Program int
+	Parent  bool
+}
+
 // Prepare mirrors the Linux type.
-type Prepare func(path string, data []byte) (func(any) error, error)
+type Prepare func(s Setup) (func(any) error, error)
+
+// Mode mirrors the Linux type.
+type Mode string
+
+// The modes, as on Linux.
+const (
+	ModeAuto     Mode = "auto"
+	ModeDetached Mode = "detached"
+	ModeParent   Mode = "parent"
+)
+
+// ParseMode fails everywhere but Linux.
+func ParseMode(string) (Mode, error) { return "", errNotLinux }
+
+// ChooseMode fails everywhere but Linux.
+func ChooseMode(Mode) (Mode, string, error) { return "", "", errNotLinux }
+
+// Supervise fails everywhere but Linux.
+func Supervise(Options, Prepare) (int, error) { return 2, errNotLinux }
+
+// FailureStatus is 2: nothing can be executed.
+func FailureStatus(error) int { return 2 }
 
 // RunStage fails everywhere but Linux.
 func RunStage(Prepare) int { return 2 }

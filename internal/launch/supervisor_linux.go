@@ -27,9 +27,10 @@ import (
 // new process what it is; PROGRAM never sees it.
 const (
 	stageEnv     = "_VIPA_EXEC_STAGE"
-	stageDetach  = "detach" // start the supervisor in a new session, then exit
-	stageServe   = "serve"  // the supervisor itself
-	supervisorFD = 3        // the socket to the launching process
+	stageDetach  = "detach"  // start the supervisor in a new session, then exit
+	stageServe   = "serve"   // the supervisor itself
+	stageProgram = "program" // --supervise=parent: load the filter, then exec PROGRAM
+	supervisorFD = 3         // the socket to the launching process
 	// SupervisorName is argv[0] of the supervisor, so ps shows what it is.
 	// argv[1] is the pid of the program it serves.
 	SupervisorName = "vipa-exec-supervisor"
@@ -55,18 +56,11 @@ func init() {
 // keeps vipa-exec's pid. It returns the socket to the supervisor and the
 // intermediate process, to be reaped.
 func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	ours, theirs, exe, err := reexecPair()
 	if err != nil {
-		return nil, nil, fmt.Errorf("start supervisor: socketpair: %w", err)
-	}
-	ours := os.NewFile(uintptr(fds[0]), "supervisor")
-	theirs := os.NewFile(uintptr(fds[1]), "launcher")
-	defer theirs.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		ours.Close()
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
 	}
+	defer theirs.Close()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		ours.Close()
@@ -87,22 +81,48 @@ func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
 	return ours, p, nil
 }
 
+// reexecPair returns the two ends of a socket between this process and a
+// re-executed vipa-exec, and the executable to run.
+func reexecPair() (ours, theirs *os.File, exe string, err error) {
+	exe, err = os.Executable()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs"), exe, nil
+}
+
 // Stage returns what this process was started as: "" for the vipa-exec the
 // user ran, or an internal stage. main calls RunStage when it is not "".
 func Stage() string { return os.Getenv(stageEnv) }
 
-// Prepare readies the supervisor's work from the policy file's name and
-// bytes (the very bytes the launcher validated). It runs before the launcher
-// is told to go on, so a failure still keeps PROGRAM from starting. The
+// Setup is what the supervisor is given to serve.
+type Setup struct {
+	Path    string // the policy file, absolute
+	Data    []byte // its bytes, as the launcher validated them
+	Program int    // the pid of PROGRAM
+	// Parent is true when the supervisor is PROGRAM's parent
+	// (--supervise=parent): signals sent to it are PROGRAM's, so it takes
+	// none for itself.
+	Parent bool
+}
+
+// Prepare readies the supervisor's work from s. It runs before PROGRAM is
+// told to go on, so a failure still keeps PROGRAM from starting. The
 // returned serve function answers notifications on l and returns when no
 // process uses the filter any more.
-type Prepare func(path string, data []byte) (serve func(l *notify.Listener) error, err error)
+type Prepare func(s Setup) (serve func(l *notify.Listener) error, err error)
 
 // RunStage runs an internal stage and returns the exit status.
 func RunStage(prepare Prepare) int {
 	switch Stage() {
 	case stageServe:
 		return supervise(prepare)
+	case stageProgram:
+		return runProgram()
 	}
 	fmt.Fprintf(os.Stderr, "vipa-exec: unknown internal stage %q\n", Stage())
 	return 2
@@ -115,10 +135,14 @@ func supervise(prepare Prepare) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGTERM,
 		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 	conn := os.NewFile(supervisorFD, "launcher")
-	l, path, data, err := receive(conn)
+	setup, err := receive(conn)
 	var serve func(*notify.Listener) error
 	if err == nil {
-		serve, err = prepare(path, data)
+		serve, err = prepare(setup)
+	}
+	var l *notify.Listener
+	if err == nil {
+		l, err = takeListener(conn, setup.Program)
 	}
 	if err != nil {
 		// The launcher gives up on PROGRAM when it reads this.
@@ -138,43 +162,53 @@ func supervise(prepare Prepare) int {
 	return 0
 }
 
-// receive reads the policy and then takes the listener out of the launcher
-// with pidfd_getfd: no SCM_RIGHTS message, so no sendmsg that a future
-// filter might trap.
-func receive(conn *os.File) (*notify.Listener, string, []byte, error) {
+// receive reads what the launcher sends first: the policy file's name and
+// bytes. PROGRAM's pid is the supervisor's argv[1].
+func receive(conn *os.File) (Setup, error) {
 	if len(os.Args) < 2 {
-		return nil, "", nil, errors.New("no launcher pid")
+		return Setup{}, errors.New("no launcher pid")
 	}
 	launcher, err := strconv.Atoi(os.Args[1])
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("launcher pid %q: %w", os.Args[1], err)
+		return Setup{}, fmt.Errorf("launcher pid %q: %w", os.Args[1], err)
 	}
 	path, err := readFrame(conn)
 	if err != nil {
-		return nil, "", nil, err
+		return Setup{}, err
 	}
 	data, err := readFrame(conn)
 	if err != nil {
-		return nil, "", nil, err
+		return Setup{}, err
 	}
+	return Setup{Path: string(path), Data: data, Program: launcher}, nil
+}
+
+// takeListener reads the listener's descriptor number in process pid, which
+// has loaded the filter, and takes the listener out of it with pidfd_getfd:
+// no SCM_RIGHTS message, so no sendmsg that a future filter might trap.
+func takeListener(conn *os.File, pid int) (*notify.Listener, error) {
 	var fdmsg [4]byte
 	if _, err := io.ReadFull(conn, fdmsg[:]); err != nil {
-		return nil, "", nil, fmt.Errorf("read listener number: %w", err)
+		return nil, fmt.Errorf("read listener number: %w", err)
 	}
-	pidfd, err := unix.PidfdOpen(launcher, 0)
+	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("open launcher pid %d: %w", launcher, err)
+		return nil, fmt.Errorf("open pid %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
 	fd, err := unix.PidfdGetfd(pidfd, int(binary.NativeEndian.Uint32(fdmsg[:])), 0)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("take listener from pid %d: %w", launcher, err)
+		err = fmt.Errorf("take the filter's listener from pid %d: %w", pid, err)
+		if errors.Is(err, unix.EPERM) {
+			err = fmt.Errorf("%w (%s)", err, ptraceHint())
+		}
+		return nil, err
 	}
 	l := notify.NewListener(fd)
 	// Best effort: without it (Linux < 6.6) each round trip costs a full
 	// wake-up on another CPU, but works.
 	_ = l.SetSyncWakeUp()
-	return l, string(path), data, nil
+	return l, nil
 }
 
 // maxFrame bounds what the supervisor reads from its socket.

@@ -104,6 +104,9 @@ func (l *Listener) wait() (bool, error) {
 	}
 }
 
+// InUse reports, without blocking, whether a process still uses the filter.
+func (l *Listener) InUse() bool { return !l.hungUp() }
+
 // hungUp reports, without blocking, whether no process uses the filter any more.
 func (l *Listener) hungUp() bool {
 	fds := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}}

@@ -134,7 +134,7 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, label := range []string{"true", "vipa-exec -p POLICY true"} {
+	for _, label := range []string{"true", "vipa-exec -p POLICY true", "vipa-exec --supervise=parent -p POLICY true"} {
 		found := false
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			rest, ok := strings.CutPrefix(line, label+"  ")

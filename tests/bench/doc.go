@@ -17,7 +17,8 @@
 //     address, answers "continue" and the kernel fails the call with EBADF;
 //     in µs per call bare, under vipa-exec and under refsup, and trapped
 //     minus bare;
-//   - the start-up cost of `vipa-exec -p POLICY true` against `true`;
+//   - the start-up cost of `vipa-exec -p POLICY true`, and of the same with
+//     `--supervise=parent`, against `true`;
 //   - the rate of calls the filter never traps (raw getpid, AF_UNIX
 //     connect) with and without vipa-exec (target: no measurable
 //     difference), and under a one-instruction allow-all seccomp filter:

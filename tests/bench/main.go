@@ -328,7 +328,7 @@ func (b *bench) timeRun(ctx context.Context, devnull, errF *os.File, argv ...str
 }
 
 type startupResult struct {
-	bare, wrapped []time.Duration
+	bare, wrapped, parent []time.Duration // parent: --supervise=parent
 }
 
 func (b *bench) startup(ctx context.Context) (startupResult, error) {
@@ -346,6 +346,7 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 	defer errF.Close()
 	bare := []string{b.trueBin}
 	wrapped := []string{b.cfg.vipaExec, "-p", b.policy, b.trueBin}
+	parent := []string{b.cfg.vipaExec, "--supervise=parent", "-p", b.policy, b.trueBin}
 	for i := 0; i < b.cfg.startupRuns; i++ {
 		d, err := b.timeRun(ctx, devnull, errF, bare...)
 		if err != nil {
@@ -357,8 +358,14 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
 		}
 		r.wrapped = append(r.wrapped, d)
+		if d, err = b.timeRun(ctx, devnull, errF, parent...); err != nil {
+			msg, _ := os.ReadFile(errPath)
+			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
+		}
+		r.parent = append(r.parent, d)
 	}
-	b.logf("start-up: true %v, vipa-exec true %v (medians of %d)", medianDuration(r.bare), medianDuration(r.wrapped), b.cfg.startupRuns)
+	b.logf("start-up: true %v, vipa-exec true %v, parent mode %v (medians of %d)",
+		medianDuration(r.bare), medianDuration(r.wrapped), medianDuration(r.parent), b.cfg.startupRuns)
 	return r, nil
 }
 

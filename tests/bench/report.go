@@ -70,11 +70,13 @@ func printTrapped(w io.Writer, c config, r trappedResult) {
 }
 
 func printStartup(w io.Writer, c config, r startupResult) {
-	bare, wrapped := medianDuration(r.bare), medianDuration(r.wrapped)
+	bare, wrapped, parent := medianDuration(r.bare), medianDuration(r.wrapped), medianDuration(r.parent)
 	fmt.Fprintf(w, "\nstart-up: wall time of one run, median of %d runs each, interleaved\n", c.startupRuns)
-	fmt.Fprintf(w, "%-26s %8s\n", "true", ms(bare))
-	fmt.Fprintf(w, "%-26s %8s\n", "vipa-exec -p POLICY true", ms(wrapped))
-	fmt.Fprintf(w, "%-26s %8s\n", "difference", ms(wrapped-bare))
+	fmt.Fprintf(w, "%-45s %8s\n", "true", ms(bare))
+	fmt.Fprintf(w, "%-45s %8s\n", "vipa-exec -p POLICY true", ms(wrapped))
+	fmt.Fprintf(w, "%-45s %8s\n", "difference", ms(wrapped-bare))
+	fmt.Fprintf(w, "%-45s %8s\n", "vipa-exec --supervise=parent -p POLICY true", ms(parent))
+	fmt.Fprintf(w, "%-45s %8s\n", "difference (parent)", ms(parent-bare))
 }
 
 func ms(d time.Duration) string {

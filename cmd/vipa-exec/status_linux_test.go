@@ -1,0 +1,69 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/status"
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+func TestWriteStatus(t *testing.T) {
+	saved := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = saved }()
+	start := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	r := &status.Report{
+		Supervisor: 20, Program: 10, Mode: "parent", Policy: "/etc/vipa-exec/web.toml",
+		PolicyLoaded: start.Add(time.Hour), Reloads: 1, Started: start, Now: start.Add(3*time.Hour + 5*time.Second + 400*time.Millisecond),
+		Counters: rewrite.Snapshot{
+			Calls: map[string]uint64{"connect": 9, "bind": 2, "sendto": 1},
+			Bound: 6, Failed: 1,
+			LeftAlone: map[string]uint64{"left alone: no rule": 2, "left alone: bound by the program": 1},
+			PerSource: []rewrite.SourceCount{
+				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.10"), Count: 4},
+				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.11"), Count: 2},
+			},
+		},
+	}
+	const body = `program     10
+supervisor  20 (parent)
+policy      /etc/vipa-exec/web.toml, loaded 2026-11-22 08:00:00, 1 reload
+uptime      3h0m5s (since 2026-11-22 07:00:00)
+calls       connect 9, bind 2, sendto 1, sendmsg 0
+bound       6
+failed      1
+left alone  1 bound by the program
+            2 no rule
+per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
+            2 192.0.2.11 (rule /etc/vipa-exec/web.toml:2)
+`
+	tests := []struct {
+		pid  int
+		want string
+	}{
+		{10, body},
+		{20, body},
+		{30, "pid         30, a descendant of program 10, shares its filter\n" + body},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		writeStatus(&b, tt.pid, r)
+		if d := testutil.Diff(testutil.Lines(tt.want), testutil.Lines(b.String())); d != "" {
+			t.Errorf("pid %d (-want +got):\n%s", tt.pid, d)
+		}
+	}
+
+	var b bytes.Buffer
+	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached", Counters: rewrite.Snapshot{}})
+	for _, want := range []string{"left alone  0\n", "per source  none yet\n", "0 reloads"} {
+		if !bytes.Contains(b.Bytes(), []byte(want)) {
+			t.Errorf("empty counters: no %q in\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,382 @@
+//go:build linux
+
+package launch
+
+// int vipa_exec_catch(int sig, int fd);
+import "C"
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
+)
+
+// --supervise=parent: vipa-exec stays PROGRAM's parent and supervisor. The
+// child is vipa-exec re-executed in stageProgram; it loads the filter, hands
+// the listener to its parent in the same way as to a detached supervisor,
+// and execs PROGRAM. Yama's ptrace_scope 1 lets a process read only its
+// descendants' memory; this is the layout that satisfies it.
+
+// childSpec is what the parent tells the program stage, as one JSON frame.
+type childSpec struct {
+	Path   string
+	Argv   []string
+	Env    []string
+	Cred   *Credential
+	Filter notify.FilterOptions
+}
+
+// Supervise runs PROGRAM as a child of the calling process under the filter
+// and serves it from here. It forwards signals to PROGRAM, reaps, and
+// returns PROGRAM's exit status (128+N after death by signal N). When
+// PROGRAM could not be started, the program stage has said why on stderr and
+// its status (as FailureStatus) is returned. A non-nil error is a failure
+// before the child existed, for the caller to print.
+func Supervise(opts Options, prepare Prepare) (int, error) {
+	if err := notify.CheckKernel(); err != nil {
+		return 2, err
+	}
+	policyPath, err := filepath.Abs(opts.PolicyPath)
+	if err != nil {
+		return 2, fmt.Errorf("policy file: %w", err)
+	}
+	spec, err := json.Marshal(childSpec{Path: opts.Path, Argv: opts.Argv, Env: opts.Env, Cred: opts.Cred, Filter: opts.Filter})
+	if err != nil {
+		return 2, err
+	}
+	// From here a signal meant for PROGRAM is queued for it, not taken by
+	// vipa-exec.
+	sigs := make(chan os.Signal, 64)
+	if err := notifyForwarded(sigs); err != nil {
+		return 2, err
+	}
+	// Caught, not ignored (an ignored signal would stay ignored in
+	// PROGRAM): a log line to a closed pipe must not kill the supervisor.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	// Descendants orphaned while PROGRAM runs are re-parented to vipa-exec
+	// rather than init: they stay descendants, whose memory Yama lets us
+	// read, and vipa-exec reaps them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 2, fmt.Errorf("become subreaper: %w", err)
+	}
+	conn, child, err := startProgram(spec)
+	if err != nil {
+		return 2, err
+	}
+	serve, err := prepare(Setup{Path: policyPath, Data: opts.PolicyData, Program: child.Pid, Parent: true})
+	var l *notify.Listener
+	if err == nil {
+		l, err = takeListener(conn, child.Pid)
+	}
+	if err == nil {
+		_, err = conn.Write([]byte{ackOK})
+	} else {
+		// The program stage reads this instead of the acknowledgement,
+		// prints it and exits 2. If the stage is gone already (it said why
+		// itself), the write fails with EPIPE.
+		fmt.Fprintf(conn, "supervisor: %v", err)
+	}
+	conn.Close()
+	if err == nil {
+		go func() {
+			if err := serve(l); err != nil {
+				fmt.Fprintf(opts.Warn, "vipa-exec: supervisor: %v\n", err)
+			}
+		}()
+	}
+	status, err := waitProgram(child, sigs)
+	if err != nil {
+		return 2, err
+	}
+	// A zombie still holds the filter until it is reaped: reap those that
+	// PROGRAM left behind before asking whether anyone still uses it.
+	for {
+		if pid, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); pid <= 0 || err != nil {
+			break
+		}
+	}
+	if l != nil && l.InUse() {
+		fmt.Fprintln(opts.Warn, "vipa-exec: warning: processes PROGRAM started outlive it; with vipa-exec gone, their trapped calls fail with ENOSYS")
+	}
+	return status, nil
+}
+
+// startProgram starts the program stage with every descriptor vipa-exec
+// would have passed to PROGRAM by exec (socket activation's among them) at
+// its number, and the socket to this process above them. It returns that
+// socket, with the child's orders already written, and the child.
+func startProgram(spec []byte) (*os.File, *os.Process, error) {
+	files, err := inheritedFiles()
+	if err != nil {
+		return nil, nil, fmt.Errorf("start program: %w", err)
+	}
+	ours, theirs, exe, err := reexecPair()
+	if err != nil {
+		return nil, nil, fmt.Errorf("start program: %w", err)
+	}
+	defer theirs.Close()
+	connFD := len(files)
+	p, err := os.StartProcess(exe, []string{"vipa-exec", strconv.Itoa(connFD)}, &os.ProcAttr{
+		Env:   append(os.Environ(), stageEnv+"="+stageProgram),
+		Files: append(files, theirs),
+	})
+	// PROGRAM has them now; vipa-exec must not keep a socket it was handed
+	// open behind PROGRAM's back.
+	for _, f := range files[3:] {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		ours.Close()
+		return nil, nil, fmt.Errorf("start program: %w", err)
+	}
+	// If the stage died at once this fails, and waitProgram collects its
+	// status.
+	_ = writeFrame(ours, spec)
+	return ours, p, nil
+}
+
+// inheritedFiles returns, indexed by descriptor number, the descriptors an
+// exec would keep: stdin, stdout and stderr, and whatever else is open
+// without close-on-exec. Closed numbers are nil.
+func inheritedFiles() ([]*os.File, error) {
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for fd := range 3 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			files[fd] = nil
+		}
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // the directory itself, or one of the Go runtime's
+		}
+		for len(files) <= fd {
+			files = append(files, nil)
+		}
+		files[fd] = os.NewFile(uintptr(fd), "inherited")
+	}
+	return files, nil
+}
+
+// forwardedSignals are the signals vipa-exec passes on to PROGRAM: all but
+// SIGKILL and SIGSTOP (which cannot be caught), SIGCHLD (about vipa-exec's
+// own children), SIGURG (the Go runtime's preemption signal), SIGPIPE (only
+// ever the kernel's, to vipa-exec's own writes) and glibc's internal 32 and
+// 33.
+func forwardedSignals() []os.Signal {
+	var out []os.Signal
+	for n := syscall.Signal(1); n <= 64; n++ {
+		switch n {
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, 32, 33:
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// caughtInC are the forwarded signals os/signal cannot deliver.
+var caughtInC = []syscall.Signal{unix.SIGPROF, 34}
+
+// notifyForwarded delivers every forwarded signal to ch: through os/signal,
+// or for caughtInC through a C handler and a pipe.
+func notifyForwarded(ch chan<- os.Signal) error {
+	var viaGo []os.Signal
+	for _, s := range forwardedSignals() {
+		if !slices.Contains(caughtInC, s.(syscall.Signal)) {
+			viaGo = append(viaGo, s)
+		}
+	}
+	signal.Notify(ch, viaGo...)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return fmt.Errorf("signal pipe: %w", err)
+	}
+	for _, s := range caughtInC {
+		if rc, err := C.vipa_exec_catch(C.int(s), C.int(p[1])); rc != 0 {
+			return fmt.Errorf("catch signal %d: %w", int(s), err)
+		}
+	}
+	r := os.NewFile(uintptr(p[0]), "signals") // the poller reads it
+	go func() {
+		var b [16]byte
+		for {
+			n, err := r.Read(b[:])
+			if err != nil {
+				return
+			}
+			for _, s := range b[:n] {
+				ch <- syscall.Signal(s)
+			}
+		}
+	}()
+	return nil
+}
+
+// terminalSignals are those a terminal sends to its whole foreground
+// process group, PROGRAM included.
+func terminalSignal(sig os.Signal) bool {
+	switch sig {
+	case unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH:
+		return true
+	}
+	return false
+}
+
+// terminal returns the foreground process group of vipa-exec's controlling
+// terminal, if stdin, stdout or stderr is that terminal.
+func terminal() (fg int, ok bool) {
+	for fd := range 3 {
+		// ENOTTY for anything but the controlling terminal.
+		if pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
+			return pg, true
+		}
+	}
+	return 0, false
+}
+
+// foreground reports whether vipa-exec's process group is its terminal's
+// foreground process group.
+func foreground() bool {
+	fg, ok := terminal()
+	return ok && fg == unix.Getpgrp()
+}
+
+// waitProgram forwards signals to child until it exits, and returns its
+// status. A signal the terminal sent to the foreground process group
+// reached PROGRAM too and is not sent again. When a job-control signal
+// stops PROGRAM and vipa-exec has a controlling terminal (so a shell may be
+// doing job control), vipa-exec stops itself, so that the shell sees the
+// job stopped (^Z, or a background job reading the terminal); the SIGCONT
+// that resumes it is forwarded. A SIGSTOP sent to PROGRAM alone leaves
+// vipa-exec running: only a SIGCONT to PROGRAM alone would follow it, and
+// a stopped supervisor would then leave PROGRAM's calls waiting.
+func waitProgram(child *os.Process, sigs <-chan os.Signal) (int, error) {
+	type report struct {
+		ws  unix.WaitStatus
+		err error
+	}
+	reports := make(chan report, 1)
+	go func() {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WUNTRACED, nil)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				reports <- report{err: fmt.Errorf("wait for pid %d: %w", child.Pid, err)}
+				return
+			case pid != child.Pid:
+				continue // an orphaned descendant, reaped
+			}
+			reports <- report{ws: ws}
+			if !ws.Stopped() {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case sig := <-sigs:
+			if terminalSignal(sig) && foreground() {
+				continue
+			}
+			_ = child.Signal(sig) // by pidfd: never a stranger that reused the pid
+		case r := <-reports:
+			switch {
+			case r.err != nil:
+				return 2, r.err
+			case r.ws.Stopped():
+				if jobControlStop(r.ws.StopSignal()) {
+					if _, ok := terminal(); ok {
+						_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
+					}
+				}
+			case r.ws.Signaled():
+				return 128 + int(r.ws.Signal()), nil
+			default:
+				return r.ws.ExitStatus(), nil
+			}
+		}
+	}
+}
+
+// jobControlStop reports whether sig is one a terminal or a job-control
+// shell stops a job with.
+func jobControlStop(sig syscall.Signal) bool {
+	return sig == unix.SIGTSTP || sig == unix.SIGTTIN || sig == unix.SIGTTOU
+}
+
+// runProgram is the program stage: load the filter, hand the listener to
+// the parent, exec PROGRAM. It returns only on failure, with the exit status.
+func runProgram() int {
+	err := programStage()
+	fmt.Fprintf(os.Stderr, "vipa-exec: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+	return FailureStatus(err)
+}
+
+func programStage() error {
+	if len(os.Args) < 2 {
+		return errors.New("program stage: no descriptor")
+	}
+	fd, err := strconv.Atoi(os.Args[1])
+	if err != nil {
+		return fmt.Errorf("program stage: descriptor %q: %w", os.Args[1], err)
+	}
+	unix.CloseOnExec(fd)
+	conn := os.NewFile(uintptr(fd), "supervisor")
+	defer conn.Close()
+	b, err := readFrame(conn)
+	if err != nil {
+		return err
+	}
+	var spec childSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("program stage: %w", err)
+	}
+	filter, err := notify.NewFilter(spec.Filter)
+	if err != nil {
+		return err
+	}
+	if err := handOver(conn, filter, os.Stderr); err != nil {
+		return err
+	}
+	conn.Close()
+	return execProgram(spec.Path, spec.Argv, listenPID(spec.Env, os.Getppid(), os.Getpid()), spec.Cred)
+}
+
+// listenPID points socket activation's LISTEN_PID, when it names vipa-exec
+// (the parent), at PROGRAM, as sd_listen_fds(3) checks it against getpid().
+func listenPID(env []string, parent, self int) []string {
+	want := "LISTEN_PID=" + strconv.Itoa(parent)
+	for i, kv := range env {
+		if kv == want {
+			out := append([]string(nil), env...)
+			out[i] = "LISTEN_PID=" + strconv.Itoa(self)
+			return out
+		}
+	}
+	return env
+}

@@ -1,0 +1,152 @@
+//go:build linux
+
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+// statusFields parses --status output: "KEY VALUE" lines, with continuation
+// lines (no key) appended to the last key's values.
+func statusFields(t *testing.T, out string) map[string][]string {
+	t.Helper()
+	f := map[string][]string{}
+	key := ""
+	for _, line := range testutil.Lines(out) {
+		if len(line) < 12 {
+			t.Fatalf("short --status line %q", line)
+		}
+		if k := strings.TrimSpace(line[:12]); k != "" {
+			key = k
+		}
+		f[key] = append(f[key], line[12:])
+	}
+	return f
+}
+
+// TestIntegrationStatus: vipa-exec --status PID finds the supervisor of a
+// program, of its descendants and by its own pid, in both modes, and prints
+// its pid, policy file, uptime and counters; it refuses other users and
+// says when nothing serves PID.
+func TestIntegrationStatus(t *testing.T) {
+	e := newEnv(t)
+	client := cClient(t)
+	for _, mode := range []string{"detached", "parent"} {
+		t.Run(mode, func(t *testing.T) {
+			e := e.with(t)
+			pol := e.policy(standardPolicy)
+			// Two matched connections, one no rule matches; then a child
+			// that waits, and the program waits for stdin.
+			script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
+				client + " -w " + dst4.String() + " 8080 >/dev/null; " +
+				client + " -w " + other4.String() + " 8080 >/dev/null; " +
+				`sleep 300 & echo $$ $!; read x; kill $!`
+			cmd := e.command(e.supervised(mode, pol, "/bin/sh", "-c", script)...)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := testutil.Start(t, cmd)
+			var program, child int
+			if _, err := fmt.Sscanf(p.Line(t), "%d %d", &program, &child); err != nil {
+				t.Fatal(err)
+			}
+			supervisor := p.Pid() // parent mode: vipa-exec itself
+			if mode == "detached" {
+				supervisor = testutil.WaitSupervisor(t, program)
+			}
+
+			for _, pid := range []int{program, child, supervisor} {
+				res := e.run(e.vipaExec, "--status", strconv.Itoa(pid))
+				wantOK(t, "--status", res)
+				f := statusFields(t, res.Stdout)
+				want := map[string]string{
+					"program":    strconv.Itoa(program),
+					"supervisor": fmt.Sprintf("%d (%s)", supervisor, mode),
+					"bound":      "2",
+					"failed":     "0",
+					"left alone": "1 no rule",
+					"per source": fmt.Sprintf("2 %v (rule %s:2)", vipa4, pol),
+					"calls":      "connect 3, bind 0, sendto 0, sendmsg 0",
+				}
+				for k, v := range want {
+					if got := strings.Join(f[k], "|"); got != v {
+						t.Errorf("--status %d: %s %q, want %q\n%s", pid, k, got, v, res.Stdout)
+					}
+				}
+				if got := strings.Join(f["policy"], ""); !strings.HasPrefix(got, pol+", loaded ") || !strings.HasSuffix(got, ", 0 reloads") {
+					t.Errorf("--status %d: policy %q, want %s, its load time and 0 reloads", pid, got, pol)
+				}
+				if len(f["uptime"]) != 1 || !strings.Contains(f["uptime"][0], "s (since ") {
+					t.Errorf("--status %d: uptime %q", pid, f["uptime"])
+				}
+				_, descendant := f["pid"]
+				if descendant != (pid == child) {
+					t.Errorf("--status %d: pid line %q; want one only for the descendant %d", pid, f["pid"], child)
+				}
+			}
+
+			// A reload shows: same rules, new bytes.
+			if err := os.WriteFile(pol, []byte(standardPolicy+"# edited\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			reloaded := false
+			for range 100 {
+				res := e.run(e.vipaExec, "--status", strconv.Itoa(program))
+				if strings.Contains(res.Stdout, ", 1 reload\n") {
+					reloaded = true
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !reloaded {
+				t.Errorf("--status never showed the reload of %s", pol)
+			}
+
+			// Another user is refused; outside the namespace the socket
+			// is not found, and --status says why.
+			res := e.run(asNobody(e.vipaExec, "--status", strconv.Itoa(program))...)
+			if res.Exit != 2 || !strings.Contains(res.Stderr, "permission denied") || res.Stdout != "" {
+				t.Errorf("--status as nobody: %v, want exit 2 and permission denied", res)
+			}
+			res = testutil.Run(t, exec.Command(e.vipaExec, "--status", strconv.Itoa(program)))
+			if res.Exit != 1 || !strings.Contains(res.Stderr, "another network namespace") {
+				t.Errorf("--status from outside the namespace: %v, want exit 1 and a hint", res)
+			}
+
+			stdin.Close()
+			wantOK(t, "program", p.Wait(t))
+			testutil.WaitSupervisorGone(t, program)
+			res = e.run(e.vipaExec, "--status", strconv.Itoa(program))
+			if res.Exit != 1 || !strings.Contains(res.Stderr, "no process") {
+				t.Errorf("--status of a finished program: %v, want exit 1, no process", res)
+			}
+		})
+	}
+
+	t.Run("no supervisor, bad pid", func(t *testing.T) {
+		e := e.with(t)
+		res := e.run(e.vipaExec, "--status", "1")
+		if res.Exit != 1 || !strings.Contains(res.Stderr, "no vipa-exec supervisor serves pid 1") {
+			t.Errorf("--status 1: %v, want exit 1 and no supervisor", res)
+		}
+		for _, arg := range []string{"abc", "0", "-5"} {
+			res := e.run(e.vipaExec, "--status", arg)
+			if res.Exit != 2 || len(testutil.Lines(res.Stderr)) != 1 {
+				t.Errorf("--status %s: %v, want exit 2 and one line", arg, res)
+			}
+		}
+		res = e.run(e.vipaExec, "--status", "1", "-p", "/etc/p.toml")
+		if res.Exit != 2 {
+			t.Errorf("--status with --policy: %v, want exit 2", res)
+		}
+	})
+}
