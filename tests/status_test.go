@@ -132,6 +132,42 @@ func TestIntegrationStatus(t *testing.T) {
 		})
 	}
 
+	// Abstract names are anybody's: another user who takes a program's
+	// name first must not pass off a report of their own.
+	t.Run("a squatter's report is refused", func(t *testing.T) {
+		testutil.RequireTool(t, python)
+		e := e.with(t)
+		program := testutil.Start(t, e.command("sleep", "300"))
+		const squatter = `
+import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind("\0vipa-exec/" + sys.argv[1])
+s.listen()
+print("ready", flush=True)
+for _ in range(2):
+    c, _ = s.accept()
+    c.sendall(json.dumps({"supervisor": os.getpid() + int(sys.argv[2]), "program": int(sys.argv[1]), "mode": "detached"}).encode())
+    c.close()
+`
+		for _, lie := range []struct {
+			offset int // added to the squatter's own pid in its report
+			want   string
+		}{{0, "not its supervisor"}, {1, "not a vipa-exec supervisor"}} {
+			sq := testutil.Start(t, e.command(asNobody(python, "-c", squatter, strconv.Itoa(program.Pid()), strconv.Itoa(lie.offset))...))
+			if got := sq.Line(t); got != "ready" {
+				t.Fatalf("squatter said %q", got)
+			}
+			res := e.run(e.vipaExec, "--status", strconv.Itoa(program.Pid()))
+			if res.Exit != 2 || !strings.Contains(res.Stderr, lie.want) || res.Stdout != "" {
+				t.Errorf("--status of a squatted name (offset %d): %v, want exit 2 and %q", lie.offset, res, lie.want)
+			}
+			if err := sq.Cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			sq.Wait(t)
+		}
+	})
+
 	t.Run("no supervisor, bad pid", func(t *testing.T) {
 		e := e.with(t)
 		res := e.run(e.vipaExec, "--status", "1")

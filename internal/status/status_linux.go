@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -95,9 +96,9 @@ func answer(c *net.UnixConn, report func() Report) {
 	defer c.Close()
 	_ = c.SetWriteDeadline(time.Now().Add(answerTimeout))
 	var r Report
-	if uid, err := peerUID(c); err != nil {
+	if cred, err := peerCred(c); err != nil {
 		r.Error = err.Error()
-	} else if euid := os.Geteuid(); uid != 0 && uid != euid {
+	} else if euid := os.Geteuid(); cred.Uid != 0 && int(cred.Uid) != euid {
 		r.Error = fmt.Sprintf("permission denied: the supervisor answers only root and uid %d", euid)
 	} else {
 		r = report()
@@ -105,22 +106,24 @@ func answer(c *net.UnixConn, report func() Report) {
 	_ = json.NewEncoder(c).Encode(&r)
 }
 
-func peerUID(c *net.UnixConn) (int, error) {
+// peerCred returns the credentials of the process at the other end of c:
+// for a client, those of the server when it called listen(2).
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := rc.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if cerr != nil {
-		return 0, fmt.Errorf("peer credentials: %w", cerr)
+		return nil, fmt.Errorf("peer credentials: %w", cerr)
 	}
-	return int(cred.Uid), nil
+	return cred, nil
 }
 
 // ErrNoSupervisor is returned by Query and Find when no supervisor serves
@@ -131,15 +134,25 @@ var (
 )
 
 // Query asks the supervisor of program pid for its report.
+//
+// Abstract socket names are anybody's to take, so the answer is believed
+// only from the process that says it is the supervisor, running as root,
+// as the caller or as pid's owner: another user who took the name first
+// cannot pass off a report of their own.
 func Query(pid int) (*Report, error) {
-	c, err := net.DialTimeout("unix", Name(pid), answerTimeout)
+	d, err := net.DialTimeout("unix", Name(pid), answerTimeout)
 	if err != nil {
 		if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT) {
 			return nil, ErrNoSupervisor
 		}
 		return nil, err
 	}
+	c := d.(*net.UnixConn)
 	defer c.Close()
+	cred, err := peerCred(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+	}
 	_ = c.SetReadDeadline(time.Now().Add(answerTimeout))
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&r); err != nil {
@@ -148,7 +161,36 @@ func Query(pid int) (*Report, error) {
 	if r.Error != "" {
 		return nil, errors.New(r.Error)
 	}
+	if err := trusted(cred, &r, pid, os.Geteuid(), ownerUID); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+	}
 	return &r, nil
+}
+
+// trusted checks that the report r, read from the socket of pid, comes
+// from the supervisor it names, and that a user entitled to serve pid runs
+// it: root, the caller (euid), or pid's owner.
+func trusted(cred *unix.Ucred, r *Report, pid, euid int, ownerUID func(int) (uint32, error)) error {
+	if int(cred.Pid) != r.Supervisor {
+		return fmt.Errorf("answered by pid %d, which says it is supervisor %d: not a vipa-exec supervisor", cred.Pid, r.Supervisor)
+	}
+	if cred.Uid == 0 || int(cred.Uid) == euid {
+		return nil
+	}
+	if owner, err := ownerUID(pid); err == nil && owner == cred.Uid {
+		return nil
+	}
+	return fmt.Errorf("answered by pid %d of uid %d, which is neither root, nor you, nor the owner of pid %d: not its supervisor", cred.Pid, cred.Uid, pid)
+}
+
+// ownerUID is the owner of /proc/PID: the process's effective uid, or
+// root's for a process that is not dumpable.
+func ownerUID(pid int) (uint32, error) {
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid, nil
 }
 
 // Find asks the supervisor serving pid: pid's own if pid is a program

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 )
 
@@ -88,6 +90,39 @@ func TestServeQuery(t *testing.T) {
 	}
 	if _, err := Find(child.Process.Pid); !errors.Is(err, ErrNoSupervisor) {
 		t.Errorf("Find after Close: %v, want ErrNoSupervisor", err)
+	}
+}
+
+func TestTrusted(t *testing.T) {
+	owners := map[int]uint32{100: 1000, 200: 0}
+	owner := func(pid int) (uint32, error) {
+		if u, ok := owners[pid]; ok {
+			return u, nil
+		}
+		return 0, os.ErrNotExist
+	}
+	tests := []struct {
+		name       string
+		peer       unix.Ucred // the server's credentials
+		supervisor int        // the pid its report names
+		pid, euid  int        // the pid asked about; the caller's euid
+		ok         bool
+	}{
+		{"root supervisor", unix.Ucred{Pid: 7, Uid: 0}, 7, 100, 0, true},
+		{"the caller's own", unix.Ucred{Pid: 7, Uid: 1000}, 7, 200, 1000, true},
+		{"the program owner's, asked by root", unix.Ucred{Pid: 7, Uid: 1000}, 7, 100, 0, true},
+		{"another user's", unix.Ucred{Pid: 7, Uid: 1001}, 7, 100, 0, false},
+		{"another user's, owner unknown", unix.Ucred{Pid: 7, Uid: 1001}, 7, 300, 0, false},
+		{"a report naming another supervisor", unix.Ucred{Pid: 8, Uid: 0}, 7, 100, 0, false},
+	}
+	for _, tt := range tests {
+		err := trusted(&tt.peer, &Report{Supervisor: tt.supervisor}, tt.pid, tt.euid, owner)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "not") {
+			t.Errorf("%s: %q does not say what is wrong", tt.name, err)
+		}
 	}
 }
 
