@@ -54,8 +54,8 @@ const (
 
 var socketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg}
 
-// findABI returns the ABI of a notification.
-func findABI(auditArch uint32, nr int32) *abi {
+// findABI returns the ABI among abis of a notification.
+func findABI(abis []abi, auditArch uint32, nr int32) *abi {
 	for i := range abis {
 		a := &abis[i]
 		if a.auditArch != auditArch {
@@ -70,17 +70,21 @@ func findABI(auditArch uint32, nr int32) *abi {
 
 // Call decodes the trapped call's arguments. An unknown call decodes to
 // OpNone; a socketcall whose arguments cannot be read is an error.
-func (r *Request) Call() (Call, error) {
-	a := findABI(r.Data.Arch, r.Data.Nr)
+func (r *Request) Call() (Call, error) { return decodeCall(abis, &r.Data, r.ReadMem) }
+
+// decodeCall decodes the call data made through one of abis; readMem reads
+// the caller's memory.
+func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte) error) (Call, error) {
+	a := findABI(abis, d.Arch, d.Nr)
 	if a == nil {
 		return Call{}, nil
 	}
-	args := r.Data.Args
-	op := a.nr[r.Data.Nr]
-	if r.Data.Nr == a.sendmsg {
+	args := d.Args
+	op := a.nr[d.Nr]
+	if d.Nr == a.sendmsg {
 		op = OpSendmsg
 	}
-	if r.Data.Nr == a.socketcall {
+	if d.Nr == a.socketcall {
 		op = socketcallOps[args[0]]
 		if op == OpNone {
 			return Call{}, nil
@@ -88,7 +92,7 @@ func (r *Request) Call() (Call, error) {
 		// socketcall(call, unsigned long args[]): a 32-bit caller's
 		// arguments are six 32-bit words in its memory.
 		var buf [6 * 4]byte
-		if err := r.ReadMem(uint64(uint32(args[1])), buf[:]); err != nil {
+		if err := readMem(uint64(uint32(args[1])), buf[:]); err != nil {
 			return Call{}, fmt.Errorf("read socketcall arguments: %w", err)
 		}
 		for i := range 6 {

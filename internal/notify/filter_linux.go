@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -41,9 +42,15 @@ type Filter struct {
 // runs programs in (on x86_64: 64-bit, i386 and x32). A syscall made through
 // any other ABI kills the process: an ABI the filter does not cover must not
 // run unfiltered.
-func NewFilter(opts FilterOptions) (*Filter, error) {
+func NewFilter(opts FilterOptions) (*Filter, error) { return newFilter(abis, opts) }
+
+// newFilter compiles the filter for the ABIs abis.
+func newFilter(abis []abi, opts FilterOptions) (*Filter, error) {
 	var f *seccomp.ScmpFilter
 	for i := range abis {
+		if abis[i].auditArch == 0 {
+			return nil, fmt.Errorf("vipa-exec does not support %s: no system call table for it", runtime.GOARCH)
+		}
 		af, err := abiFilter(&abis[i], opts)
 		if err != nil {
 			return nil, fmt.Errorf("seccomp filter for %s: %w", abis[i].arch, err)

@@ -4,8 +4,10 @@ package notify
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
+	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -32,13 +34,20 @@ func seccompData(arch uint32, nr int32, args ...uint64) []byte {
 	return b
 }
 
-// filterVM compiles the filter and loads it into the x/net/bpf VM.
+// filterVM compiles the filter of an x86_64 kernel's ABIs, whatever the
+// machine running the test, and loads it into the x/net/bpf VM.
 func filterVM(t *testing.T, opts FilterOptions) *bpf.VM {
 	t.Helper()
-	f, err := NewFilter(opts)
+	f, err := newFilter(abisAMD64, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return programVM(t, f)
+}
+
+// programVM loads the filter f into the x/net/bpf VM.
+func programVM(t *testing.T, f *Filter) *bpf.VM {
+	t.Helper()
 	insns := make([]bpf.RawInstruction, len(f.Program()))
 	for i, in := range f.Program() {
 		insns[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
@@ -77,27 +86,37 @@ func runFilterCases(t *testing.T, vm *bpf.VM, tests []filterCase) {
 	}
 }
 
+// native is x86_64, the filterVM's; numbers below are x86_64's.
 const native = unix.AUDIT_ARCH_X86_64
+
+// TestNewFilter compiles the filter of the machine running the test.
+func TestNewFilter(t *testing.T) {
+	for _, opts := range []FilterOptions{{}, {TrapSendmsg: true, AllowIOUring: true}} {
+		if f, err := NewFilter(opts); err != nil || len(f.Program()) == 0 {
+			t.Errorf("NewFilter(%+v): %v", opts, err)
+		}
+	}
+}
 
 func TestFilterProgram(t *testing.T) {
 	vm := filterVM(t, FilterOptions{})
 	runFilterCases(t, vm, []filterCase{
-		{"connect sockaddr_in", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_in6", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"bind sockaddr_in", native, unix.SYS_BIND, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"bind sockaddr_in6", native, unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_un", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
-		{"bind sockaddr_nl", native, unix.SYS_BIND, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
+		{"connect sockaddr_in", native, 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_in6", native, 42, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in", native, 49, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"bind sockaddr_in6", native, 49, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect sockaddr_un", native, 42, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"bind sockaddr_nl", native, 49, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
 		// The kernel reads addrlen as a 32-bit int: junk above it must not
 		// hide an INET address from the filter.
-		{"connect junk high bits", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"getpid", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
-		{"sendto sockaddr_in", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"sendto sockaddr_in6", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"sendto without address", native, unix.SYS_SENDTO, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
-		{"sendto sockaddr_un", native, unix.SYS_SENDTO, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
-		{"sendmsg not trapped by default", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
-		{"io_uring_setup fails by default", native, unix.SYS_IO_URING_SETUP, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
+		{"connect junk high bits", native, 42, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"getpid", native, 39, nil, unix.SECCOMP_RET_ALLOW},
+		{"sendto sockaddr_in", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendto sockaddr_in6", native, 44, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendto without address", native, 44, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
+		{"sendto sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"sendmsg not trapped by default", native, 46, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
+		{"io_uring_setup fails by default", native, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"i386 connect", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 bind in6", unix.AUDIT_ARCH_I386, 361, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 sendto", unix.AUDIT_ARCH_I386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
@@ -110,9 +129,9 @@ func TestFilterProgram(t *testing.T) {
 		{"i386 socketcall(SYS_SENDMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_ALLOW},
 		{"i386 getpid", unix.AUDIT_ARCH_I386, 20, nil, unix.SECCOMP_RET_ALLOW},
 		{"i386 io_uring_setup", unix.AUDIT_ARCH_I386, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
-		{"x32 connect", native, 0x40000000 | unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"x32 bind", native, 0x40000000 | unix.SYS_BIND, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"x32 getpid", native, 0x40000000 | unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"x32 connect", native, 0x40000000 | 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 bind", native, 0x40000000 | 49, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 getpid", native, 0x40000000 | 39, nil, unix.SECCOMP_RET_ALLOW},
 		{"an ABI the filter does not cover", unix.AUDIT_ARCH_AARCH64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 	})
 }
@@ -120,9 +139,9 @@ func TestFilterProgram(t *testing.T) {
 func TestFilterTrapSendmsg(t *testing.T) {
 	vm := filterVM(t, FilterOptions{TrapSendmsg: true})
 	runFilterCases(t, vm, []filterCase{
-		{"sendmsg", native, unix.SYS_SENDMSG, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect still trapped", native, unix.SYS_CONNECT, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"getpid still allowed", native, unix.SYS_GETPID, nil, unix.SECCOMP_RET_ALLOW},
+		{"sendmsg", native, 46, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"connect still trapped", native, 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+		{"getpid still allowed", native, 39, nil, unix.SECCOMP_RET_ALLOW},
 		{"i386 sendmsg", unix.AUDIT_ARCH_I386, 370, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SENDMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"x32 sendmsg", native, 0x40000000 | 518, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
@@ -132,18 +151,89 @@ func TestFilterTrapSendmsg(t *testing.T) {
 func TestFilterAllowIOUring(t *testing.T) {
 	vm := filterVM(t, FilterOptions{AllowIOUring: true})
 	runFilterCases(t, vm, []filterCase{
-		{"io_uring_setup", native, unix.SYS_IO_URING_SETUP, []uint64{8, 0x1000}, unix.SECCOMP_RET_ALLOW},
+		{"io_uring_setup", native, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ALLOW},
 	})
 }
 
 // TestFilterIOUringErrno checks the errno io_uring_setup gets by default.
 func TestFilterIOUringErrno(t *testing.T) {
 	vm := filterVM(t, FilterOptions{})
-	got, err := vm.Run(seccompData(native, unix.SYS_IO_URING_SETUP, 8, 0x1000))
+	got, err := vm.Run(seccompData(native, 425, 8, 0x1000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ret := uint32(got); ret != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS) {
 		t.Errorf("io_uring_setup: want SECCOMP_RET_ERRNO|ENOSYS (%#x), got %#x", unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS), ret)
+	}
+}
+
+// TestFilterProgramARM64 compiles the filter of an arm64 kernel, whatever
+// the machine running the test: libseccomp builds filters for any
+// architecture.
+func TestFilterProgramARM64(t *testing.T) {
+	const arm64, arm = unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM
+	for _, opts := range []FilterOptions{{}, {TrapSendmsg: true, AllowIOUring: true}} {
+		f, err := newFilter(abisARM64, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendmsg, ioUring := uint32(unix.SECCOMP_RET_ALLOW), uint32(unix.SECCOMP_RET_ERRNO)
+		if opts.TrapSendmsg {
+			sendmsg, ioUring = unix.SECCOMP_RET_USER_NOTIF, unix.SECCOMP_RET_ALLOW
+		}
+		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
+			runFilterCases(t, programVM(t, f), []filterCase{
+				{"arm64 connect", arm64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm64 bind in6", arm64, 200, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm64 sendto", arm64, 206, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm64 connect sockaddr_un", arm64, 203, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+				{"arm64 getpid", arm64, 172, nil, unix.SECCOMP_RET_ALLOW},
+				{"arm64 sendmsg", arm64, 211, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm64 io_uring_setup", arm64, 425, []uint64{8, 0x1000}, ioUring},
+				{"arm connect", arm, 283, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm bind", arm, 282, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm sendto in6", arm, 290, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm connect junk high bits", arm, 283, []uint64{3, 0x1000, 1<<32 | 16}, unix.SECCOMP_RET_USER_NOTIF},
+				{"arm bind sockaddr_nl", arm, 282, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
+				{"arm getpid", arm, 20, nil, unix.SECCOMP_RET_ALLOW},
+				{"arm sendmsg", arm, 296, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm io_uring_setup", arm, 425, []uint64{8, 0x1000}, ioUring},
+				{"x86_64 on arm64: not covered", unix.AUDIT_ARCH_X86_64, 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
+			})
+		})
+	}
+}
+
+// TestABITables checks every table's numbers against libseccomp's system
+// call tables, and that no two ABIs of a kernel could be taken for each
+// other.
+func TestABITables(t *testing.T) {
+	names := map[Op]string{OpConnect: "connect", OpBind: "bind", OpSendto: "sendto"}
+	for goarch, table := range map[string][]abi{"amd64": abisAMD64, "arm64": abisARM64} {
+		for _, a := range table {
+			check := func(want string, nr int32) {
+				// By number: libseccomp answers a name lookup of i386's
+				// socket calls with socketcall's pseudo numbers.
+				got, err := seccomp.ScmpSyscall(nr).GetNameByArch(a.arch)
+				if err != nil || got != want {
+					t.Errorf("%s %v: %d is %s, libseccomp says %q (%v)", goarch, a.arch, nr, want, got, err)
+				}
+			}
+			for nr, op := range a.nr {
+				check(names[op], nr)
+			}
+			if len(a.nr) != len(names) {
+				t.Errorf("%s %v: %d trapped calls, want %d", goarch, a.arch, len(a.nr), len(names))
+			}
+			check("sendmsg", a.sendmsg)
+			if a.socketcall >= 0 {
+				check("socketcall", a.socketcall)
+			}
+			for nr := range a.nr {
+				if b := findABI(table, a.auditArch, nr); b.arch != a.arch {
+					t.Errorf("%s: %v's call %d is taken for %v's", goarch, a.arch, nr, b.arch)
+				}
+			}
+		}
 	}
 }
