@@ -31,101 +31,130 @@ func policyFor(src netip.Addr) string {
 	return fmt.Sprintf("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources = [%q]\n", src)
 }
 
+// reloadClient is pyOnDemand under vipa-exec, logging at info (the
+// supervisor logs each reload), with helpers to drive it.
+type reloadClient struct {
+	t       *testing.T
+	p       *testutil.Proc
+	stdin   io.WriteCloser
+	logPath string
+}
+
+// writeAtomic replaces path with text by rename, as editors do.
+func writeAtomic(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) startReloadClient(t *testing.T, mode, pol string) *reloadClient {
+	t.Helper()
+	c := &reloadClient{t: t, logPath: filepath.Join(t.TempDir(), "stderr")}
+	logFile, err := os.Create(c.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd := e.command(e.vipaExec, "--supervise="+mode, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")
+	cmd.Stderr = logFile
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	c.p = testutil.Start(t, cmd)
+	return c
+}
+
+// connect makes one connection and returns its source.
+func (c *reloadClient) connect() netip.Addr {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
+		c.t.Fatalf("client: %v", err)
+	}
+	a, err := netip.ParseAddr(c.p.Line(c.t))
+	if err != nil {
+		c.t.Fatalf("client printed no address: %v", err)
+	}
+	return a
+}
+
+// eventually connects until the source is want; reloading is
+// asynchronous, so this polls (a liveness bound, not a timing check).
+func (c *reloadClient) eventually(want netip.Addr, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(testutil.WaitTimeout)
+	for {
+		got := c.connect()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: source still %v, want %v; stderr:\n%s", what, got, want, readLog(c.t, c.logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *reloadClient) waitLog(needle, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(testutil.WaitTimeout)
+	for !strings.Contains(readLog(c.t, c.logPath), needle) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: no %q in stderr:\n%s", what, needle, readLog(c.t, c.logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the client and returns its result.
+func (c *reloadClient) stop() testutil.Result {
+	c.t.Helper()
+	c.stdin.Close()
+	res := c.p.Wait(c.t)
+	wantOK(c.t, "client", res)
+	return res
+}
+
+// changesAndBrokenEdit: an atomic replacement applies, then a broken
+// in-place edit changes nothing.
+func (c *reloadClient) changesAndBrokenEdit(pol string) {
+	c.t.Helper()
+	if got := c.connect(); got != vipa4 {
+		c.t.Fatalf("before any change: source %v, want %v", got, vipa4)
+	}
+	writeAtomic(c.t, pol, policyFor(vipa4b))
+	c.eventually(vipa4b, "after an atomic rename")
+	c.waitLog("policy reloaded", "after an atomic rename")
+
+	if err := os.WriteFile(pol, []byte("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources = [\"not an address\"]\n"), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.waitLog("policy reload failed", "after a broken edit")
+	if got := c.connect(); got != vipa4b {
+		c.t.Errorf("after a broken edit: source %v, want the running policy's %v", got, vipa4b)
+	}
+}
+
 // TestIntegrationReload: the supervisor applies a new policy file to calls
 // made after it changed (atomic rename and in-place write), keeps the
 // running policy when the new one has errors, and reloads on SIGHUP.
 func TestIntegrationReload(t *testing.T) {
 	testutil.RequireTool(t, python)
 	e := newEnv(t)
-	// The policy is a symlink into another directory, so that a change of
-	// its target is invisible to the file watcher and only SIGHUP sees it.
-	real := filepath.Join(t.TempDir(), "real.toml")
-	write := func(path, text string) {
-		t.Helper()
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
 	pol := filepath.Join(e.dir, "reload.toml")
-	write(pol, policyFor(vipa4))
-
-	logPath := filepath.Join(t.TempDir(), "stderr")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	// info: the supervisor logs each reload.
-	cmd := e.command(e.vipaExec, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")
-	cmd.Stderr = logFile
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testutil.Start(t, cmd)
-	connect := func() netip.Addr {
-		t.Helper()
-		if _, err := io.WriteString(stdin, "go\n"); err != nil {
-			t.Fatalf("client: %v", err)
-		}
-		a, err := netip.ParseAddr(p.Line(t))
-		if err != nil {
-			t.Fatalf("client printed no address: %v", err)
-		}
-		return a
-	}
-	// eventually connects until the source is want; reloading is
-	// asynchronous, so this polls (a liveness bound, not a timing check).
-	eventually := func(want netip.Addr, what string) {
-		t.Helper()
-		deadline := time.Now().Add(testutil.WaitTimeout)
-		for {
-			got := connect()
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: source still %v, want %v; stderr:\n%s", what, got, want, readLog(t, logPath))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitLog := func(needle, what string) {
-		t.Helper()
-		deadline := time.Now().Add(testutil.WaitTimeout)
-		for !strings.Contains(readLog(t, logPath), needle) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no %q in stderr:\n%s", what, needle, readLog(t, logPath))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-
-	if got := connect(); got != vipa4 {
-		t.Fatalf("before any change: source %v, want %v", got, vipa4)
-	}
-
-	write(pol, policyFor(vipa4b)) // atomic replacement
-	eventually(vipa4b, "after an atomic rename")
-	waitLog("policy reloaded", "after an atomic rename")
-
-	// A broken in-place edit changes nothing.
-	if err := os.WriteFile(pol, []byte("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources = [\"not an address\"]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitLog("policy reload failed", "after a broken edit")
-	if got := connect(); got != vipa4b {
-		t.Errorf("after a broken edit: source %v, want the running policy's %v", got, vipa4b)
-	}
+	writeAtomic(t, pol, policyFor(vipa4))
+	c := e.startReloadClient(t, "detached", pol)
+	c.changesAndBrokenEdit(pol)
 
 	// SIGHUP: point the policy at a file in another directory by a symlink
 	// (the watcher sees the symlink appear and reloads), then change that
 	// file, which the watcher cannot see, and send SIGHUP.
-	write(real, policyFor(vipa4))
+	real := filepath.Join(t.TempDir(), "real.toml")
+	writeAtomic(t, real, policyFor(vipa4))
 	link := pol + ".link"
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
@@ -133,23 +162,47 @@ func TestIntegrationReload(t *testing.T) {
 	if err := os.Rename(link, pol); err != nil {
 		t.Fatal(err)
 	}
-	eventually(vipa4, "after the symlink")
-	write(real, policyFor(vipa4b))
+	c.eventually(vipa4, "after the symlink")
+	writeAtomic(t, real, policyFor(vipa4b))
 	time.Sleep(4 * 50 * time.Millisecond) // a watcher that saw it would have reloaded by now
-	if got := connect(); got != vipa4 {
+	if got := c.connect(); got != vipa4 {
 		t.Fatalf("a change the watcher cannot see was applied without SIGHUP: source %v", got)
 	}
-	sup := testutil.WaitSupervisor(t, p.Pid())
+	sup := testutil.WaitSupervisor(t, c.p.Pid())
 	if err := syscall.Kill(sup, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(vipa4b, "after SIGHUP")
-	waitLog("trigger=SIGHUP", "after SIGHUP")
+	c.eventually(vipa4b, "after SIGHUP")
+	c.waitLog("trigger=SIGHUP", "after SIGHUP")
 
-	stdin.Close()
-	res := p.Wait(t)
-	wantOK(t, "client", res)
-	e.supervisorGone(res)
+	e.supervisorGone(c.stop())
+}
+
+// TestIntegrationReloadParent: a parent supervisor, which forwards SIGHUP
+// to the program and looks at its file once a second, applies changes
+// and keeps the running policy on a broken edit; polling the path, it sees
+// a change behind a symlink too.
+func TestIntegrationReloadParent(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	pol := filepath.Join(e.dir, "reload-parent.toml")
+	writeAtomic(t, pol, policyFor(vipa4))
+	c := e.startReloadClient(t, "parent", pol)
+	c.changesAndBrokenEdit(pol)
+
+	real := filepath.Join(t.TempDir(), "real.toml")
+	writeAtomic(t, real, policyFor(vipa4))
+	link := pol + ".link"
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link, pol); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(vipa4, "after the symlink")
+	writeAtomic(t, real, policyFor(vipa4b))
+	c.eventually(vipa4b, "after a change of the symlink's target")
+	c.stop()
 }
 
 func readLog(t *testing.T, path string) string {

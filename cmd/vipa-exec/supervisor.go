@@ -56,7 +56,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, s.Data, h, log, env.attach, !s.Parent, st.reloaded)
+	watchPolicy(path, s.Data, h, log, env.attach, s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
@@ -79,11 +79,17 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	}, nil
 }
 
+// parentPoll is how often a parent supervisor looks at its policy file.
+// It polls rather than holding an inotify instance, whose teardown would
+// add some 10 ms to vipa-exec's exit after PROGRAM's, which a shell or
+// systemd waits for; a detached supervisor's exit nobody waits for.
+const parentPoll = time.Second
+
 // watchPolicy reloads the policy file when it changes (an in-place write or
-// an atomic rename) and, if hup, on SIGHUP. A new version applies to calls
-// trapped after it; a version with errors is logged and the running one
-// kept.
-func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), hup bool, reloaded func()) {
+// an atomic rename) and, unless parent, on SIGHUP. A new version applies to
+// calls trapped after it; a version with errors is logged and the running
+// one kept.
+func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), parent bool, reloaded func()) {
 	var mu sync.Mutex
 	started := h.Policy().Options()
 	reload := func(trigger string) {
@@ -113,15 +119,13 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 		reloaded()
 		log.Info("policy reloaded", "file", path, "trigger", trigger)
 	}
-	if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
-		if hup {
-			log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
-		} else {
-			log.Warn("cannot watch the policy file; it is not reloaded", "err", err)
-		}
-	}
-	if !hup {
+	if parent {
+		// SIGHUP is PROGRAM's, forwarded.
+		watch.Poll(path, parentPoll, func() { reload("file changed") })
 		return
+	}
+	if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
+		log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
 	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)

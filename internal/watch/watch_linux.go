@@ -18,7 +18,7 @@ const Settle = 50 * time.Millisecond
 
 // Watcher watches one file; Close stops it.
 type Watcher struct {
-	f    *os.File
+	f    *os.File // the inotify instance; nil for Poll
 	done chan struct{}
 }
 
@@ -50,6 +50,9 @@ func File(path string, changed func()) (*Watcher, error) {
 // Close stops the watcher; changed is not called after Close returns.
 func (w *Watcher) Close() error {
 	close(w.done)
+	if w.f == nil {
+		return nil
+	}
 	return w.f.Close()
 }
 
@@ -102,4 +105,72 @@ func settle(events <-chan struct{}, changed func(), done <-chan struct{}) {
 			changed()
 		}
 	}
+}
+
+// Poll calls changed, on a goroutine of its own, when the file at path
+// looks different at one of its checks every interval: another inode (a
+// rename into place), size, modification or status change time, or it
+// appeared or vanished. A change is reported once the file has stayed the
+// same for Settle, so a write in progress is not read half-done. Calls
+// never overlap.
+//
+// Poll costs a stat(2) per interval and holds no inotify instance. The
+// last close of one waits for the kernel to retire its watches (an SRCU
+// grace period, milliseconds), which delays the exit of the process that
+// holds it: where that exit is waited for, Poll is the cheaper watch.
+func Poll(path string, interval time.Duration, changed func()) *Watcher {
+	w := &Watcher{done: make(chan struct{})}
+	last := identify(path)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+			now := identify(path)
+			if now == last {
+				continue
+			}
+			// Wait for the file to settle.
+			for {
+				select {
+				case <-w.done:
+					return
+				case <-time.After(Settle):
+				}
+				if again := identify(path); again != now {
+					now = again
+					continue
+				}
+				break
+			}
+			last = now
+			select {
+			case <-w.done:
+				return
+			default:
+			}
+			changed()
+		}
+	}()
+	return w
+}
+
+// fileID is what Poll compares of a file.
+type fileID struct {
+	exists       bool
+	dev, ino     uint64
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+func identify(path string) fileID {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}
+	}
+	return fileID{exists: true, dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }

@@ -64,3 +64,85 @@ func TestFile(t *testing.T) {
 		t.Errorf("a write to another file called changed: %d calls, want %d", got, before)
 	}
 }
+
+func TestPoll(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	w := Poll(path, 10*time.Millisecond, func() { calls.Add(1) })
+
+	// An in-place write of the same size: the times tell.
+	if err := os.WriteFile(path, []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, &calls, 1)
+
+	// An atomic replacement.
+	tmp := filepath.Join(dir, ".policy.toml.tmp")
+	if err := os.WriteFile(tmp, []byte("c"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, &calls, 2)
+
+	// Removed, then back.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, &calls, 3)
+	if err := os.WriteFile(path, []byte("d"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, &calls, 4)
+
+	// Another file is not the policy, and nothing is called after Close.
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * Settle)
+	if got := calls.Load(); got != 4 {
+		t.Errorf("%d calls after a write to another file, want 4", got)
+	}
+	w.Close()
+	if err := os.WriteFile(path, []byte("e"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * Settle)
+	if got := calls.Load(); got != 4 {
+		t.Errorf("%d calls after Close, want 4", got)
+	}
+}
+
+// TestIdentify: what Poll compares tells each kind of change apart from
+// none.
+func TestIdentify(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if id := identify(path); id.exists {
+		t.Errorf("a missing file identifies as %+v", id)
+	}
+	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := identify(path)
+	if !a.exists || a != identify(path) {
+		t.Fatalf("identify is not stable: %+v, %+v", a, identify(path))
+	}
+	// Same size, same content, mtime set back: ctime still moves.
+	mtime := time.Unix(a.mtime.Unix())
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if b := identify(path); b == a {
+		t.Errorf("a rewrite with its mtime set back went unseen: %+v", b)
+	}
+}
