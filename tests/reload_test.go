@@ -139,6 +139,25 @@ func (c *reloadClient) changesAndBrokenEdit(pol string) {
 	}
 }
 
+// throughSymlink replaces pol by a symlink to a file in another directory
+// with vipa4's policy (the watcher sees the symlink arrive), waits for
+// that, then changes the target, which an inotify watch of pol's
+// directory cannot see, to vipa4b's.
+func (c *reloadClient) throughSymlink(pol string) {
+	c.t.Helper()
+	target := filepath.Join(c.t.TempDir(), "target.toml")
+	writeAtomic(c.t, target, policyFor(vipa4))
+	link := pol + ".link"
+	if err := os.Symlink(target, link); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Rename(link, pol); err != nil {
+		c.t.Fatal(err)
+	}
+	c.eventually(vipa4, "after the symlink")
+	writeAtomic(c.t, target, policyFor(vipa4b))
+}
+
 // TestIntegrationReload: the supervisor applies a new policy file to calls
 // made after it changed (atomic rename and in-place write), keeps the
 // running policy when the new one has errors, and reloads on SIGHUP.
@@ -150,20 +169,8 @@ func TestIntegrationReload(t *testing.T) {
 	c := e.startReloadClient(t, "detached", pol)
 	c.changesAndBrokenEdit(pol)
 
-	// SIGHUP: point the policy at a file in another directory by a symlink
-	// (the watcher sees the symlink appear and reloads), then change that
-	// file, which the watcher cannot see, and send SIGHUP.
-	real := filepath.Join(t.TempDir(), "real.toml")
-	writeAtomic(t, real, policyFor(vipa4))
-	link := pol + ".link"
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(link, pol); err != nil {
-		t.Fatal(err)
-	}
-	c.eventually(vipa4, "after the symlink")
-	writeAtomic(t, real, policyFor(vipa4b))
+	// SIGHUP: a change behind a symlink, which the watcher cannot see.
+	c.throughSymlink(pol)
 	time.Sleep(4 * 50 * time.Millisecond) // a watcher that saw it would have reloaded by now
 	if got := c.connect(); got != vipa4 {
 		t.Fatalf("a change the watcher cannot see was applied without SIGHUP: source %v", got)
@@ -190,17 +197,7 @@ func TestIntegrationReloadParent(t *testing.T) {
 	c := e.startReloadClient(t, "parent", pol)
 	c.changesAndBrokenEdit(pol)
 
-	real := filepath.Join(t.TempDir(), "real.toml")
-	writeAtomic(t, real, policyFor(vipa4))
-	link := pol + ".link"
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(link, pol); err != nil {
-		t.Fatal(err)
-	}
-	c.eventually(vipa4, "after the symlink")
-	writeAtomic(t, real, policyFor(vipa4b))
+	c.throughSymlink(pol)
 	c.eventually(vipa4b, "after a change of the symlink's target")
 	c.stop()
 }

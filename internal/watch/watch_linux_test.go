@@ -23,39 +23,30 @@ func waitCalls(t *testing.T, calls *atomic.Int32, want int32) {
 	}
 }
 
-func TestFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policy.toml")
-	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var calls atomic.Int32
-	w, err := File(path, func() { calls.Add(1) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-
-	// An in-place write.
+// checkWatch makes the changes every watch must see, an in-place write and
+// an atomic replacement, and one it must not, a write to another file in
+// the directory, and checks the calls they bring.
+func checkWatch(t *testing.T, path string, calls *atomic.Int32) {
+	t.Helper()
+	before := calls.Load()
 	if err := os.WriteFile(path, []byte("b"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitCalls(t, &calls, 1)
+	waitCalls(t, calls, before+1)
 
-	// An atomic replacement, as editors and configuration management do.
-	tmp := filepath.Join(dir, ".policy.toml.tmp")
+	// As editors and configuration management do.
+	tmp := filepath.Join(filepath.Dir(path), ".policy.toml.tmp")
 	if err := os.WriteFile(tmp, []byte("c"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := calls.Load()
+	before = calls.Load()
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitCalls(t, &calls, before+1)
+	waitCalls(t, calls, before+1)
 
-	// Another file in the directory is not the policy.
 	before = calls.Load()
-	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "other"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Give a wrong call time to happen; then the count must be unchanged.
@@ -65,56 +56,48 @@ func TestFile(t *testing.T) {
 	}
 }
 
+func TestFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.toml")
+	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	w, err := File(path, func() { calls.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	checkWatch(t, path, &calls)
+}
+
 func TestPoll(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policy.toml")
+	path := filepath.Join(t.TempDir(), "policy.toml")
 	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
 	w := Poll(path, 10*time.Millisecond, func() { calls.Add(1) })
-
-	// An in-place write of the same size: the times tell.
-	if err := os.WriteFile(path, []byte("b"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitCalls(t, &calls, 1)
-
-	// An atomic replacement.
-	tmp := filepath.Join(dir, ".policy.toml.tmp")
-	if err := os.WriteFile(tmp, []byte("c"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	waitCalls(t, &calls, 2)
+	// The in-place write is of the same size: the times tell.
+	checkWatch(t, path, &calls)
 
 	// Removed, then back.
+	n := calls.Load()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitCalls(t, &calls, 3)
+	waitCalls(t, &calls, n+1)
 	if err := os.WriteFile(path, []byte("d"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitCalls(t, &calls, 4)
+	waitCalls(t, &calls, n+2)
 
-	// Another file is not the policy, and nothing is called after Close.
-	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(4 * Settle)
-	if got := calls.Load(); got != 4 {
-		t.Errorf("%d calls after a write to another file, want 4", got)
-	}
 	w.Close()
 	if err := os.WriteFile(path, []byte("e"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * Settle)
-	if got := calls.Load(); got != 4 {
-		t.Errorf("%d calls after Close, want 4", got)
+	if got := calls.Load(); got != n+2 {
+		t.Errorf("%d calls after Close, want %d", got, n+2)
 	}
 }
 
