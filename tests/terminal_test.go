@@ -90,6 +90,25 @@ func TestIntegrationTerminal(t *testing.T) {
 		wantSources(t, "program on the terminal", e.rec4, map[netip.Addr]int{vipa4: 1})
 	})
 
+	// A SIGINT sent to vipa-exec alone (kill, not the terminal) reached
+	// only vipa-exec, even in the terminal's foreground: it must be
+	// forwarded, once.
+	t.Run("kill -INT to vipa-exec on the terminal reaches the program once", func(t *testing.T) {
+		e := e.with(t)
+		tm := startTerminal(t, e.command(vipa(python, "-c", pyCountSIGINT, dst4.String(), strconv.Itoa(serverPort))...))
+		tm.expect(t, `ready\r\n`)
+		if err := unix.Kill(tm.cmd.Process.Pid, unix.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		m := tm.expect(t, `sigint (\d+)\r\n`)
+		if m[1] != "1" {
+			t.Errorf("the program got %s SIGINTs from one kill, want 1:\n%s", m[1], tm.output())
+		}
+		if res := tm.wait(t); res.Exit != 0 || res.Signal != 0 {
+			t.Errorf("vipa-exec: %v", res)
+		}
+	})
+
 	// ^Z needs a session leader with job control: the kernel discards
 	// SIGTSTP to an orphaned process group. bash -m runs vipa-exec as its
 	// foreground job. ^Z stops PROGRAM and reaches vipa-exec, which catches

@@ -57,7 +57,7 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 	}
 	// From here a signal meant for PROGRAM is queued for it, not taken by
 	// vipa-exec.
-	sigs := make(chan os.Signal, 64)
+	sigs := make(chan arrival, 64)
 	if err := notifyForwarded(sigs); err != nil {
 		return 2, err
 	}
@@ -196,19 +196,35 @@ func forwardedSignals() []os.Signal {
 	return out
 }
 
-// caughtInC are the forwarded signals os/signal cannot deliver.
-var caughtInC = []syscall.Signal{unix.SIGPROF, 34}
+// arrival is one signal vipa-exec received, to forward.
+type arrival struct {
+	sig os.Signal
+	// byKernel: the kernel sent it (si_code SI_KERNEL), not kill(2); known
+	// for caughtInC only. For a terminalSignal that means the terminal.
+	byKernel bool
+}
+
+// caughtInC are the forwarded signals a C handler takes
+// (forward_linux.c): those os/signal cannot deliver, and the terminal
+// signals, for their si_code.
+var caughtInC = []syscall.Signal{unix.SIGPROF, 34, unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH}
 
 // notifyForwarded delivers every forwarded signal to ch: through os/signal,
 // or for caughtInC through a C handler and a pipe.
-func notifyForwarded(ch chan<- os.Signal) error {
+func notifyForwarded(ch chan<- arrival) error {
 	var viaGo []os.Signal
 	for _, s := range forwardedSignals() {
 		if !slices.Contains(caughtInC, s.(syscall.Signal)) {
 			viaGo = append(viaGo, s)
 		}
 	}
-	signal.Notify(ch, viaGo...)
+	goSigs := make(chan os.Signal, cap(ch))
+	signal.Notify(goSigs, viaGo...)
+	go func() {
+		for s := range goSigs {
+			ch <- arrival{sig: s}
+		}
+	}()
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return fmt.Errorf("signal pipe: %w", err)
@@ -220,14 +236,15 @@ func notifyForwarded(ch chan<- os.Signal) error {
 	}
 	r := os.NewFile(uintptr(p[0]), "signals") // the poller reads it
 	go func() {
-		var b [16]byte
+		// Even: the handler writes whole pairs, atomically.
+		var b [32]byte
 		for {
 			n, err := r.Read(b[:])
 			if err != nil {
 				return
 			}
-			for _, s := range b[:n] {
-				ch <- syscall.Signal(s)
+			for i := 0; i+1 < n; i += 2 {
+				ch <- arrival{sig: syscall.Signal(b[i]), byKernel: b[i+1] == 1}
 			}
 		}
 	}()
@@ -235,13 +252,24 @@ func notifyForwarded(ch chan<- os.Signal) error {
 }
 
 // terminalSignals are those a terminal sends to its whole foreground
-// process group, PROGRAM included.
+// process group.
 func terminalSignal(sig os.Signal) bool {
 	switch sig {
 	case unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH:
 		return true
 	}
 	return false
+}
+
+// reachedProgram reports whether a reached PROGRAM too, without vipa-exec:
+// a terminal signal the terminal sent went to vipa-exec's process group,
+// which is PROGRAM's unless PROGRAM has moved to one of its own.
+func reachedProgram(a arrival, pid int) bool {
+	if !a.byKernel || !terminalSignal(a.sig) {
+		return false
+	}
+	pg, err := unix.Getpgid(pid)
+	return err == nil && pg == unix.Getpgrp()
 }
 
 // terminal returns the foreground process group of vipa-exec's controlling
@@ -256,23 +284,17 @@ func terminal() (fg int, ok bool) {
 	return 0, false
 }
 
-// foreground reports whether vipa-exec's process group is its terminal's
-// foreground process group.
-func foreground() bool {
-	fg, ok := terminal()
-	return ok && fg == unix.Getpgrp()
-}
-
 // waitProgram forwards signals to child until it exits, and returns its
 // status. A signal the terminal sent to the foreground process group
-// reached PROGRAM too and is not sent again. When a job-control signal
+// reached PROGRAM too and is not sent again; the same signal sent by
+// kill(2) to vipa-exec alone is. When a job-control signal
 // stops PROGRAM and vipa-exec has a controlling terminal (so a shell may be
 // doing job control), vipa-exec stops itself, so that the shell sees the
 // job stopped (^Z, or a background job reading the terminal); the SIGCONT
 // that resumes it is forwarded. A SIGSTOP sent to PROGRAM alone leaves
 // vipa-exec running: only a SIGCONT to PROGRAM alone would follow it, and
 // a stopped supervisor would then leave PROGRAM's calls waiting.
-func waitProgram(child *os.Process, sigs <-chan os.Signal) (int, error) {
+func waitProgram(child *os.Process, sigs <-chan arrival) (int, error) {
 	type report struct {
 		ws  unix.WaitStatus
 		err error
@@ -299,11 +321,11 @@ func waitProgram(child *os.Process, sigs <-chan os.Signal) (int, error) {
 	}()
 	for {
 		select {
-		case sig := <-sigs:
-			if terminalSignal(sig) && foreground() {
+		case a := <-sigs:
+			if reachedProgram(a, child.Pid) {
 				continue
 			}
-			_ = child.Signal(sig) // by pidfd: never a stranger that reused the pid
+			_ = child.Signal(a.sig) // by pidfd: never a stranger that reused the pid
 		case r := <-reports:
 			switch {
 			case r.err != nil:
