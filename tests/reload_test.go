@@ -52,8 +52,14 @@ func writeAtomic(t *testing.T, path, text string) {
 	}
 }
 
-func (e *env) startReloadClient(t *testing.T, mode, pol string) *reloadClient {
+// startReloadClient writes vipa4's policy to a new file and starts the
+// client under vipa-exec --supervise=mode with it; it returns the client
+// and the policy file.
+func (e *env) startReloadClient(t *testing.T, mode string) (*reloadClient, string) {
 	t.Helper()
+	testutil.RequireTool(t, python)
+	pol := filepath.Join(e.dir, "reload-"+mode+".toml")
+	writeAtomic(t, pol, policyFor(vipa4))
 	c := &reloadClient{t: t, logPath: filepath.Join(t.TempDir(), "stderr")}
 	logFile, err := os.Create(c.logPath)
 	if err != nil {
@@ -66,7 +72,7 @@ func (e *env) startReloadClient(t *testing.T, mode, pol string) *reloadClient {
 		t.Fatal(err)
 	}
 	c.p = testutil.Start(t, cmd)
-	return c
+	return c, pol
 }
 
 // connect makes one connection and returns its source.
@@ -162,11 +168,8 @@ func (c *reloadClient) throughSymlink(pol string) {
 // made after it changed (atomic rename and in-place write), keeps the
 // running policy when the new one has errors, and reloads on SIGHUP.
 func TestIntegrationReload(t *testing.T) {
-	testutil.RequireTool(t, python)
 	e := newEnv(t)
-	pol := filepath.Join(e.dir, "reload.toml")
-	writeAtomic(t, pol, policyFor(vipa4))
-	c := e.startReloadClient(t, "detached", pol)
+	c, pol := e.startReloadClient(t, "detached")
 	c.changesAndBrokenEdit(pol)
 
 	// SIGHUP: a change behind a symlink, which the watcher cannot see.
@@ -190,11 +193,8 @@ func TestIntegrationReload(t *testing.T) {
 // and keeps the running policy on a broken edit; polling the path, it sees
 // a change behind a symlink too.
 func TestIntegrationReloadParent(t *testing.T) {
-	testutil.RequireTool(t, python)
 	e := newEnv(t)
-	pol := filepath.Join(e.dir, "reload-parent.toml")
-	writeAtomic(t, pol, policyFor(vipa4))
-	c := e.startReloadClient(t, "parent", pol)
+	c, pol := e.startReloadClient(t, "parent")
 	c.changesAndBrokenEdit(pol)
 
 	c.throughSymlink(pol)

@@ -272,16 +272,16 @@ func reachedProgram(a arrival, pid int) bool {
 	return err == nil && pg == unix.Getpgrp()
 }
 
-// terminal returns the foreground process group of vipa-exec's controlling
-// terminal, if stdin, stdout or stderr is that terminal.
-func terminal() (fg int, ok bool) {
+// onTerminal reports whether stdin, stdout or stderr is vipa-exec's
+// controlling terminal.
+func onTerminal() bool {
 	for fd := range 3 {
 		// ENOTTY for anything but the controlling terminal.
-		if pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
-			return pg, true
+		if _, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil {
+			return true
 		}
 	}
-	return 0, false
+	return false
 }
 
 // waitProgram forwards signals to child until it exits, and returns its
@@ -332,7 +332,7 @@ func waitProgram(child *os.Process, sigs <-chan arrival) (int, error) {
 				return 2, r.err
 			case r.ws.Stopped():
 				if jobControlStop(r.ws.StopSignal()) {
-					if _, ok := terminal(); ok {
+					if onTerminal() {
 						_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
 					}
 				}
