@@ -17,8 +17,6 @@ type client struct {
 	// argv connects once to the server at dst:8080 and prints the local
 	// address (or the address the server saw) on its first line.
 	argv func(t *testing.T, dst netip.Addr) []string
-	// optional clients skip when missing, even under CI.
-	optional string
 }
 
 func clients() []client {
@@ -41,7 +39,8 @@ func clients() []client {
 			testutil.RequireTool(t, python)
 			return append([]string{python, "-c", pyConnect}, hostPort(dst)...)
 		}},
-		{name: "java", optional: "javac", argv: func(t *testing.T, dst netip.Addr) []string {
+		{name: "java", argv: func(t *testing.T, dst netip.Addr) []string {
+			testutil.RequireTool(t, "javac", "java")
 			classes := testutil.BuildJava(t, "tests/clients/java/Client.java")
 			return append([]string{"java", "-cp", classes, "Client"}, hostPort(dst)...)
 		}},
@@ -61,11 +60,6 @@ func TestIntegrationClients(t *testing.T) {
 			{"ipv6", dst6, vipa6},
 		} {
 			t.Run(c.name+"/"+fam.name, func(t *testing.T) {
-				if c.optional != "" {
-					if _, err := exec.LookPath(c.optional); err != nil {
-						t.Skipf("optional client: %s not installed", c.optional)
-					}
-				}
 				e := newEnv(t)
 				argv := c.argv(t, fam.dst)
 				rec := e.rec(fam.dst)

@@ -9,6 +9,8 @@ pkgs="libseccomp-dev busybox-static curl python3 iproute2 gcc libc6-dev pkg-conf
 for p in $pkgs; do
 	have "$p" || need="$need $p"
 done
+# javac and java for the Java client: any JDK will do, Debian's default if none.
+command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || need="$need default-jdk-headless"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing packages:$need (run as root, or install them with apt-get)" >&2

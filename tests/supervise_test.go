@@ -187,17 +187,19 @@ while True:
 		testutil.RequireTool(t, python)
 		e := e.with(t)
 		const shutdown = `
-import signal, socket, sys, time
+import os, signal, socket, sys, time
 n = 0
+# os.write, not print: a second SIGTERM may run this handler inside the
+# first one's print, where a second print fails as a reentrant call.
 def stop(*_):
     global n
     n += 1
     if n > 1:
-        print("second SIGTERM", flush=True)
+        os.write(1, b"second SIGTERM\n")
         return
     time.sleep(0.2)
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-    print(s.getsockname()[0], flush=True)
+    os.write(1, s.getsockname()[0].encode() + b"\n")
     time.sleep(0.3)
     sys.exit(3)
 signal.signal(signal.SIGTERM, stop)

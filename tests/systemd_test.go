@@ -118,13 +118,13 @@ func TestIntegrationStopWholeGroup(t *testing.T) {
 	testutil.RequireTool(t, python)
 	e := newEnv(t)
 	const shutdown = `
-import signal, socket, sys, time
+import os, signal, socket, sys, time
 def stop(*_):
     # A last connection while shutting down, after the supervisor got its
-    # SIGTERM too.
+    # SIGTERM too. os.write, not print: a handler may run inside a print.
     time.sleep(0.2)
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-    print(s.getsockname()[0], flush=True)
+    os.write(1, s.getsockname()[0].encode() + b"\n")
     sys.exit(3)
 signal.signal(signal.SIGTERM, stop)
 print("ready", flush=True)
