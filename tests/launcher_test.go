@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -119,14 +120,28 @@ func TestIntegrationLauncher(t *testing.T) {
 		if strings.TrimSpace(res.Stdout) == "" {
 			t.Errorf("--version printed nothing on stdout")
 		}
+		if os.Getenv("VIPA_EXEC") != "" {
+			return // somebody else's build, with its own version
+		}
+		// A plain go build in a git checkout names its revision.
+		rev, err := exec.Command("git", "-C", testutil.ModuleRoot(t), "rev-parse", "HEAD").Output()
+		if err != nil {
+			t.Skipf("not a git checkout: %v", err)
+		}
+		if want := string(rev[:12]); !strings.HasPrefix(res.Stdout, "vipa-exec ") || !strings.Contains(res.Stdout, want) {
+			t.Errorf("--version printed %q, want the revision %s", res.Stdout, want)
+		}
 	})
 
 	t.Run("unknown option", func(t *testing.T) {
 		e := e.with(t)
 		marker := filepath.Join(e.dir, "unknown-option-started")
-		res := e.run(e.vipaExec, "--no-such-option", "-p", pol, "/bin/sh", "-c", `touch "$0"`, marker)
+		res := e.run(e.vipaExec, "--polcy", pol, "/bin/sh", "-c", `touch "$0"`, marker)
 		if res.Exit != 2 {
 			t.Errorf("exit %d, want 2: %v", res.Exit, res)
+		}
+		if want := "vipa-exec: unknown option --polcy (did you mean --policy?) (see vipa-exec --help)\n"; res.Stderr != want {
+			t.Errorf("stderr %q, want %q", res.Stderr, want)
 		}
 		if _, err := os.Stat(marker); err == nil {
 			t.Errorf("the program was started")

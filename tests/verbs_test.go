@@ -151,6 +151,10 @@ func TestIntegrationExplain(t *testing.T) {
 	for _, a := range []string{"192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "2001:db8:2::10/128"} {
 		ns.AddAddr(t, a)
 	}
+	// Host names come from the namespace's own files; a name they lack is
+	// asked of a DNS server on the namespace's loopback, where none listens.
+	ns.SetEtc(t, "hosts", "127.0.0.1 localhost\n10.1.2.3 db.example\n2001:db8:1::3 db.example\n")
+	ns.SetEtc(t, "resolv.conf", "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
 	dir := testutil.PublicDir(t)
 	testutil.WriteFile(t, dir, "src_vipa.conf", explainConf)
 	testutil.WriteFile(t, dir, "policy.toml", explainTOML)
@@ -170,6 +174,9 @@ func TestIntegrationExplain(t *testing.T) {
 		{"--explain", "10.1.2.3", "-p", "policy.toml"},
 		{"--explain", "0.0.0.0", "-p", "policy.toml"},
 		{"--explain", "db.example:443", "-p", "policy.toml"},
+		{"--explain", "db.example:8080", "-p", "src_vipa.conf"},
+		{"--explain", "nowhere.invalid:443", "-p", "policy.toml"},
+		{"--explain", "10.1.2.3:99999", "-p", "policy.toml"},
 		{"--explain", "10.1.2.3:53", "--protocol", "sctp", "-p", "policy.toml"},
 	} {
 		b.WriteString(transcript(t, ns, dir, vipaExec, args...))

@@ -2,26 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
 // runExplain is --explain: which rule a connection to dest (or, for a
 // wildcard dest, a bind) would match, its policy and sources, and the
-// source the next such call would get. It exits 1 when no rule matches.
+// source the next such call would get. A host name is resolved and each of
+// its addresses explained. It exits 1 when no rule matches (any address).
 func runExplain(ctx context.Context, flagPath, dest, protocol string, stdout, stderr io.Writer) (int, error) {
-	target, err := parseTarget(dest)
+	q, err := parseTarget(dest)
 	if err != nil {
 		return exitUsage, err
-	}
-	if !target.hasPort && target.bind() {
-		return exitUsage, fmt.Errorf("--explain %s: a bind needs a port: give 0.0.0.0:PORT or [::]:PORT", dest)
 	}
 	proto := policy.TCP
 	if protocol != "" {
@@ -34,7 +36,17 @@ func runExplain(ctx context.Context, flagPath, dest, protocol string, stdout, st
 		return exitUsage, err
 	}
 	printWarnings(stderr, res.Warnings)
-	if !target.hasPort && !target.bind() {
+	targets, err := q.resolve(ctx, net.DefaultResolver)
+	if err != nil {
+		return exitUsage, err
+	}
+	for _, t := range targets {
+		if !t.hasPort && t.bind() {
+			return exitUsage, fmt.Errorf("--explain %s: a bind needs a port: give 0.0.0.0:PORT or [::]:PORT", dest)
+		}
+		if t.hasPort || t.bind() {
+			continue
+		}
 		for _, r := range res.Policy.ConnectRules() {
 			if r.Ports != (policy.PortRange{}) {
 				return exitUsage, fmt.Errorf("--explain %s: give the port too: the rule at %s matches on ports", dest, r.Origin)
@@ -46,42 +58,108 @@ func runExplain(ctx context.Context, flagPath, dest, protocol string, stdout, st
 		return exitUsage, err
 	}
 	defer done()
-	if !explain(stdout, pol, note, res.Names, target, proto) {
+	matched := true
+	for i, t := range targets {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if !explain(stdout, pol, note, res.Names, t, proto) {
+			matched = false
+		}
+	}
+	if !matched {
 		return exitWarnings, nil
 	}
 	return 0, nil
 }
 
-// target is what --explain was asked about.
+// target is one address --explain was asked about.
 type target struct {
 	addr    netip.AddrPort
 	hasPort bool
+	host    string // the host name it was resolved from, if any
 }
 
 // bind reports whether the target is a bind to the wildcard address.
 func (t target) bind() bool { return t.addr.Addr().Unmap().IsUnspecified() }
 
-// parseTarget parses DEST[:PORT]: "10.1.2.3", "10.1.2.3:80",
-// "2001:db8::1" or "[2001:db8::1]:80".
-func parseTarget(s string) (target, error) {
-	bad := func(why string) (target, error) {
-		return target{}, fmt.Errorf("--explain %q: %s; want an address with or without a port, like 10.1.2.3:443 or [2001:db8::1]:443", s, why)
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		if ap.Addr().Zone() != "" {
-			return bad("an address with a zone")
-		}
-		return target{addr: ap, hasPort: true}, nil
-	}
-	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
-	if err != nil {
-		return bad("not an IP address")
-	}
-	if a.Zone() != "" {
-		return bad("an address with a zone")
-	}
-	return target{addr: netip.AddrPortFrom(a, 0)}, nil
+// query is what --explain was given: an address, or a host name to resolve,
+// with or without a port.
+type query struct {
+	target        // the address, when no host name was given
+	host   string // the host name, if not an address
 }
+
+// parseTarget parses DEST[:PORT]: "10.1.2.3", "10.1.2.3:80", "2001:db8::1",
+// "[2001:db8::1]:80", "db.example" or "db.example:443".
+func parseTarget(s string) (query, error) {
+	bad := func(why string) (query, error) {
+		return query{}, fmt.Errorf("--explain %q: %s; want an address or host name with or without a port, like 10.1.2.3:443, [2001:db8::1]:443 or db.example:443", s, why)
+	}
+	host, portText := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, portText = h, p
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	var q query
+	if portText != "" {
+		port, err := strconv.ParseUint(portText, 10, 16)
+		if err != nil {
+			return bad(fmt.Sprintf("invalid port %q: a port is a number from 0 to 65535", portText))
+		}
+		q.addr, q.hasPort = netip.AddrPortFrom(netip.Addr{}, uint16(port)), true
+	}
+	if host == "" {
+		return bad("no address")
+	}
+	a, err := netip.ParseAddr(host)
+	switch {
+	case err == nil && a.Zone() != "":
+		return bad("an address with a zone")
+	case err == nil:
+		q.addr = netip.AddrPortFrom(a, q.addr.Port())
+	case strings.ContainsAny(host, ":[]%/ "):
+		return bad("not an IP address or host name")
+	default:
+		q.host = host
+	}
+	return q, nil
+}
+
+// resolver is the part of net.Resolver --explain uses.
+type resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// resolve returns the targets of q: its address, or each address of its host
+// name, as a program's getaddrinfo would find them.
+func (q query) resolve(ctx context.Context, r resolver) ([]target, error) {
+	if q.host == "" {
+		return []target{q.target}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := r.LookupNetIP(ctx, "ip", q.host)
+	if err != nil {
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+			return nil, fmt.Errorf("--explain %s: host name not found", q.host)
+		case errors.As(err, &dnsErr) && dnsErr.Server != "":
+			return nil, fmt.Errorf("--explain %s: cannot resolve the host name: no answer from the DNS server %s", q.host, dnsErr.Server)
+		}
+		return nil, fmt.Errorf("--explain %s: cannot resolve the host name: %w", q.host, err)
+	}
+	ts := make([]target, 0, len(addrs))
+	for _, a := range addrs {
+		ts = append(ts, target{addr: netip.AddrPortFrom(a.Unmap(), q.addr.Port()), hasPort: q.hasPort, host: q.host})
+	}
+	return ts, nil
+}
+
+// resolveTimeout bounds --explain's host-name lookup.
+const resolveTimeout = 10 * time.Second
 
 // explain writes the explanation and reports whether a rule matched.
 func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip.Addr]string, t target, proto policy.Protocol) bool {
@@ -125,10 +203,14 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 }
 
 func describeTarget(t target) string {
+	s := t.addr.Addr().String() + " (no port given)"
 	if t.hasPort {
-		return t.addr.String()
+		s = t.addr.String()
 	}
-	return t.addr.Addr().String() + " (no port given)"
+	if t.host != "" {
+		s = t.host + " = " + s
+	}
+	return s
 }
 
 // policyText says what each policy does, as --explain prints it.

@@ -92,7 +92,8 @@ Maintenance (instead of PROGRAM):
                       list each source with whether it is an address of this
                       host; exit 0, 1 if there are warnings, 2 on errors
       --explain DEST[:PORT]
-                      show the rule a connection to DEST would match
+                      show the rule a connection to DEST (an address, or a
+                      host name: each of its addresses) would match
                       (FILE:LINE), its policy and sources, and the source the
                       next connection would get; 0.0.0.0:PORT or [::]:PORT
                       explains a bind instead; exit 1 if no rule matches
@@ -208,14 +209,14 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&logFormat, "log-format", "text", "")
 	fs.StringVar(&supervise, "supervise", string(launch.ModeAuto), "")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", optionError(fs, args, err))
 	}
 	if help {
 		fmt.Fprint(stdout, usage)
 		return 0, nil
 	}
 	if showVersion {
-		fmt.Fprintf(stdout, "vipa-exec %s\n", version)
+		fmt.Fprintf(stdout, "vipa-exec %s\n", versionString())
 		return 0, nil
 	}
 	argv := fs.Args()

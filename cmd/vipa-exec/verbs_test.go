@@ -80,7 +80,7 @@ func TestVerbUsage(t *testing.T) {
 		{[]string{"--convert", "f", "-p", "g"}, `--convert reads its FILE, not --policy (see vipa-exec --help)`},
 		{[]string{"--check", "--protocol", "udp"}, `--protocol goes with --explain (see vipa-exec --help)`},
 		{[]string{"--protocol", "udp", "true"}, `--protocol goes with --explain (see vipa-exec --help)`},
-		{[]string{"--explain"}, `flag needs an argument: -explain (see vipa-exec --help)`},
+		{[]string{"--explain"}, `option --explain needs an argument (see vipa-exec --help)`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

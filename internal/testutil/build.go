@@ -113,7 +113,9 @@ func ModuleRoot(tb testing.TB) string {
 }
 
 // BuildVipaExec returns the path of a vipa-exec binary: $VIPA_EXEC if set,
-// otherwise ./cmd/vipa-exec built once per test binary.
+// otherwise ./cmd/vipa-exec built once per test binary, as a plain `go build`
+// on a default Go installation builds it (version-control stamping on, even
+// where the machine's go env turns it off).
 func BuildVipaExec(tb testing.TB) string {
 	tb.Helper()
 	if p := os.Getenv("VIPA_EXEC"); p != "" {
@@ -121,7 +123,7 @@ func BuildVipaExec(tb testing.TB) string {
 	}
 	root := ModuleRoot(tb)
 	return cached(tb, "vipa-exec", "vipa-exec", func(out string) error {
-		return run(root, []string{"CGO_ENABLED=1"}, "go", "build", "-o", out, "./cmd/vipa-exec")
+		return run(root, []string{"CGO_ENABLED=1", "GOFLAGS=-buildvcs=auto"}, "go", "build", "-o", out, "./cmd/vipa-exec")
 	})
 }
 

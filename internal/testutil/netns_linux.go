@@ -48,6 +48,22 @@ func NewNetNS(tb testing.TB) *NetNS {
 	return ns
 }
 
+// SetEtc gives commands started with [NetNS.Command] their own /etc/name
+// (hosts, resolv.conf): `ip netns exec` bind-mounts /etc/netns/NAME/name over
+// it. A test resolves its host names from its own hosts file this way, and a
+// resolv.conf naming 127.0.0.1 keeps any DNS query inside the namespace.
+func (ns *NetNS) SetEtc(tb testing.TB, name, content string) {
+	tb.Helper()
+	dir := filepath.Join("/etc/netns", ns.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatalf("SetEtc: %v", err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		tb.Fatalf("SetEtc: %v", err)
+	}
+}
+
 // path is where `ip netns` bind-mounts the namespace.
 func (ns *NetNS) path() string { return filepath.Join("/var/run/netns", ns.Name) }
 
