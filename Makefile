@@ -5,7 +5,7 @@ BIN     ?= bin/vipa-exec
 PREFIX  ?= /usr/local
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build static install deps test unit bench demo vet clean
+.PHONY: all build static install deb deps test unit bench demo vet clean
 
 all: build
 
@@ -28,7 +28,15 @@ install:
 	@test -x $(BIN) || { echo "run make build or make static first" >&2; exit 1; }
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/vipa-exec
 	install -D -m 0644 docs/vipa-exec.8 $(DESTDIR)$(PREFIX)/share/man/man8/vipa-exec.8
-	install -D -m 0644 examples/policy.toml $(DESTDIR)$(PREFIX)/share/doc/vipa-exec/policy.toml.example
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/vipa-exec/examples/systemd
+	install -m 0644 examples/policy.toml examples/demo.toml examples/demo.sh $(DESTDIR)$(PREFIX)/share/doc/vipa-exec/examples/
+	install -m 0644 examples/systemd/*.service $(DESTDIR)$(PREFIX)/share/doc/vipa-exec/examples/systemd/
+
+# A Debian package of the dynamic build, bin/vipa-exec_VERSION_ARCH.deb:
+# the files of `make install` with PREFIX=/usr, an empty /etc/vipa-exec,
+# Depends from dpkg-shlibdeps.
+deb: deps
+	GO=$(GO) ./packaging/deb/build-deb.sh bin
 
 vet: deps
 	$(GO) vet ./...

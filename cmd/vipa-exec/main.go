@@ -129,7 +129,8 @@ Policy file:
   [[bind]]                      # bind() to 0.0.0.0 or :: with such a port
   ports   = "6000-6999"
   sources = ["192.0.2.10"]
-  See examples/policy.toml for every key.
+  /usr/share/doc/vipa-exec/examples/policy.toml (examples/policy.toml in
+  the source) explains every key.
 
 Privileges:
   As root (CAP_SYS_ADMIN), setuid and file-capability programs keep their

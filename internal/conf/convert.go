@@ -33,7 +33,8 @@ func Convert(ctx context.Context, name string, data []byte, opts Options) ([]byt
 	w := &tomlWriter{}
 	w.comment("Converted by vipa-exec --convert from the src_vipa.conf file " + name + ".")
 	w.comment("Each rule follows the comments that preceded its line there, and a comment")
-	w.comment("quoting the line. examples/policy.toml explains every key.")
+	w.comment("quoting the line. /usr/share/doc/vipa-exec/examples/policy.toml (in the")
+	w.comment("source, examples/policy.toml) explains every key.")
 
 	warnings := map[int][]string{}
 	for _, x := range lf.warnings {
