@@ -182,7 +182,7 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 // TIOCL_PASTESEL) a virtual console's selection. With either, a program that
 // -u made nobody, or that dropped privileges itself, could make the shell
 // that started vipa-exec run commands as root once it exits (CVE-2016-2779,
-// su and runuser). Flatpak and bubblewrap refuse the same two. The values
+// su and runuser). Flatpak's filter refuses the same two. The values
 // are those of asm-generic/ioctls.h, which every ABI of x86_64 and arm64
 // shares.
 var terminalInjection = []uint64{unix.TIOCSTI, unix.TIOCLINUX}
