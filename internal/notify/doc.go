@@ -1,6 +1,7 @@
 // Package notify owns the seccomp side of vipa-exec: the filter that traps
-// bind(2) and connect(2), the listener descriptor, and the loop that answers
-// its notifications.
+// bind(2) and connect(2) (and refuses the ioctls that type into a
+// terminal), the listener descriptor, and the loop that answers its
+// notifications.
 //
 // # Invariants
 //

@@ -33,7 +33,8 @@ type FilterOptions struct {
 }
 
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
-// with an INET-sized address to a user-space listener and allows the rest.
+// with an INET-sized address to a user-space listener, refuses the ioctls
+// that type into a terminal, and allows the rest.
 type Filter struct {
 	prog []unix.SockFilter
 }
@@ -169,8 +170,45 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			return nil, err
 		}
 	}
+	if err := denyTerminalInjection(f); err != nil {
+		return nil, err
+	}
 	ok = true
 	return f, nil
+}
+
+// terminalInjection are the ioctls that push input into a terminal, as if
+// typed there: TIOCSTI one character, TIOCLINUX (TIOCL_SETSEL and
+// TIOCL_PASTESEL) a virtual console's selection. With either, a program that
+// -u made nobody, or that dropped privileges itself, could make the shell
+// that started vipa-exec run commands as root once it exits (CVE-2016-2779,
+// su and runuser). Flatpak's filter refuses the same two. The values
+// are those of asm-generic/ioctls.h, which every ABI of x86_64 and arm64
+// shares.
+var terminalInjection = []uint64{unix.TIOCSTI, unix.TIOCLINUX}
+
+// denyTerminalInjection makes the terminalInjection ioctls fail with EPERM,
+// on any descriptor, whatever the program's credentials: the filter cannot
+// tell whether a descriptor is a terminal, and a program can reach its
+// controlling terminal through /dev/tty even when none is on 0-2.
+func denyTerminalInjection(f *seccomp.ScmpFilter) error {
+	nr, err := seccomp.GetSyscallFromName("ioctl")
+	if err != nil {
+		return fmt.Errorf("resolve syscall ioctl: %w", err)
+	}
+	for _, req := range terminalInjection {
+		// The kernel takes the request as an unsigned int: compare the low
+		// 32 bits only, or high bits would step around the rule
+		// (CVE-2019-10063, flatpak).
+		c, err := seccomp.MakeCondition(1, seccomp.CompareMaskedEqual, 0xffffffff, req)
+		if err != nil {
+			return err
+		}
+		if err := f.AddRuleConditional(nr, seccomp.ActErrno.SetReturnCode(int16(unix.EPERM)), []seccomp.ScmpCondition{c}); err != nil {
+			return fmt.Errorf("rule for ioctl(%#x): %w", req, err)
+		}
+	}
+	return nil
 }
 
 func addByName(f *seccomp.ScmpFilter, name string, action seccomp.ScmpAction) error {

@@ -167,6 +167,66 @@ func TestFilterIOUringErrno(t *testing.T) {
 	}
 }
 
+// TestFilterTerminalInjection: TIOCSTI and TIOCLINUX fail with EPERM in
+// every ABI, whatever the options, also with junk in the request's upper
+// half (the kernel reads 32 bits); other ioctls run.
+func TestFilterTerminalInjection(t *testing.T) {
+	const (
+		arm64, arm = unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM
+		eperm      = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		allow      = unix.SECCOMP_RET_ALLOW
+		high       = 0xdead << 32
+	)
+	ioctls := []struct {
+		abi  string
+		arch uint32
+		nr   int32
+	}{
+		{"x86_64", native, 16},
+		{"i386", unix.AUDIT_ARCH_I386, 54},
+		{"x32", native, x32Bit | 514},
+		{"arm64", arm64, 29},
+		{"arm", arm, 54},
+	}
+	requests := []struct {
+		name string
+		req  uint64
+		want uint32
+	}{
+		{"TIOCSTI", unix.TIOCSTI, eperm},
+		{"TIOCSTI high bits", high | unix.TIOCSTI, eperm},
+		{"TIOCSTI bit 32", 1<<32 | unix.TIOCSTI, eperm},
+		{"TIOCLINUX", unix.TIOCLINUX, eperm},
+		{"TIOCLINUX high bits", high | unix.TIOCLINUX, eperm},
+		{"TIOCGWINSZ", unix.TIOCGWINSZ, allow},
+		{"TIOCSPGRP", unix.TIOCSPGRP, allow},
+		{"TIOCINQ", unix.TIOCINQ, allow},
+		{"TIOCSTI in the upper half only", unix.TIOCSTI << 32, allow},
+	}
+	for _, opts := range []FilterOptions{{}, {TrapSendmsg: true, AllowIOUring: true}} {
+		vms := map[uint32]*bpf.VM{native: filterVM(t, opts), unix.AUDIT_ARCH_I386: filterVM(t, opts)}
+		f, err := newFilter(abisARM64, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms[arm64] = programVM(t, f)
+		vms[arm] = vms[arm64]
+		for _, io := range ioctls {
+			for _, r := range requests {
+				t.Run(fmt.Sprintf("%+v/%s/%s", opts, io.abi, r.name), func(t *testing.T) {
+					got, err := vms[io.arch].Run(seccompData(io.arch, io.nr, 0, r.req, 0x1000))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if uint32(got) != r.want {
+						t.Errorf("ioctl(0, %#x): want %#x, got %#x", r.req, r.want, uint32(got))
+					}
+				})
+			}
+		}
+	}
+}
+
 // TestFilterProgramARM64 compiles the filter of an arm64 kernel, whatever
 // the machine running the test: libseccomp builds filters for any
 // architecture.
