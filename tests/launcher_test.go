@@ -148,6 +148,42 @@ func TestIntegrationLauncher(t *testing.T) {
 		}
 	})
 
+	// A login through a supervised sshd that runs vipa-exec again: one line
+	// saying what happened and what to do, and PROGRAM not started.
+	for _, outer := range []string{"detached", "parent"} {
+		for _, inner := range []string{"detached", "parent"} {
+			t.Run("nested/"+outer+"/"+inner, func(t *testing.T) {
+				e := e.with(t)
+				marker := filepath.Join(e.dir, "nested-started")
+				argv := e.supervised(outer, pol, e.supervised(inner, pol, "/bin/sh", "-c", `touch "$0"`, marker)...)
+				res := e.run(argv...)
+				if res.Exit != 2 {
+					t.Errorf("exit %d, want 2: %v", res.Exit, res)
+				}
+				lines := testutil.Lines(res.Stderr)
+				if len(lines) != 1 || !strings.HasPrefix(lines[0], "vipa-exec: this process already runs under vipa-exec") {
+					t.Errorf("stderr %q, want one line that says it runs under vipa-exec already", res.Stderr)
+				}
+				if _, err := os.Stat(marker); err == nil {
+					t.Errorf("the program was started")
+				}
+				e.supervisorGone(res)
+			})
+		}
+	}
+
+	// Under a filter without a listener (a container's, systemd's
+	// SystemCallFilter=), vipa-exec is not nested: it loads its own.
+	t.Run("under another seccomp filter", func(t *testing.T) {
+		e := e.with(t)
+		withFilter := testutil.BuildC(t, "tests/clients/withfilter/withfilter.c")
+		for _, mode := range []string{"detached", "parent"} {
+			res := e.run(append([]string{withFilter}, e.supervised(mode, pol, cClient(t), "-w", dst4.String(), "8080")...)...)
+			wantOK(t, mode+" under another filter", res)
+			wantLocal(t, mode+" under another filter", res, vipa4)
+		}
+	})
+
 	t.Run("no program", func(t *testing.T) {
 		e := e.with(t)
 		res := e.run(e.vipaExec, "-p", pol)

@@ -46,7 +46,12 @@ func Exec(opts Options) error {
 	// The supervisor is started before the filter exists, so it runs
 	// unfiltered: a filtered supervisor would trap its own binds. It starts
 	// first so that its start-up overlaps the checks and the filter's
-	// compilation here; on any error below it reads EOF and exits.
+	// compilation here; on any error below it reads EOF and exits. Under
+	// an outer vipa-exec it would be that one's program, and keep it
+	// waiting: ask first.
+	if err := checkNotNested(); err != nil {
+		return err
+	}
 	conn, detacher, err := startSupervisor(opts.SupervisorEnv)
 	if err != nil {
 		return err

@@ -124,3 +124,20 @@ func TestFailureStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNotNested: a test binary runs under no seccomp listener. (Under
+// one, end to end: TestIntegrationLauncher/nested.)
+func TestCheckNotNested(t *testing.T) {
+	if err := checkNotNested(); err != nil {
+		t.Fatalf("checkNotNested: %v", err)
+	}
+}
+
+// BenchmarkCheckNotNested is what the nesting probe adds to every start.
+func BenchmarkCheckNotNested(b *testing.B) {
+	for b.Loop() {
+		if err := checkNotNested(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

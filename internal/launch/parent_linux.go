@@ -47,6 +47,9 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 	if err := notify.CheckKernel(); err != nil {
 		return 2, err
 	}
+	if err := checkNotNested(); err != nil {
+		return 2, err
+	}
 	policyPath, err := filepath.Abs(opts.PolicyPath)
 	if err != nil {
 		return 2, fmt.Errorf("policy file: %w", err)

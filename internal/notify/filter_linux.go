@@ -275,6 +275,10 @@ func (f *Filter) Load(noNewPrivs bool) (*Listener, error) {
 			return nil, &FeatureError{Feature: "seccomp filters", MinVersion: "3.5", Err: errno}
 		case errno == unix.EINVAL:
 			return nil, &FeatureError{Feature: "seccomp user notification with TSYNC_ESRCH", MinVersion: "5.7", Err: errno}
+		case errno == unix.EBUSY:
+			// NEW_LISTENER: a filter with a listener is on this process
+			// already, and the kernel allows one.
+			return nil, ErrNested
 		case errno == unix.EACCES && !noNewPrivs:
 			return nil, fmt.Errorf("load seccomp filter without no_new_privs (needs CAP_SYS_ADMIN): %w", errno)
 		default:
@@ -283,6 +287,11 @@ func (f *Filter) Load(noNewPrivs bool) (*Listener, error) {
 	}
 	return newListener(int(fd)), nil
 }
+
+// ErrNested is the error of a filter load in a process that already runs
+// under a vipa-exec supervisor (or any other seccomp listener).
+var ErrNested = errors.New("this process already runs under vipa-exec (or another seccomp supervisor), and the kernel allows only one per process: " +
+	"PROGRAM's connections already follow that outer vipa-exec's policy; run PROGRAM without vipa-exec here, or give the outer vipa-exec the policy PROGRAM needs")
 
 // ErrNotSupported is wrapped by every error that means the kernel lacks a
 // feature vipa-exec needs.
