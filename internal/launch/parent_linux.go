@@ -110,7 +110,8 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 		}
 	}
 	if l != nil && l.InUse() {
-		fmt.Fprintln(opts.Warn, "vipa-exec: warning: processes PROGRAM started outlive it; with vipa-exec gone, their trapped calls fail with ENOSYS")
+		fmt.Fprintln(opts.Warn, "vipa-exec: warning: processes PROGRAM started outlive it; with vipa-exec gone, their trapped calls fail with ENOSYS: "+
+			"keep PROGRAM in the foreground (nginx: daemon off; systemd: Type=simple, exec or notify), or use --supervise=detached where Yama allows it")
 	}
 	return status, nil
 }
