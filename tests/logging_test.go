@@ -5,6 +5,7 @@ package tests
 import (
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
@@ -64,12 +65,26 @@ func TestIntegrationCounters(t *testing.T) {
 	e := newEnv(t)
 	pol := e.policy(standardPolicy)
 	client := cClient(t)
-	// Two connections (one matched, one no rule matches), then SIGUSR1 to
-	// this program's supervisor, and a pause for its log line.
+	// Two connections (one matched, one no rule matches); then the test
+	// sends SIGUSR1 to this program's supervisor and waits for its log line
+	// before letting the program exit.
 	script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
-		client + " -w " + other4.String() + " 8080 >/dev/null; " +
-		`kill -USR1 $(pgrep -f "^vipa-exec-supervisor $$\$"); sleep 0.5`
-	res := e.run(e.vipaExec, "--log-format", "json", "-p", pol, "/bin/sh", "-c", script)
+		client + " -w " + other4.String() + " 8080 >/dev/null; echo ready; read x; exit 0"
+	cmd := e.command(e.vipaExec, "--log-format", "json", "-p", pol, "/bin/sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testutil.Start(t, cmd)
+	if got := p.Line(t); got != "ready" {
+		t.Fatalf("program said %q, want ready", got)
+	}
+	if err := syscall.Kill(testutil.WaitSupervisor(t, p.Pid()), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "counters line on stderr", func() bool { return strings.Contains(p.Stderr(), `"msg":"counters"`) })
+	stdin.Close()
+	res := p.Wait(t)
 	e.supervisorGone(res)
 	wantOK(t, "program", res)
 	var got map[string]any

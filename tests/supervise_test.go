@@ -146,10 +146,16 @@ while True:
 	t.Run("orphaned descendants stay covered and are reaped", func(t *testing.T) {
 		e := e.with(t)
 		e.rec4.Reset()
-		// The inner sh is orphaned when the subshell exits: vipa-exec, a
-		// subreaper, becomes its parent.
-		inner := `sleep 0.3; echo orphan-parent $PPID; exec ` + goClient(t) + ` -connect ` + netip.AddrPortFrom(dst4, serverPort).String()
-		script := `(/bin/sh -c '` + inner + `' &); sleep 1.5; echo zombies $(ps -o stat= --ppid $PPID | grep -c Z)`
+		// The inner sh is orphaned when the subshell exits: vipa-exec ($V), a
+		// subreaper, becomes its parent. It waits for that (a bounded loop
+		// on its parent pid: no event announces it), connects, and tells
+		// the outer sh through a FIFO, which then waits for vipa-exec to
+		// have reaped it.
+		inner := `i=0; while [ "$(ps -o ppid= -p $$ | tr -d " ")" != "$V" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; ` +
+			`echo orphan-parent $(ps -o ppid= -p $$ | tr -d " "); ` + goClient(t) + ` -connect ` + netip.AddrPortFrom(dst4, serverPort).String() + `; echo >"$F"`
+		script := `V=$PPID F=$(mktemp -u); export V F; mkfifo "$F"; (/bin/sh -c '` + inner + `' &); read x <"$F"; rm -f "$F"; ` +
+			`i=0; while [ "$(ps -o stat= --ppid $V | grep -c Z)" != 0 ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; ` +
+			`echo zombies $(ps -o stat= --ppid $V | grep -c Z)`
 		res := e.run(e.parent(pol, "/bin/sh", "-c", script)...)
 		wantOK(t, "sh", res)
 		lines := testutil.Lines(res.Stdout)
@@ -170,7 +176,11 @@ while True:
 
 	t.Run("descendants outliving the program are reported", func(t *testing.T) {
 		e := e.with(t)
-		res := e.run(e.parent(pol, "/bin/sh", "-c", "sleep 2 >/dev/null 2>&1 & exit 4")...)
+		// The descendant runs until the test ends it, after vipa-exec exits.
+		res := e.run(e.parent(pol, "/bin/sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!; exit 4")...)
+		if pid, err := strconv.Atoi(strings.TrimSpace(res.Stdout)); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		if res.Exit != 4 {
 			t.Errorf("got %v, want exit 4", res)
 		}

@@ -77,6 +77,16 @@ func WaitSupervisorGone(tb testing.TB, pid int) {
 	}
 }
 
+// WaitFor waits until cond holds, checking it every 20 ms; it fails the test
+// after [WaitTimeout], naming what it waited for. For conditions no event
+// announces, such as a line in a file another process writes.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	if !waitFor(cond) {
+		tb.Fatalf("no %s after %v", what, WaitTimeout)
+	}
+}
+
 func waitFor(cond func() bool) bool { return waitForT(WaitTimeout, cond) }
 
 func waitForT(d time.Duration, cond func() bool) bool {
