@@ -15,9 +15,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Address lengths that are trapped: struct sockaddr_in and sockaddr_in6.
-// Anything else (AF_UNIX, netlink, AF_PACKET...) never leaves the kernel.
-var trappedLens = []uint64{16, 28}
+// trappedLens are the address lengths that are trapped, as masked-equal
+// tests on socklen_t: 16..31, 32..63, 64..127 and 128. The kernel copies
+// any length up to sizeof(struct sockaddr_storage) = 128
+// (move_addr_to_kernel), and inet accepts anything from 16 bytes
+// (sizeof(struct sockaddr_in)) and inet6 from 24 (SIN6_LEN_RFC2133), so
+// sizeof(struct sockaddr_storage) carries an INET address as well as the
+// exact sizes do. Shorter lengths (netlink's 12, AF_UNIX's shortest) and
+// longer ones (which the kernel refuses with EINVAL) never leave the kernel;
+// AF_UNIX addresses of 16 to 110 bytes come to the supervisor, which lets
+// them go on after reading their family.
+var trappedLens = []struct{ mask, value uint64 }{
+	{0xfffffff0, 16},
+	{0xffffffe0, 32},
+	{0xffffffc0, 64},
+	{0xffffffff, 128},
+}
 
 // FilterOptions select what the filter traps beyond the default.
 type FilterOptions struct {
@@ -128,9 +141,9 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			return nil, err
 		}
 		for _, n := range trappedLens {
-			// socklen_t is 32 bits: compare only those, as the kernel reads
-			// only those, so junk in the upper half cannot slip past.
-			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, 0xffffffff, n)
+			// socklen_t is 32 bits: every mask leaves out the upper half, as
+			// the kernel reads only the lower, so junk there cannot slip past.
+			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, n.mask, n.value)
 			if err != nil {
 				return nil, err
 			}

@@ -105,7 +105,7 @@ func TestFilterProgram(t *testing.T) {
 		{"connect sockaddr_in6", native, 42, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"bind sockaddr_in", native, 49, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"bind sockaddr_in6", native, 49, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_un", native, 42, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"connect short sockaddr_un", native, 42, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		{"bind sockaddr_nl", native, 49, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
 		// The kernel reads addrlen as a 32-bit int: junk above it must not
 		// hide an INET address from the filter.
@@ -114,13 +114,13 @@ func TestFilterProgram(t *testing.T) {
 		{"sendto sockaddr_in", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"sendto sockaddr_in6", native, 44, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"sendto without address", native, 44, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
-		{"sendto sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"sendto short sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		{"sendmsg not trapped by default", native, 46, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
 		{"io_uring_setup fails by default", native, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"i386 connect", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 bind in6", unix.AUDIT_ARCH_I386, 361, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 sendto", unix.AUDIT_ARCH_I386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"i386 connect sockaddr_un", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"i386 connect short sockaddr_un", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		// socketcall's arguments are in memory: trapped whatever they are.
 		{"i386 socketcall(SYS_CONNECT)", unix.AUDIT_ARCH_I386, 102, []uint64{3, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_BIND)", unix.AUDIT_ARCH_I386, 102, []uint64{2, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
@@ -134,6 +134,63 @@ func TestFilterProgram(t *testing.T) {
 		{"x32 getpid", native, 0x40000000 | 39, nil, unix.SECCOMP_RET_ALLOW},
 		{"an ABI the filter does not cover", unix.AUDIT_ARCH_AARCH64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 	})
+}
+
+// TestFilterLengths: every address length that can carry an INET address,
+// 16 to 128 (sizeof(struct sockaddr_storage)), is trapped on every call and
+// ABI; shorter and longer ones, and lengths whose lower 32 bits are out of
+// range whatever the upper ones say, are not.
+func TestFilterLengths(t *testing.T) {
+	const arm64, arm, i386 = unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM, unix.AUDIT_ARCH_I386
+	calls := []struct {
+		name   string
+		abis   []abi
+		arch   uint32
+		nr     int32
+		lenArg int
+	}{
+		{"x86_64 connect", abisAMD64, native, 42, 2},
+		{"x86_64 bind", abisAMD64, native, 49, 2},
+		{"x86_64 sendto", abisAMD64, native, 44, 5},
+		{"i386 connect", abisAMD64, i386, 362, 2},
+		{"i386 bind", abisAMD64, i386, 361, 2},
+		{"i386 sendto", abisAMD64, i386, 369, 5},
+		{"x32 connect", abisAMD64, native, x32Bit | 42, 2},
+		{"x32 bind", abisAMD64, native, x32Bit | 49, 2},
+		{"x32 sendto", abisAMD64, native, x32Bit | 44, 5},
+		{"arm64 connect", abisARM64, arm64, 203, 2},
+		{"arm64 bind", abisARM64, arm64, 200, 2},
+		{"arm64 sendto", abisARM64, arm64, 206, 5},
+		{"arm connect", abisARM64, arm, 283, 2},
+		{"arm bind", abisARM64, arm, 282, 2},
+		{"arm sendto", abisARM64, arm, 290, 5},
+	}
+	trapped := []uint64{16, 17, 24, 28, 31, 32, 63, 64, 110, 127, 128,
+		1<<32 | 16, 0xffffffff_00000080, 0xdead_beef_0000_0018}
+	allowed := []uint64{0, 2, 12, 15, 129, 255, 256, 0xffffffff, 1 << 32, 1<<32 | 15, 1<<32 | 129}
+	vms := map[string]*bpf.VM{}
+	for _, c := range calls {
+		key := fmt.Sprint(c.abis[0].arch)
+		if vms[key] == nil {
+			f, err := newFilter(c.abis, FilterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vms[key] = programVM(t, f)
+		}
+		var cases []filterCase
+		for _, want := range []struct {
+			lens   []uint64
+			action uint32
+		}{{trapped, unix.SECCOMP_RET_USER_NOTIF}, {allowed, unix.SECCOMP_RET_ALLOW}} {
+			for _, n := range want.lens {
+				args := []uint64{3, 0x1000, 0, 0, 0, 0}
+				args[c.lenArg] = n
+				cases = append(cases, filterCase{fmt.Sprintf("%s len %#x", c.name, n), c.arch, c.nr, args, want.action})
+			}
+		}
+		runFilterCases(t, vms[key], cases)
+	}
 }
 
 func TestFilterTrapSendmsg(t *testing.T) {
@@ -186,7 +243,7 @@ func TestFilterProgramARM64(t *testing.T) {
 				{"arm64 connect", arm64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm64 bind in6", arm64, 200, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm64 sendto", arm64, 206, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-				{"arm64 connect sockaddr_un", arm64, 203, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+				{"arm64 connect short sockaddr_un", arm64, 203, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 				{"arm64 getpid", arm64, 172, nil, unix.SECCOMP_RET_ALLOW},
 				{"arm64 sendmsg", arm64, 211, []uint64{3, 0x1000, 0}, sendmsg},
 				{"arm64 io_uring_setup", arm64, 425, []uint64{8, 0x1000}, ioUring},
