@@ -34,9 +34,9 @@ var trappedLens = []struct{ mask, value uint64 }{
 
 // FilterOptions select what the filter traps beyond the default.
 type FilterOptions struct {
-	// TrapSendmsg traps every sendmsg(2): its destination sits in a struct
-	// the filter cannot look into, so every sendmsg, whatever its socket,
-	// costs a round trip to the supervisor.
+	// TrapSendmsg traps every sendmsg(2) and sendmmsg(2): their destination
+	// sits in a struct the filter cannot look into, so every such call,
+	// whatever its socket, costs a round trip to the supervisor.
 	TrapSendmsg bool
 	// AllowIOUring lets io_uring_setup(2) through. io_uring can connect
 	// and bind sockets without any syscall the filter sees, so by default
@@ -160,7 +160,7 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			return nil, err
 		}
 		for call, op := range socketcallOps {
-			if op == OpSendmsg && !opts.TrapSendmsg {
+			if (op == OpSendmsg || op == OpSendmmsg) && !opts.TrapSendmsg {
 				continue
 			}
 			c, err := seccomp.MakeCondition(0, seccomp.CompareEqual, call)
@@ -178,8 +178,10 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 		}
 	}
 	if opts.TrapSendmsg {
-		if err := addByName(f, "sendmsg", seccomp.ActNotify); err != nil {
-			return nil, err
+		for _, name := range []string{"sendmsg", "sendmmsg"} {
+			if err := addByName(f, name, seccomp.ActNotify); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ok = true

@@ -116,6 +116,7 @@ func TestFilterProgram(t *testing.T) {
 		{"sendto without address", native, 44, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
 		{"sendto short sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		{"sendmsg not trapped by default", native, 46, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
+		{"sendmmsg not trapped by default", native, 307, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_ALLOW},
 		{"io_uring_setup fails by default", native, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"i386 connect", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 bind in6", unix.AUDIT_ARCH_I386, 361, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
@@ -127,6 +128,7 @@ func TestFilterProgram(t *testing.T) {
 		{"i386 socketcall(SYS_SENDTO)", unix.AUDIT_ARCH_I386, 102, []uint64{11, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SOCKET)", unix.AUDIT_ARCH_I386, 102, []uint64{1, 0x1000}, unix.SECCOMP_RET_ALLOW},
 		{"i386 socketcall(SYS_SENDMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_ALLOW},
+		{"i386 socketcall(SYS_SENDMMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{20, 0x1000}, unix.SECCOMP_RET_ALLOW},
 		{"i386 getpid", unix.AUDIT_ARCH_I386, 20, nil, unix.SECCOMP_RET_ALLOW},
 		{"i386 io_uring_setup", unix.AUDIT_ARCH_I386, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"x32 connect", native, 0x40000000 | 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
@@ -202,6 +204,11 @@ func TestFilterTrapSendmsg(t *testing.T) {
 		{"i386 sendmsg", unix.AUDIT_ARCH_I386, 370, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SENDMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"x32 sendmsg", native, 0x40000000 | 518, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendmmsg", native, 307, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 sendmmsg", unix.AUDIT_ARCH_I386, 345, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_SENDMMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{20, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 sendmmsg", native, 0x40000000 | 538, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_RECVMMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{19, 0x1000}, unix.SECCOMP_RET_ALLOW},
 	})
 }
 
@@ -246,6 +253,7 @@ func TestFilterProgramARM64(t *testing.T) {
 				{"arm64 connect short sockaddr_un", arm64, 203, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 				{"arm64 getpid", arm64, 172, nil, unix.SECCOMP_RET_ALLOW},
 				{"arm64 sendmsg", arm64, 211, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm64 sendmmsg", arm64, 269, []uint64{3, 0x1000, 2, 0}, sendmsg},
 				{"arm64 io_uring_setup", arm64, 425, []uint64{8, 0x1000}, ioUring},
 				{"arm connect", arm, 283, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm bind", arm, 282, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
@@ -254,6 +262,7 @@ func TestFilterProgramARM64(t *testing.T) {
 				{"arm bind sockaddr_nl", arm, 282, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
 				{"arm getpid", arm, 20, nil, unix.SECCOMP_RET_ALLOW},
 				{"arm sendmsg", arm, 296, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm sendmmsg", arm, 374, []uint64{3, 0x1000, 2, 0}, sendmsg},
 				{"arm io_uring_setup", arm, 425, []uint64{8, 0x1000}, ioUring},
 				{"x86_64 on arm64: not covered", unix.AUDIT_ARCH_X86_64, 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 			})
@@ -283,6 +292,7 @@ func TestABITables(t *testing.T) {
 				t.Errorf("%s %v: %d trapped calls, want %d", goarch, a.arch, len(a.nr), len(names))
 			}
 			check("sendmsg", a.sendmsg)
+			check("sendmmsg", a.sendmmsg)
 			if a.socketcall >= 0 {
 				check("socketcall", a.socketcall)
 			}

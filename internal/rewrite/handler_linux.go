@@ -65,6 +65,8 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 		resp = h.sendto(r, c, &d)
 	case notify.OpSendmsg:
 		resp = h.sendmsg(r, c, &d)
+	case notify.OpSendmmsg:
+		resp = h.sendmmsg(r, c, &d)
 	default:
 		return notify.Continue()
 	}
@@ -86,7 +88,7 @@ type decision struct {
 	note string         // why nothing was bound, or what failed
 }
 
-var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg"}
+var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg", notify.OpSendmmsg: "sendmmsg"}
 
 func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
 	result := "bound"
