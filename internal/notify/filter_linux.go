@@ -43,7 +43,24 @@ type FilterOptions struct {
 	// io_uring_setup fails with ENOSYS and programs fall back to ordinary
 	// syscalls, as they do under Docker's default seccomp profile.
 	AllowIOUring bool
+	// SkipBind leaves bind(2) untrapped (the policy has no [[bind]] rule
+	// that binds): every trapped call is a window in which a signal
+	// handler without SA_RESTART makes it fail with EINTR before the
+	// supervisor has seen it, and bind never does so by itself.
+	SkipBind bool
+	// Sendto is which sendto(2) calls with an INET-sized address are
+	// trapped: every one by default.
+	Sendto SendtoTrap
 }
+
+// SendtoTrap chooses the sendto(2) calls the filter traps.
+type SendtoTrap uint8
+
+const (
+	SendtoAll      SendtoTrap = iota // a rule can match UDP
+	SendtoFastOpen                   // TCP rules only: sendto(MSG_FASTOPEN) connects
+	SendtoNone                       // no connect rule binds
+)
 
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
 // with an INET-sized address to a user-space listener and allows the rest.
@@ -135,10 +152,23 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 	for _, t := range []struct {
 		name   string
 		lenArg uint
-	}{{"connect", 2}, {"bind", 2}, {"sendto", 5}} {
+		on     bool
+	}{{"connect", 2, true}, {"bind", 2, !opts.SkipBind}, {"sendto", 5, opts.Sendto != SendtoNone}} {
+		if !t.on {
+			continue
+		}
 		nr, err := seccomp.GetSyscallFromName(t.name)
 		if err != nil {
 			return nil, err
+		}
+		var also []seccomp.ScmpCondition
+		if t.name == "sendto" && opts.Sendto == SendtoFastOpen {
+			// flags is an int: the mask leaves the upper half out.
+			c, err := seccomp.MakeCondition(3, seccomp.CompareMaskedEqual, unix.MSG_FASTOPEN, unix.MSG_FASTOPEN)
+			if err != nil {
+				return nil, err
+			}
+			also = append(also, c)
 		}
 		for _, n := range trappedLens {
 			// socklen_t is 32 bits: every mask leaves out the upper half, as
@@ -147,7 +177,7 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
+			if err := f.AddRuleConditional(nr, seccomp.ActNotify, append([]seccomp.ScmpCondition{c}, also...)); err != nil {
 				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
 			}
 		}
@@ -160,7 +190,10 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			return nil, err
 		}
 		for call, op := range socketcallOps {
-			if (op == OpSendmsg || op == OpSendmmsg) && !opts.TrapSendmsg {
+			// socketcall's flags are out of sight: SendtoFastOpen traps every
+			// socketcall(SYS_SENDTO).
+			if (op == OpSendmsg || op == OpSendmmsg) && !opts.TrapSendmsg ||
+				op == OpBind && opts.SkipBind || op == OpSendto && opts.Sendto == SendtoNone {
 				continue
 			}
 			c, err := seccomp.MakeCondition(0, seccomp.CompareEqual, call)

@@ -212,6 +212,55 @@ func TestFilterTrapSendmsg(t *testing.T) {
 	})
 }
 
+// TestFilterTrapsFromPolicy: bind and sendto are trapped only as far as
+// the policy needs them, on every ABI; connect always is.
+func TestFilterTrapsFromPolicy(t *testing.T) {
+	const i386, arm64 = unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64
+	const fastOpen, noSignal = unix.MSG_FASTOPEN, unix.MSG_NOSIGNAL
+	notif, allow := uint32(unix.SECCOMP_RET_USER_NOTIF), uint32(unix.SECCOMP_RET_ALLOW)
+	t.Run("no bind, no sendto", func(t *testing.T) {
+		opts := FilterOptions{SkipBind: true, Sendto: SendtoNone}
+		runFilterCases(t, filterVM(t, opts), []filterCase{
+			{"connect", native, 42, []uint64{3, 0x1000, 16}, notif},
+			{"bind", native, 49, []uint64{3, 0x1000, 16}, allow},
+			{"sendto", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, allow},
+			{"i386 connect", i386, 362, []uint64{3, 0x1000, 16}, notif},
+			{"i386 bind", i386, 361, []uint64{3, 0x1000, 16}, allow},
+			{"i386 sendto", i386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"i386 socketcall(SYS_CONNECT)", i386, 102, []uint64{3, 0x1000}, notif},
+			{"i386 socketcall(SYS_BIND)", i386, 102, []uint64{2, 0x1000}, allow},
+			{"i386 socketcall(SYS_SENDTO)", i386, 102, []uint64{11, 0x1000}, allow},
+			{"x32 bind", native, x32Bit | 49, []uint64{3, 0x1000, 28}, allow},
+			{"x32 connect", native, x32Bit | 42, []uint64{3, 0x1000, 28}, notif},
+		})
+		f, err := newFilter(abisARM64, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runFilterCases(t, programVM(t, f), []filterCase{
+			{"arm64 connect", arm64, 203, []uint64{3, 0x1000, 16}, notif},
+			{"arm64 bind", arm64, 200, []uint64{3, 0x1000, 16}, allow},
+			{"arm64 sendto", arm64, 206, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+		})
+	})
+	t.Run("TCP Fast Open only", func(t *testing.T) {
+		runFilterCases(t, filterVM(t, FilterOptions{Sendto: SendtoFastOpen}), []filterCase{
+			{"bind", native, 49, []uint64{3, 0x1000, 16}, notif},
+			{"sendto", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, notif},
+			{"sendto MSG_FASTOPEN|MSG_NOSIGNAL len 128", native, 44, []uint64{3, 0, 0, fastOpen | noSignal, 0x1000, 128}, notif},
+			{"sendto MSG_FASTOPEN only in the upper half", native, 44, []uint64{3, 0, 0, fastOpen << 32, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN, AF_UNIX length", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 13}, allow},
+			{"i386 sendto", i386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"i386 sendto MSG_FASTOPEN", i386, 369, []uint64{3, 0, 0, fastOpen, 0x1000, 28}, notif},
+			{"i386 socketcall(SYS_SENDTO): flags out of sight", i386, 102, []uint64{11, 0x1000}, notif},
+			{"x32 sendto MSG_FASTOPEN", native, x32Bit | 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, notif},
+			{"x32 sendto", native, x32Bit | 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+		})
+	})
+}
+
 func TestFilterAllowIOUring(t *testing.T) {
 	vm := filterVM(t, FilterOptions{AllowIOUring: true})
 	runFilterCases(t, vm, []filterCase{
