@@ -120,8 +120,8 @@ Policy file:
   on_error    = "continue"      # or "fail": return bind's errno to PROGRAM
 
   [options]                     # fixed when PROGRAM starts
-  trap_sendmsg   = false        # true: sendmsg() too; costs every sendmsg a
-                                # round trip to the supervisor
+  trap_sendmsg   = false        # true: sendmsg(), sendmmsg() too; costs each
+                                # a round trip to the supervisor
   allow_io_uring = false        # true: io_uring works, its connections are
                                 # not rewritten (default: ENOSYS, programs
                                 # fall back to ordinary syscalls)
