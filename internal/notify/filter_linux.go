@@ -48,7 +48,7 @@ type FilterOptions struct {
 	// handler without SA_RESTART makes it fail with EINTR before the
 	// supervisor has seen it, and bind never does so by itself.
 	SkipBind bool
-	// Sendto is which sendto(2) calls with an INET-sized address are
+	// Sendto is which sendto(2) calls with an INET address length are
 	// trapped: every one by default.
 	Sendto SendtoTrap
 }
@@ -63,7 +63,8 @@ const (
 )
 
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
-// with an INET-sized address to a user-space listener and allows the rest.
+// with an address length an INET address can have (16 to 128 bytes) to a
+// user-space listener and allows the rest.
 type Filter struct {
 	prog []unix.SockFilter
 }

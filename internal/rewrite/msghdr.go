@@ -48,7 +48,8 @@ func decodeMsghdr(b []byte, compat bool) msghdr {
 // read of msg_controllen) holds an IP_PKTINFO or IPV6_PKTINFO message that
 // names a source address other than the wildcard: the kernel sends that
 // datagram from that address (ipi_spec_dst, ipi6_addr), the program's own
-// choice, like a bind of its own. It walks the messages as the kernel's
+// choice, like a bind of its own (TCP ignores PKTINFO: a sendmsg with
+// MSG_FASTOPEN that carries one is left alone all the same). It walks the messages as the kernel's
 // __cmsg_nxthdr does and stops at the first malformed one (for which the
 // kernel fails the call with EINVAL).
 func pktinfoSource(b []byte, compat bool) bool {

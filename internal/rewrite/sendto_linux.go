@@ -8,7 +8,7 @@ import (
 
 // sendto(fd, buf, len, flags, dest_addr, addrlen): a datagram to dest_addr on
 // an unbound socket gets the source that connect() to dest_addr would get.
-// The filter traps it only with an INET-sized addrlen.
+// The filter traps it only with an addrlen of 16 to 128 bytes.
 func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	if c.Addr == 0 {
 		d.note = "left alone: no destination"
