@@ -75,7 +75,7 @@ func TestIntegrationStatus(t *testing.T) {
 					"failed":     "0",
 					"left alone": "1 no rule",
 					"per source": fmt.Sprintf("2 %v (rule %s:2)", vipa4, pol),
-					"calls":      "connect 3, bind 0, sendto 0, sendmsg 0",
+					"calls":      "connect 3, bind 0, sendto 0, sendmsg 0, sendmmsg 0",
 				}
 				for k, v := range want {
 					if got := strings.Join(f[k], "|"); got != v {

@@ -18,6 +18,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -120,8 +121,8 @@ Policy file:
   on_error    = "continue"      # or "fail": return bind's errno to PROGRAM
 
   [options]                     # fixed when PROGRAM starts
-  trap_sendmsg   = false        # true: sendmsg() too; costs every sendmsg a
-                                # round trip to the supervisor
+  trap_sendmsg   = false        # true: sendmsg(), sendmmsg() too; costs each
+                                # a round trip to the supervisor
   allow_io_uring = false        # true: io_uring works, its connections are
                                 # not rewritten (default: ENOSYS, programs
                                 # fall back to ordinary syscalls)
@@ -298,7 +299,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Env:        os.Environ(),
 		Cred:       cred,
 		Warn:       stderr,
-		Filter:     notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring},
+		Filter:     filterOptions(res.Policy),
 	}
 	if mode == launch.ModeParent {
 		return launch.Supervise(lopts, supervisorPrepare(logs))
@@ -306,6 +307,24 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	lopts.SupervisorEnv = []string{logEnv + "=" + logs.String()}
 	err = launch.Exec(lopts)
 	return launch.FailureStatus(err), err
+}
+
+// filterOptions is what the filter traps for pol: its [options], and bind
+// and sendto only as far as its rules need them (policy.Traps). The
+// supervisor computes the same from the same file, to tell after a reload
+// which rules the filter cannot serve.
+func filterOptions(pol *policy.Policy) notify.FilterOptions {
+	opts, traps := pol.Options(), pol.Traps()
+	f := notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring, SkipBind: !traps.Bind}
+	switch {
+	case traps.SendtoUDP:
+		f.Sendto = notify.SendtoAll
+	case traps.SendtoTCP:
+		f.Sendto = notify.SendtoFastOpen
+	default:
+		f.Sendto = notify.SendtoNone
+	}
+	return f
 }
 
 // oneLine keeps an error message on one line, as every vipa-exec error is.

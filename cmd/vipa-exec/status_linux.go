@@ -46,8 +46,8 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 	line("policy", "%s, loaded %s, %s", r.Policy, r.PolicyLoaded.Local().Format(time.DateTime), plural(r.Reloads, "reload"))
 	line("uptime", "%s (since %s)", r.Uptime().Round(time.Second), r.Started.Local().Format(time.DateTime))
 	c := r.Counters
-	line("calls", "connect %d, bind %d, sendto %d, sendmsg %d",
-		c.Calls["connect"], c.Calls["bind"], c.Calls["sendto"], c.Calls["sendmsg"])
+	line("calls", "connect %d, bind %d, sendto %d, sendmsg %d, sendmmsg %d",
+		c.Calls["connect"], c.Calls["bind"], c.Calls["sendto"], c.Calls["sendmsg"], c.Calls["sendmmsg"])
 	line("bound", "%d", c.Bound)
 	line("failed", "%d", c.Failed)
 	reasons := make([]string, 0, len(c.LeftAlone))

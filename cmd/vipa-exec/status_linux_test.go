@@ -35,7 +35,7 @@ func TestWriteStatus(t *testing.T) {
 supervisor  20 (parent)
 policy      /etc/vipa-exec/web.toml, loaded 2026-11-22 08:00:00, 1 reload
 uptime      3h0m5s (since 2026-11-22 07:00:00)
-calls       connect 9, bind 2, sendto 1, sendmsg 0
+calls       connect 9, bind 2, sendto 1, sendmsg 0, sendmmsg 0
 bound       6
 failed      1
 left alone  1 bound by the program

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -91,7 +92,7 @@ const parentPoll = time.Second
 // one kept.
 func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), parent bool, reloaded func()) {
 	var mu sync.Mutex
-	started := h.Policy().Options()
+	started := h.Policy() // the filter was built from it
 	reload := func(trigger string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -111,8 +112,12 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
 			return
 		}
-		if pol.Options() != started {
+		if pol.Options() != started.Options() {
 			log.Warn("policy reloaded, but its [options] change what the filter traps: they take effect when the program is started again", "file", path)
+		}
+		if rules := pol.Untrapped(started.Traps()); len(rules) > 0 {
+			log.Warn("policy reloaded, but the filter loaded at start does not trap the calls these rules need: they apply to those calls when the program is started again",
+				"file", path, "rules", strings.Join(rules, ", "))
 		}
 		h.SetPolicy(pol)
 		loaded = data

@@ -13,19 +13,20 @@ import (
 type Op uint8
 
 const (
-	OpNone    Op = iota // not a call the supervisor handles
-	OpConnect           // connect(fd, addr, addrlen)
-	OpBind              // bind(fd, addr, addrlen)
-	OpSendto            // sendto(fd, buf, len, flags, addr, addrlen)
-	OpSendmsg           // sendmsg(fd, msg, flags)
+	OpNone     Op = iota // not a call the supervisor handles
+	OpConnect            // connect(fd, addr, addrlen)
+	OpBind               // bind(fd, addr, addrlen)
+	OpSendto             // sendto(fd, buf, len, flags, addr, addrlen)
+	OpSendmsg            // sendmsg(fd, msg, flags)
+	OpSendmmsg           // sendmmsg(fd, msgvec, vlen, flags)
 )
 
 // Call is a trapped call's arguments, decoded from its ABI.
 type Call struct {
 	Op      Op
 	Fd      int
-	Addr    uint64 // the socket address; for OpSendmsg the struct msghdr
-	AddrLen uint64
+	Addr    uint64 // the socket address; for OpSendmsg the struct msghdr, for OpSendmmsg the first struct mmsghdr
+	AddrLen uint64 // for OpSendmmsg, vlen
 	// Compat: the caller is a 32-bit program (i386 or x32): its struct
 	// msghdr has 32-bit fields. Socket addresses are the same in every ABI.
 	Compat bool
@@ -42,17 +43,19 @@ type abi struct {
 	// traps socketcall(SYS_CONNECT, ...) whatever the address length.
 	socketcall int32
 	sendmsg    int32 // trapped only with FilterOptions.TrapSendmsg
+	sendmmsg   int32 // likewise
 }
 
 // socketcall(2) call numbers (include/uapi/linux/net.h).
 const (
-	sysBind    = 2
-	sysConnect = 3
-	sysSendto  = 11
-	sysSendmsg = 16
+	sysBind     = 2
+	sysConnect  = 3
+	sysSendto   = 11
+	sysSendmsg  = 16
+	sysSendmmsg = 20
 )
 
-var socketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg}
+var socketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg, sysSendmmsg: OpSendmmsg}
 
 // findABI returns the ABI among abis of a notification.
 func findABI(abis []abi, auditArch uint32, nr int32) *abi {
@@ -61,7 +64,7 @@ func findABI(abis []abi, auditArch uint32, nr int32) *abi {
 		if a.auditArch != auditArch {
 			continue
 		}
-		if _, ok := a.nr[nr]; ok || nr == a.socketcall || nr == a.sendmsg {
+		if _, ok := a.nr[nr]; ok || nr == a.socketcall || nr == a.sendmsg || nr == a.sendmmsg {
 			return a
 		}
 	}
@@ -81,8 +84,11 @@ func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte
 	}
 	args := d.Args
 	op := a.nr[d.Nr]
-	if d.Nr == a.sendmsg {
+	switch d.Nr {
+	case a.sendmsg:
 		op = OpSendmsg
+	case a.sendmmsg:
+		op = OpSendmmsg
 	}
 	if d.Nr == a.socketcall {
 		op = socketcallOps[args[0]]
@@ -107,6 +113,8 @@ func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte
 		c.Addr, c.AddrLen = args[4], args[5]
 	case OpSendmsg:
 		c.Addr = args[1]
+	case OpSendmmsg:
+		c.Addr, c.AddrLen = args[1], args[2]
 	}
 	if a.compat {
 		c.Addr, c.AddrLen = uint64(uint32(c.Addr)), uint64(uint32(c.AddrLen))

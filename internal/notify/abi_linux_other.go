@@ -15,7 +15,7 @@ import (
 var abis = []abi{{
 	arch: seccomp.ArchNative, auditArch: nativeAuditArch(),
 	nr:         map[int32]Op{unix.SYS_CONNECT: OpConnect, unix.SYS_BIND: OpBind, unix.SYS_SENDTO: OpSendto},
-	socketcall: -1, sendmsg: unix.SYS_SENDMSG,
+	socketcall: -1, sendmsg: unix.SYS_SENDMSG, sendmmsg: unix.SYS_SENDMMSG,
 }}
 
 func nativeAuditArch() uint32 {

@@ -23,18 +23,18 @@ var abisAMD64 = []abi{
 	{
 		arch: seccomp.ArchAMD64, auditArch: unix.AUDIT_ARCH_X86_64,
 		nr:         map[int32]Op{42: OpConnect, 49: OpBind, 44: OpSendto},
-		socketcall: -1, sendmsg: 46,
+		socketcall: -1, sendmsg: 46, sendmmsg: 307,
 	},
 	{
 		arch: seccomp.ArchX86, auditArch: unix.AUDIT_ARCH_I386, compat: true,
 		nr:         map[int32]Op{362: OpConnect, 361: OpBind, 369: OpSendto},
-		socketcall: 102, sendmsg: 370,
+		socketcall: 102, sendmsg: 370, sendmmsg: 345,
 	},
 	{
 		// x32 shares AUDIT_ARCH_X86_64 and tells itself by the number.
 		arch: seccomp.ArchX32, auditArch: unix.AUDIT_ARCH_X86_64, compat: true,
 		nr:         map[int32]Op{x32Bit | 42: OpConnect, x32Bit | 49: OpBind, x32Bit | 44: OpSendto},
-		socketcall: -1, sendmsg: x32Bit | 518,
+		socketcall: -1, sendmsg: x32Bit | 518, sendmmsg: x32Bit | 538,
 	},
 }
 
@@ -47,11 +47,11 @@ var abisARM64 = []abi{
 	{
 		arch: seccomp.ArchARM64, auditArch: unix.AUDIT_ARCH_AARCH64,
 		nr:         map[int32]Op{203: OpConnect, 200: OpBind, 206: OpSendto},
-		socketcall: -1, sendmsg: 211,
+		socketcall: -1, sendmsg: 211, sendmmsg: 269,
 	},
 	{
 		arch: seccomp.ArchARM, auditArch: unix.AUDIT_ARCH_ARM, compat: true,
 		nr:         map[int32]Op{283: OpConnect, 282: OpBind, 290: OpSendto},
-		socketcall: -1, sendmsg: 296,
+		socketcall: -1, sendmsg: 296, sendmmsg: 374,
 	},
 }

@@ -15,26 +15,57 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Address lengths that are trapped: struct sockaddr_in and sockaddr_in6.
-// Anything else (AF_UNIX, netlink, AF_PACKET...) never leaves the kernel.
-var trappedLens = []uint64{16, 28}
+// trappedLens are the address lengths that are trapped, as masked-equal
+// tests on socklen_t: 16..31, 32..63, 64..127 and 128. The kernel copies
+// any length up to sizeof(struct sockaddr_storage) = 128
+// (move_addr_to_kernel), and inet accepts anything from 16 bytes
+// (sizeof(struct sockaddr_in)) and inet6 from 24 (SIN6_LEN_RFC2133), so
+// sizeof(struct sockaddr_storage) carries an INET address as well as the
+// exact sizes do. Shorter lengths (netlink's 12, AF_UNIX's shortest) and
+// longer ones (which the kernel refuses with EINVAL) never leave the kernel;
+// AF_UNIX addresses of 16 to 110 bytes come to the supervisor, which lets
+// them go on after reading their family.
+var trappedLens = []struct{ mask, value uint64 }{
+	{0xfffffff0, 16},
+	{0xffffffe0, 32},
+	{0xffffffc0, 64},
+	{0xffffffff, 128},
+}
 
 // FilterOptions select what the filter traps beyond the default.
 type FilterOptions struct {
-	// TrapSendmsg traps every sendmsg(2): its destination sits in a struct
-	// the filter cannot look into, so every sendmsg, whatever its socket,
-	// costs a round trip to the supervisor.
+	// TrapSendmsg traps every sendmsg(2) and sendmmsg(2): their destination
+	// sits in a struct the filter cannot look into, so every such call,
+	// whatever its socket, costs a round trip to the supervisor.
 	TrapSendmsg bool
 	// AllowIOUring lets io_uring_setup(2) through. io_uring can connect
 	// and bind sockets without any syscall the filter sees, so by default
 	// io_uring_setup fails with ENOSYS and programs fall back to ordinary
 	// syscalls, as they do under Docker's default seccomp profile.
 	AllowIOUring bool
+	// SkipBind leaves bind(2) untrapped (the policy has no [[bind]] rule
+	// that binds): every trapped call is a window in which a signal
+	// handler without SA_RESTART makes it fail with EINTR before the
+	// supervisor has seen it, and bind never does so by itself.
+	SkipBind bool
+	// Sendto is which sendto(2) calls with an INET address length are
+	// trapped: every one by default.
+	Sendto SendtoTrap
 }
 
+// SendtoTrap chooses the sendto(2) calls the filter traps.
+type SendtoTrap uint8
+
+const (
+	SendtoAll      SendtoTrap = iota // a rule can match UDP
+	SendtoFastOpen                   // TCP rules only: sendto(MSG_FASTOPEN) connects
+	SendtoNone                       // no connect rule binds
+)
+
 // Filter is a compiled seccomp BPF program that sends bind(2) and connect(2)
-// with an INET-sized address to a user-space listener, refuses the ioctls
-// that type into a terminal, and allows the rest.
+// with an address length an INET address can have (16 to 128 bytes) to a
+// user-space listener, refuses the ioctls that type into a terminal, and
+// allows the rest.
 type Filter struct {
 	prog []unix.SockFilter
 }
@@ -123,19 +154,32 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 	for _, t := range []struct {
 		name   string
 		lenArg uint
-	}{{"connect", 2}, {"bind", 2}, {"sendto", 5}} {
+		on     bool
+	}{{"connect", 2, true}, {"bind", 2, !opts.SkipBind}, {"sendto", 5, opts.Sendto != SendtoNone}} {
+		if !t.on {
+			continue
+		}
 		nr, err := seccomp.GetSyscallFromName(t.name)
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range trappedLens {
-			// socklen_t is 32 bits: compare only those, as the kernel reads
-			// only those, so junk in the upper half cannot slip past.
-			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, 0xffffffff, n)
+		var also []seccomp.ScmpCondition
+		if t.name == "sendto" && opts.Sendto == SendtoFastOpen {
+			// flags is an int: the mask leaves the upper half out.
+			c, err := seccomp.MakeCondition(3, seccomp.CompareMaskedEqual, unix.MSG_FASTOPEN, unix.MSG_FASTOPEN)
 			if err != nil {
 				return nil, err
 			}
-			if err := f.AddRuleConditional(nr, seccomp.ActNotify, []seccomp.ScmpCondition{c}); err != nil {
+			also = append(also, c)
+		}
+		for _, n := range trappedLens {
+			// socklen_t is 32 bits: every mask leaves out the upper half, as
+			// the kernel reads only the lower, so junk there cannot slip past.
+			c, err := seccomp.MakeCondition(t.lenArg, seccomp.CompareMaskedEqual, n.mask, n.value)
+			if err != nil {
+				return nil, err
+			}
+			if err := f.AddRuleConditional(nr, seccomp.ActNotify, append([]seccomp.ScmpCondition{c}, also...)); err != nil {
 				return nil, fmt.Errorf("rule for %s: %w", t.name, err)
 			}
 		}
@@ -148,7 +192,10 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 			return nil, err
 		}
 		for call, op := range socketcallOps {
-			if op == OpSendmsg && !opts.TrapSendmsg {
+			// socketcall's flags are out of sight: SendtoFastOpen traps every
+			// socketcall(SYS_SENDTO).
+			if (op == OpSendmsg || op == OpSendmmsg) && !opts.TrapSendmsg ||
+				op == OpBind && opts.SkipBind || op == OpSendto && opts.Sendto == SendtoNone {
 				continue
 			}
 			c, err := seccomp.MakeCondition(0, seccomp.CompareEqual, call)
@@ -166,8 +213,10 @@ func abiFilter(a *abi, opts FilterOptions) (*seccomp.ScmpFilter, error) {
 		}
 	}
 	if opts.TrapSendmsg {
-		if err := addByName(f, "sendmsg", seccomp.ActNotify); err != nil {
-			return nil, err
+		for _, name := range []string{"sendmsg", "sendmmsg"} {
+			if err := addByName(f, name, seccomp.ActNotify); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := denyTerminalInjection(f); err != nil {

@@ -105,7 +105,7 @@ func TestFilterProgram(t *testing.T) {
 		{"connect sockaddr_in6", native, 42, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"bind sockaddr_in", native, 49, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"bind sockaddr_in6", native, 49, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
-		{"connect sockaddr_un", native, 42, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"connect short sockaddr_un", native, 42, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		{"bind sockaddr_nl", native, 49, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
 		// The kernel reads addrlen as a 32-bit int: junk above it must not
 		// hide an INET address from the filter.
@@ -114,19 +114,21 @@ func TestFilterProgram(t *testing.T) {
 		{"sendto sockaddr_in", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"sendto sockaddr_in6", native, 44, []uint64{3, 0, 0, 0, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"sendto without address", native, 44, []uint64{3, 0x2000, 10, 0, 0, 0}, unix.SECCOMP_RET_ALLOW},
-		{"sendto sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"sendto short sockaddr_un", native, 44, []uint64{3, 0, 0, 0, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		{"sendmsg not trapped by default", native, 46, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_ALLOW},
+		{"sendmmsg not trapped by default", native, 307, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_ALLOW},
 		{"io_uring_setup fails by default", native, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"i386 connect", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 bind in6", unix.AUDIT_ARCH_I386, 361, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 sendto", unix.AUDIT_ARCH_I386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-		{"i386 connect sockaddr_un", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+		{"i386 connect short sockaddr_un", unix.AUDIT_ARCH_I386, 362, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 		// socketcall's arguments are in memory: trapped whatever they are.
 		{"i386 socketcall(SYS_CONNECT)", unix.AUDIT_ARCH_I386, 102, []uint64{3, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_BIND)", unix.AUDIT_ARCH_I386, 102, []uint64{2, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SENDTO)", unix.AUDIT_ARCH_I386, 102, []uint64{11, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SOCKET)", unix.AUDIT_ARCH_I386, 102, []uint64{1, 0x1000}, unix.SECCOMP_RET_ALLOW},
 		{"i386 socketcall(SYS_SENDMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_ALLOW},
+		{"i386 socketcall(SYS_SENDMMSG) not by default", unix.AUDIT_ARCH_I386, 102, []uint64{20, 0x1000}, unix.SECCOMP_RET_ALLOW},
 		{"i386 getpid", unix.AUDIT_ARCH_I386, 20, nil, unix.SECCOMP_RET_ALLOW},
 		{"i386 io_uring_setup", unix.AUDIT_ARCH_I386, 425, []uint64{8, 0x1000}, unix.SECCOMP_RET_ERRNO},
 		{"x32 connect", native, 0x40000000 | 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
@@ -134,6 +136,63 @@ func TestFilterProgram(t *testing.T) {
 		{"x32 getpid", native, 0x40000000 | 39, nil, unix.SECCOMP_RET_ALLOW},
 		{"an ABI the filter does not cover", unix.AUDIT_ARCH_AARCH64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 	})
+}
+
+// TestFilterLengths: every address length that can carry an INET address,
+// 16 to 128 (sizeof(struct sockaddr_storage)), is trapped on every call and
+// ABI; shorter and longer ones, and lengths whose lower 32 bits are out of
+// range whatever the upper ones say, are not.
+func TestFilterLengths(t *testing.T) {
+	const arm64, arm, i386 = unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM, unix.AUDIT_ARCH_I386
+	calls := []struct {
+		name   string
+		abis   []abi
+		arch   uint32
+		nr     int32
+		lenArg int
+	}{
+		{"x86_64 connect", abisAMD64, native, 42, 2},
+		{"x86_64 bind", abisAMD64, native, 49, 2},
+		{"x86_64 sendto", abisAMD64, native, 44, 5},
+		{"i386 connect", abisAMD64, i386, 362, 2},
+		{"i386 bind", abisAMD64, i386, 361, 2},
+		{"i386 sendto", abisAMD64, i386, 369, 5},
+		{"x32 connect", abisAMD64, native, x32Bit | 42, 2},
+		{"x32 bind", abisAMD64, native, x32Bit | 49, 2},
+		{"x32 sendto", abisAMD64, native, x32Bit | 44, 5},
+		{"arm64 connect", abisARM64, arm64, 203, 2},
+		{"arm64 bind", abisARM64, arm64, 200, 2},
+		{"arm64 sendto", abisARM64, arm64, 206, 5},
+		{"arm connect", abisARM64, arm, 283, 2},
+		{"arm bind", abisARM64, arm, 282, 2},
+		{"arm sendto", abisARM64, arm, 290, 5},
+	}
+	trapped := []uint64{16, 17, 24, 28, 31, 32, 63, 64, 110, 127, 128,
+		1<<32 | 16, 0xffffffff_00000080, 0xdead_beef_0000_0018}
+	allowed := []uint64{0, 2, 12, 15, 129, 255, 256, 0xffffffff, 1 << 32, 1<<32 | 15, 1<<32 | 129}
+	vms := map[string]*bpf.VM{}
+	for _, c := range calls {
+		key := fmt.Sprint(c.abis[0].arch)
+		if vms[key] == nil {
+			f, err := newFilter(c.abis, FilterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vms[key] = programVM(t, f)
+		}
+		var cases []filterCase
+		for _, want := range []struct {
+			lens   []uint64
+			action uint32
+		}{{trapped, unix.SECCOMP_RET_USER_NOTIF}, {allowed, unix.SECCOMP_RET_ALLOW}} {
+			for _, n := range want.lens {
+				args := []uint64{3, 0x1000, 0, 0, 0, 0}
+				args[c.lenArg] = n
+				cases = append(cases, filterCase{fmt.Sprintf("%s len %#x", c.name, n), c.arch, c.nr, args, want.action})
+			}
+		}
+		runFilterCases(t, vms[key], cases)
+	}
 }
 
 func TestFilterTrapSendmsg(t *testing.T) {
@@ -145,6 +204,60 @@ func TestFilterTrapSendmsg(t *testing.T) {
 		{"i386 sendmsg", unix.AUDIT_ARCH_I386, 370, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
 		{"i386 socketcall(SYS_SENDMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{16, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
 		{"x32 sendmsg", native, 0x40000000 | 518, []uint64{3, 0x1000, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"sendmmsg", native, 307, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 sendmmsg", unix.AUDIT_ARCH_I386, 345, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_SENDMMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{20, 0x1000}, unix.SECCOMP_RET_USER_NOTIF},
+		{"x32 sendmmsg", native, 0x40000000 | 538, []uint64{3, 0x1000, 2, 0}, unix.SECCOMP_RET_USER_NOTIF},
+		{"i386 socketcall(SYS_RECVMMSG)", unix.AUDIT_ARCH_I386, 102, []uint64{19, 0x1000}, unix.SECCOMP_RET_ALLOW},
+	})
+}
+
+// TestFilterTrapsFromPolicy: bind and sendto are trapped only as far as
+// the policy needs them, on every ABI; connect always is.
+func TestFilterTrapsFromPolicy(t *testing.T) {
+	const i386, arm64 = unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64
+	const fastOpen, noSignal = unix.MSG_FASTOPEN, unix.MSG_NOSIGNAL
+	notif, allow := uint32(unix.SECCOMP_RET_USER_NOTIF), uint32(unix.SECCOMP_RET_ALLOW)
+	t.Run("no bind, no sendto", func(t *testing.T) {
+		opts := FilterOptions{SkipBind: true, Sendto: SendtoNone}
+		runFilterCases(t, filterVM(t, opts), []filterCase{
+			{"connect", native, 42, []uint64{3, 0x1000, 16}, notif},
+			{"bind", native, 49, []uint64{3, 0x1000, 16}, allow},
+			{"sendto", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, allow},
+			{"i386 connect", i386, 362, []uint64{3, 0x1000, 16}, notif},
+			{"i386 bind", i386, 361, []uint64{3, 0x1000, 16}, allow},
+			{"i386 sendto", i386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"i386 socketcall(SYS_CONNECT)", i386, 102, []uint64{3, 0x1000}, notif},
+			{"i386 socketcall(SYS_BIND)", i386, 102, []uint64{2, 0x1000}, allow},
+			{"i386 socketcall(SYS_SENDTO)", i386, 102, []uint64{11, 0x1000}, allow},
+			{"x32 bind", native, x32Bit | 49, []uint64{3, 0x1000, 28}, allow},
+			{"x32 connect", native, x32Bit | 42, []uint64{3, 0x1000, 28}, notif},
+		})
+		f, err := newFilter(abisARM64, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runFilterCases(t, programVM(t, f), []filterCase{
+			{"arm64 connect", arm64, 203, []uint64{3, 0x1000, 16}, notif},
+			{"arm64 bind", arm64, 200, []uint64{3, 0x1000, 16}, allow},
+			{"arm64 sendto", arm64, 206, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+		})
+	})
+	t.Run("TCP Fast Open only", func(t *testing.T) {
+		runFilterCases(t, filterVM(t, FilterOptions{Sendto: SendtoFastOpen}), []filterCase{
+			{"bind", native, 49, []uint64{3, 0x1000, 16}, notif},
+			{"sendto", native, 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, notif},
+			{"sendto MSG_FASTOPEN|MSG_NOSIGNAL len 128", native, 44, []uint64{3, 0, 0, fastOpen | noSignal, 0x1000, 128}, notif},
+			{"sendto MSG_FASTOPEN only in the upper half", native, 44, []uint64{3, 0, 0, fastOpen << 32, 0x1000, 16}, allow},
+			{"sendto MSG_FASTOPEN, AF_UNIX length", native, 44, []uint64{3, 0, 0, fastOpen, 0x1000, 13}, allow},
+			{"i386 sendto", i386, 369, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+			{"i386 sendto MSG_FASTOPEN", i386, 369, []uint64{3, 0, 0, fastOpen, 0x1000, 28}, notif},
+			{"i386 socketcall(SYS_SENDTO): flags out of sight", i386, 102, []uint64{11, 0x1000}, notif},
+			{"x32 sendto MSG_FASTOPEN", native, x32Bit | 44, []uint64{3, 0, 0, fastOpen, 0x1000, 16}, notif},
+			{"x32 sendto", native, x32Bit | 44, []uint64{3, 0, 0, 0, 0x1000, 16}, allow},
+		})
 	})
 }
 
@@ -246,9 +359,10 @@ func TestFilterProgramARM64(t *testing.T) {
 				{"arm64 connect", arm64, 203, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm64 bind in6", arm64, 200, []uint64{3, 0x1000, 28}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm64 sendto", arm64, 206, []uint64{3, 0, 0, 0, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
-				{"arm64 connect sockaddr_un", arm64, 203, []uint64{3, 0x1000, 110}, unix.SECCOMP_RET_ALLOW},
+				{"arm64 connect short sockaddr_un", arm64, 203, []uint64{3, 0x1000, 13}, unix.SECCOMP_RET_ALLOW},
 				{"arm64 getpid", arm64, 172, nil, unix.SECCOMP_RET_ALLOW},
 				{"arm64 sendmsg", arm64, 211, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm64 sendmmsg", arm64, 269, []uint64{3, 0x1000, 2, 0}, sendmsg},
 				{"arm64 io_uring_setup", arm64, 425, []uint64{8, 0x1000}, ioUring},
 				{"arm connect", arm, 283, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
 				{"arm bind", arm, 282, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_USER_NOTIF},
@@ -257,6 +371,7 @@ func TestFilterProgramARM64(t *testing.T) {
 				{"arm bind sockaddr_nl", arm, 282, []uint64{3, 0x1000, 12}, unix.SECCOMP_RET_ALLOW},
 				{"arm getpid", arm, 20, nil, unix.SECCOMP_RET_ALLOW},
 				{"arm sendmsg", arm, 296, []uint64{3, 0x1000, 0}, sendmsg},
+				{"arm sendmmsg", arm, 374, []uint64{3, 0x1000, 2, 0}, sendmsg},
 				{"arm io_uring_setup", arm, 425, []uint64{8, 0x1000}, ioUring},
 				{"x86_64 on arm64: not covered", unix.AUDIT_ARCH_X86_64, 42, []uint64{3, 0x1000, 16}, unix.SECCOMP_RET_KILL_PROCESS},
 			})
@@ -286,6 +401,7 @@ func TestABITables(t *testing.T) {
 				t.Errorf("%s %v: %d trapped calls, want %d", goarch, a.arch, len(a.nr), len(names))
 			}
 			check("sendmsg", a.sendmsg)
+			check("sendmmsg", a.sendmmsg)
 			if a.socketcall >= 0 {
 				check("socketcall", a.socketcall)
 			}

@@ -17,4 +17,15 @@ func CheckKernel() error { return ErrNotSupported }
 type FilterOptions struct {
 	TrapSendmsg  bool
 	AllowIOUring bool
+	SkipBind     bool
+	Sendto       SendtoTrap
 }
+
+// SendtoTrap mirrors the Linux type.
+type SendtoTrap uint8
+
+const (
+	SendtoAll SendtoTrap = iota
+	SendtoFastOpen
+	SendtoNone
+)

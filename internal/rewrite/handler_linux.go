@@ -65,6 +65,8 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 		resp = h.sendto(r, c, &d)
 	case notify.OpSendmsg:
 		resp = h.sendmsg(r, c, &d)
+	case notify.OpSendmmsg:
+		resp = h.sendmmsg(r, c, &d)
 	default:
 		return notify.Continue()
 	}
@@ -86,7 +88,7 @@ type decision struct {
 	note string         // why nothing was bound, or what failed
 }
 
-var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg"}
+var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg", notify.OpSendmmsg: "sendmmsg"}
 
 func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
 	result := "bound"
@@ -118,16 +120,22 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 // readSockaddr reads and decodes the socket address argument. Whatever it
 // cannot read or decode is left to the kernel, which will fail the call
 // itself (EFAULT, EINVAL) or run it (AF_UNIX and friends).
+//
+// The filter traps every length from 16 to 128 bytes, which AF_UNIX
+// addresses share: one read of at most 28 bytes (what AF_INET6 needs, and
+// no dearer than reading the family alone) tells them apart; the rest of a
+// longer buffer is padding the kernel ignores too.
 func readSockaddr(r *notify.Request, addr, addrlen uint64) (Sockaddr, bool) {
 	n := uint32(addrlen)
-	if n != SizeofSockaddrInet4 && n != SizeofSockaddrInet6 {
+	if n < SizeofSockaddrInet4 || n > MaxSockaddr {
 		return Sockaddr{}, false
 	}
 	var buf [SizeofSockaddrInet6]byte
-	if err := r.ReadMem(addr, buf[:n]); err != nil {
+	b := buf[:min(n, SizeofSockaddrInet6)]
+	if err := r.ReadMem(addr, b); err != nil {
 		return Sockaddr{}, false
 	}
-	sa, err := DecodeSockaddr(buf[:n])
+	sa, err := DecodeSockaddr(b)
 	return sa, err == nil
 }
 

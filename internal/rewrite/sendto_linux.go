@@ -3,14 +3,12 @@
 package rewrite
 
 import (
-	"encoding/binary"
-
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
 
 // sendto(fd, buf, len, flags, dest_addr, addrlen): a datagram to dest_addr on
 // an unbound socket gets the source that connect() to dest_addr would get.
-// The filter traps it only with an INET-sized addrlen.
+// The filter traps it only with an addrlen of 16 to 128 bytes.
 func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	if c.Addr == 0 {
 		d.note = "left alone: no destination"
@@ -19,30 +17,48 @@ func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.R
 	return h.connect(r, c, d)
 }
 
+// maxControl bounds the control data read from a sendmsg: enough for every
+// message a program sends with a datagram. A PKTINFO message further in is
+// not seen, and the socket gets the policy's source; the datagram still
+// leaves from the PKTINFO source, which the kernel prefers to the bound one.
+const maxControl = 4096
+
 // sendmsg(fd, msg, flags), trapped only with [options] trap_sendmsg: the
 // destination is msg->msg_name, which the filter cannot see, so every
-// sendmsg comes here and most leave at once. struct msghdr starts with
-// msg_name and msg_namelen: a pointer and an int, 8+4 bytes (4+4 for a
-// 32-bit program's compat_msghdr).
+// sendmsg comes here and most leave at once. A datagram whose IP_PKTINFO or
+// IPV6_PKTINFO names a source is left alone: the program chose its source.
 func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
-	var buf [12]byte
+	var buf [sizeofMsghdr]byte
 	hdr := buf[:]
 	if c.Compat {
-		hdr = buf[:8]
+		hdr = buf[:sizeofCompatMsghdr]
 	}
 	if c.Addr == 0 || r.ReadMem(c.Addr, hdr) != nil {
 		return notify.Continue()
 	}
-	var name uint64
-	var namelen uint32
-	if c.Compat {
-		name, namelen = uint64(binary.NativeEndian.Uint32(hdr[0:4])), binary.NativeEndian.Uint32(hdr[4:8])
-	} else {
-		name, namelen = binary.NativeEndian.Uint64(hdr[0:8]), binary.NativeEndian.Uint32(hdr[8:12])
-	}
-	if name == 0 {
+	m := decodeMsghdr(hdr, c.Compat)
+	if m.name == 0 {
 		d.note = "left alone: no destination"
 		return notify.Continue()
 	}
-	return h.connect(r, notify.Call{Op: c.Op, Fd: c.Fd, Addr: name, AddrLen: uint64(namelen)}, d)
+	if m.control != 0 && m.controllen > 0 {
+		var ctl [maxControl]byte
+		b := ctl[:min(m.controllen, maxControl)]
+		if r.ReadMem(m.control, b) == nil && pktinfoSource(b, c.Compat) {
+			d.note = "left alone: source set by PKTINFO"
+			return notify.Continue()
+		}
+	}
+	return h.connect(r, notify.Call{Op: c.Op, Fd: c.Fd, Addr: m.name, AddrLen: m.namelen}, d)
+}
+
+// sendmmsg(fd, msgvec, vlen, flags), trapped with sendmsg: the socket gets
+// the source for the first message's destination, as if that message were
+// sent by sendmsg (struct mmsghdr starts with its struct msghdr).
+func (h *Handler) sendmmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
+	if uint32(c.AddrLen) == 0 {
+		d.note = "left alone: no message"
+		return notify.Continue()
+	}
+	return h.sendmsg(r, c, d)
 }

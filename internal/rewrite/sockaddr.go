@@ -15,6 +15,12 @@ const (
 
 	SizeofSockaddrInet4 = 16 // struct sockaddr_in
 	SizeofSockaddrInet6 = 28 // struct sockaddr_in6
+	// MinSockaddrInet6 is SIN6_LEN_RFC2133: the kernel takes an AF_INET6
+	// address without sin6_scope_id (then 0) from bind, connect and sendto.
+	MinSockaddrInet6 = 24
+	// MaxSockaddr is sizeof(struct sockaddr_storage), the longest address
+	// the kernel copies in (move_addr_to_kernel).
+	MaxSockaddr = 128
 )
 
 // ErrNotInet reports a socket address of a family other than AF_INET or AF_INET6.
@@ -47,8 +53,11 @@ func (s Sockaddr) IsWildcard() bool { return s.Addr.Addr().Unmap().IsUnspecified
 // DecodeSockaddr decodes a struct sockaddr_in or sockaddr_in6 as the kernel
 // receives it from bind(2) or connect(2): family in host byte order, port and
 // address in network byte order. It checks the family before the length, and
-// the length before reading, like the kernel's inet_bind/inet6_bind.
-// b is the caller's buffer cut to its addrlen argument.
+// the length before reading, like the kernel's inet_bind/inet6_bind: at
+// least 16 bytes for AF_INET, 24 for AF_INET6 (sin6_scope_id, in bytes
+// 24..27, is 0 when they are missing), whatever follows ignored.
+// b is the caller's buffer cut to its addrlen argument, or to the bytes of
+// it the family needs.
 func DecodeSockaddr(b []byte) (Sockaddr, error) {
 	if len(b) < 2 {
 		return Sockaddr{}, fmt.Errorf("%w: %d bytes", ErrShortSockaddr, len(b))
@@ -64,17 +73,17 @@ func DecodeSockaddr(b []byte) (Sockaddr, error) {
 		addr := netip.AddrFrom4([4]byte(b[4:8]))
 		return Sockaddr{Family: AFInet, Addr: netip.AddrPortFrom(addr, port)}, nil
 	case AFInet6:
-		if len(b) < SizeofSockaddrInet6 {
+		if len(b) < MinSockaddrInet6 {
 			return Sockaddr{}, fmt.Errorf("%w: AF_INET6 in %d bytes", ErrShortSockaddr, len(b))
 		}
 		port := uint16(b[2])<<8 | uint16(b[3])
 		// b[4:8] is sin6_flowinfo, irrelevant to source selection.
 		addr := netip.AddrFrom16([16]byte(b[8:24]))
-		return Sockaddr{
-			Family:  AFInet6,
-			Addr:    netip.AddrPortFrom(addr, port),
-			ScopeID: hostEndian.Uint32(b[24:28]),
-		}, nil
+		sa := Sockaddr{Family: AFInet6, Addr: netip.AddrPortFrom(addr, port)}
+		if len(b) >= SizeofSockaddrInet6 {
+			sa.ScopeID = hostEndian.Uint32(b[24:28])
+		}
+		return sa, nil
 	default:
 		return Sockaddr{}, fmt.Errorf("%w: family %d", ErrNotInet, family)
 	}

@@ -60,6 +60,16 @@ func TestDecodeSockaddr(t *testing.T) {
 		{name: "one byte", in: []byte{2}, wantErr: ErrShortSockaddr},
 		{name: "inet short", in: sa4(1, [4]byte{1, 2, 3, 4})[:8], wantErr: ErrShortSockaddr},
 		{name: "inet6 in 16 bytes", in: sa6(1, v6, 0)[:16], wantErr: ErrShortSockaddr},
+		{name: "inet6 in 23 bytes", in: sa6(1, v6, 0)[:23], wantErr: ErrShortSockaddr},
+		{name: "inet6 in 24 bytes: no scope id, which is 0", in: sa6(80, v6, 7)[:24],
+			want: Sockaddr{Family: AFInet6, Addr: netip.MustParseAddrPort("[2001:db8::1]:80")}, dest: "2001:db8::1"},
+		{name: "inet6 in 27 bytes: no scope id", in: sa6(80, v6, 7)[:27],
+			want: Sockaddr{Family: AFInet6, Addr: netip.MustParseAddrPort("[2001:db8::1]:80")}, dest: "2001:db8::1"},
+		{name: "inet6 in sockaddr_storage", in: append(sa6(80, v6, 7), make([]byte, 100)...),
+			want: Sockaddr{Family: AFInet6, Addr: netip.MustParseAddrPort("[2001:db8::1]:80"), ScopeID: 7}, dest: "2001:db8::1"},
+		{name: "inet in 17 bytes", in: append(sa4(1, [4]byte{10, 1, 2, 3}), 9),
+			want: Sockaddr{Family: AFInet, Addr: netip.MustParseAddrPort("10.1.2.3:1")}, dest: "10.1.2.3"},
+		{name: "inet in 15 bytes", in: sa4(1, [4]byte{10, 1, 2, 3})[:15], wantErr: ErrShortSockaddr},
 		{name: "unix", in: unix, wantErr: ErrNotInet},
 		{name: "unspec", in: make([]byte, 16), wantErr: ErrNotInet},
 	}
@@ -136,6 +146,8 @@ func FuzzDecodeSockaddr(f *testing.F) {
 	f.Add(sa6(443, netip.MustParseAddr("2001:db8::1").As16(), 3))
 	f.Add([]byte{})
 	f.Add([]byte{10, 0, 1})
+	f.Add(sa6(443, netip.MustParseAddr("2001:db8::1").As16(), 3)[:MinSockaddrInet6])
+	f.Add(append(sa4(80, [4]byte{10, 1, 2, 3}), make([]byte, MaxSockaddr-SizeofSockaddrInet4)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sa, err := DecodeSockaddr(b)
 		if err != nil {
@@ -149,8 +161,8 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		if err != nil {
 			t.Fatalf("encode of decoded %+v: %v", sa, err)
 		}
-		if n > len(b) {
-			t.Fatalf("decoded from %d bytes, encoded into %d", len(b), n)
+		if least := map[uint16]int{AFInet: SizeofSockaddrInet4, AFInet6: MinSockaddrInet6}[sa.Family]; len(b) < least || n < least {
+			t.Fatalf("family %d decoded from %d bytes, encoded into %d", sa.Family, len(b), n)
 		}
 		again, err := DecodeSockaddr(buf[:n])
 		if err != nil {

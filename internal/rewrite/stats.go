@@ -13,7 +13,7 @@ import (
 // methods are safe for concurrent use and allocate only the first time a
 // key is seen.
 type Stats struct {
-	calls     [4]atomic.Uint64 // connect, bind, sendto, sendmsg
+	calls     [5]atomic.Uint64 // connect, bind, sendto, sendmsg, sendmmsg
 	bound     atomic.Uint64    // a source was bound (or a bind moved)
 	failed    atomic.Uint64    // the program got an errno from vipa-exec
 	leftAlone sync.Map         // reason (string) -> *atomic.Uint64
@@ -26,7 +26,7 @@ type sourceKey struct {
 }
 
 // callNames index Stats.calls.
-var callNames = [4]string{"connect", "bind", "sendto", "sendmsg"}
+var callNames = [5]string{"connect", "bind", "sendto", "sendmsg", "sendmmsg"}
 
 func counter(m *sync.Map, key any) *atomic.Uint64 {
 	if c, ok := m.Load(key); ok {
