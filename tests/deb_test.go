@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -52,11 +53,12 @@ func TestIntegrationDeb(t *testing.T) {
 
 	t.Run("lintian", func(t *testing.T) {
 		// Every tag down to pedantic: the package has none to explain.
-		cmd := exec.CommandContext(t.Context(), "lintian", "--display-level", ">=pedantic", "--fail-on", "error,warning,info,pedantic", deb)
-		res := testutil.Run(t, cmd)
-		tags := testutil.Lines(res.Stdout)
-		if res.Exit != 0 || len(tags) > 0 {
-			t.Errorf("lintian: exit %d, tags:\n%s%s", res.Exit, res.Stdout, res.Stderr)
+		// lintian takes seconds on a quiet machine, minutes on a busy one.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "lintian", "--display-level", ">=pedantic", "--fail-on", "error,warning,info,pedantic", deb).Output()
+		if tags := testutil.Lines(string(out)); err != nil || len(tags) > 0 {
+			t.Errorf("lintian: %v, tags:\n%s", err, out)
 		}
 	})
 

@@ -52,7 +52,7 @@ func TestIntegrationSuperviseParent(t *testing.T) {
 
 	t.Run("program is the child, and no supervisor is detached", func(t *testing.T) {
 		e := e.with(t)
-		res := e.run(e.parent(pol, "/bin/sh", "-c", `echo $PPID $$; pgrep -c -f '^vipa-exec-supervisor ' || true`)...)
+		res := e.run(e.parent(pol, "/bin/sh", "-c", `echo $PPID $$; pgrep -c -f "^vipa-exec-supervisor ($$|$PPID)\$" || true`)...)
 		wantOK(t, "sh", res)
 		var ppid, pid, detached int
 		if _, err := fmt.Sscanf(res.Stdout, "%d %d\n%d", &ppid, &pid, &detached); err != nil {
@@ -62,7 +62,7 @@ func TestIntegrationSuperviseParent(t *testing.T) {
 			t.Errorf("program pid %d, parent %d; want a child of vipa-exec %d", pid, ppid, res.Pid)
 		}
 		if detached != 0 {
-			t.Errorf("%d vipa-exec-supervisor processes run, want none in parent mode", detached)
+			t.Errorf("%d vipa-exec-supervisor processes serve this program, want none in parent mode", detached)
 		}
 	})
 
