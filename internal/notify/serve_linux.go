@@ -5,7 +5,9 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -62,6 +64,38 @@ func (r *Request) ReadMem(addr uint64, buf []byte) error {
 	}
 	if int(n) != len(buf) {
 		return fmt.Errorf("read memory of pid %d: %w", r.Pid, unix.EFAULT)
+	}
+	return nil
+}
+
+// WriteMem copies b to addr in the calling thread's memory, through
+// /proc/TID/mem: the file is opened first and the notification proven
+// pending after, so the memory written is the caller's even if its thread
+// id is reused at any moment. Unlike process_vm_writev(2), which names its
+// target by pid at the time of the write, the open file holds the caller's
+// address space; and it writes a read-only page too (the kernel gives the
+// caller a private copy of it, as for a debugger's breakpoint).
+func (r *Request) WriteMem(addr uint64, b []byte) error {
+	if addr > math.MaxInt64-uint64(len(b)) {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, unix.EFAULT)
+	}
+	fd, err := unix.Open("/proc/"+strconv.FormatUint(uint64(r.Pid), 10)+"/mem", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if !r.Valid() {
+			err = ErrNotPending
+		}
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
+	}
+	defer unix.Close(fd)
+	if !r.Valid() {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, ErrNotPending)
+	}
+	n, err := unix.Pwrite(fd, b, int64(addr))
+	if err != nil {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
+	}
+	if n != len(b) {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, unix.EFAULT)
 	}
 	return nil
 }
