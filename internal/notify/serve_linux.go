@@ -136,6 +136,13 @@ func Serve(l *Listener, h Handler, workers int) error {
 	if workers < 1 {
 		workers = 1
 	}
+	// Each worker's pidfds get a share of the descriptors the supervisor
+	// may open, read once: it is the supervisor's own limit.
+	limit := maxCachedPidfds
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		limit = cacheLimit(rl.Cur, workers)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for i := range workers {
@@ -144,7 +151,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 			// traced thread with one supervisor thread.
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			w := &worker{l: l, h: h, pidfds: newPidfdCache()}
+			w := &worker{l: l, h: h, pidfds: newPidfdCache(limit)}
 			defer w.pidfds.close()
 			errs[i] = w.loop()
 		})
