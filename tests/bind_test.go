@@ -265,3 +265,36 @@ func TestIntegrationBindProgramChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationBindUnwritable: a sockaddr in a read-only shared mapping
+// cannot be rewritten (not even /proc/PID/mem writes a shared page the
+// program may not write). That is vipa-exec's failure, and the rule's
+// on_error decides: "continue" leaves the bind on the wildcard address with
+// one warning for all three binds, "fail" returns the errno (EFAULT).
+func TestIntegrationBindUnwritable(t *testing.T) {
+	testutil.RequireRoot(t)
+	llbind := testutil.BuildC(t, "tests/clients/llbind/llbind.c")
+	const warning = "cannot rewrite a call a rule matched"
+	tests := []struct {
+		onError  string
+		want     string
+		warnings int
+	}{
+		{onError: "continue", want: "local=0.0.0.0:6002 buffer=0.0.0.0", warnings: 1},
+		{onError: "fail", want: "errno=14"}, // EFAULT
+	}
+	for _, tt := range tests {
+		t.Run(tt.onError, func(t *testing.T) {
+			e := newEnv(t)
+			pol := e.policy(bindPolicy + `on_error = "` + tt.onError + `"` + "\n")
+			res := e.wrapped(pol, llbind, "-s", "-n", "3", "6002")
+			wantOK(t, "llbind", res)
+			if got := strings.TrimSpace(res.Stdout); got != tt.want {
+				t.Errorf("llbind printed %q, want %q", got, tt.want)
+			}
+			if n := strings.Count(res.Stderr, warning); n != tt.warnings {
+				t.Errorf("stderr has %d warnings %q, want %d:\n%s", n, warning, tt.warnings, res.Stderr)
+			}
+		})
+	}
+}

@@ -91,6 +91,9 @@ func (r *Request) WriteMem(addr uint64, b []byte) error {
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, ErrNotPending)
 	}
 	n, err := unix.Pwrite(fd, b, int64(addr))
+	if err == unix.EIO {
+		err = unix.EFAULT // how /proc/PID/mem says the address is not writable
+	}
 	if err != nil {
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
 	}

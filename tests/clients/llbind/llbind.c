@@ -3,12 +3,15 @@
  * every TCP bind with Landlock, to show whose kernel checks a [[bind]] rule
  * obeys: the program's, never the supervisor's.
  *
- *   llbind [-l] [-r] PORT
+ *   llbind [-l] [-r|-s] [-n N] PORT
  *
  *   -l  first restrict itself with a Landlock ruleset that handles
  *       LANDLOCK_ACCESS_NET_BIND_TCP and allows no port (Landlock ABI >= 4)
  *   -r  pass the address from a read-only buffer (.rodata); PORT must be
  *       6001, the port compiled into it
+ *   -s  pass the address from a read-only shared mapping (of a memfd),
+ *       which not even /proc/PID/mem can write
+ *   -n  bind N sockets one after the other, closing all but the last
  *
  * Prints "local=ADDR:PORT buffer=ADDR" after a successful bind and listen
  * (buffer: the address the bind argument holds afterwards), or
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -81,8 +85,8 @@ static void deny_tcp_bind(void)
 
 int main(int argc, char **argv)
 {
-	int landlock = 0, rodata = 0, opt;
-	while ((opt = getopt(argc, argv, "lr")) != -1) {
+	int landlock = 0, rodata = 0, shared = 0, n = 1, opt;
+	while ((opt = getopt(argc, argv, "lrsn:")) != -1) {
 		switch (opt) {
 		case 'l':
 			landlock = 1;
@@ -90,13 +94,19 @@ int main(int argc, char **argv)
 		case 'r':
 			rodata = 1;
 			break;
+		case 's':
+			shared = 1;
+			break;
+		case 'n':
+			n = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: llbind [-l] [-r] PORT\n");
+			fprintf(stderr, "usage: llbind [-l] [-r|-s] [-n N] PORT\n");
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: llbind [-l] [-r] PORT\n");
+	if (optind != argc - 1 || n < 1) {
+		fprintf(stderr, "usage: llbind [-l] [-r|-s] [-n N] PORT\n");
 		return 2;
 	}
 	int port = atoi(argv[optind]);
@@ -107,14 +117,32 @@ int main(int argc, char **argv)
 	if (landlock)
 		deny_tcp_bind();
 
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	if (s < 0) {
-		perror("llbind: socket");
-		return 1;
-	}
 	struct sockaddr_in rw = {.sin_family = AF_INET, .sin_port = htons(port)};
 	const struct sockaddr_in *a = rodata ? &rodata_addr : &rw;
-	if (bind(s, (const struct sockaddr *)a, sizeof *a) != 0) {
+	if (shared) {
+		int mfd = memfd_create("llbind", MFD_CLOEXEC);
+		if (mfd < 0 || write(mfd, &rw, sizeof rw) != sizeof rw) {
+			perror("llbind: memfd");
+			return 1;
+		}
+		a = mmap(NULL, sizeof rw, PROT_READ, MAP_SHARED, mfd, 0);
+		if (a == MAP_FAILED) {
+			perror("llbind: mmap");
+			return 1;
+		}
+	}
+	int s = -1, rc = -1;
+	for (int i = 0; i < n; i++) {
+		if (s >= 0)
+			close(s);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		if (s < 0) {
+			perror("llbind: socket");
+			return 1;
+		}
+		rc = bind(s, (const struct sockaddr *)a, sizeof *a);
+	}
+	if (rc != 0) {
 		if (errno == EACCES)
 			printf("errno=EACCES\n");
 		else
