@@ -53,8 +53,8 @@ func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 // x32).
 func (h *Handler) Handle(r *notify.Request) notify.Response {
 	c, err := r.Call()
-	if err != nil {
-		return notify.Continue()
+	if err != nil { // i386 socketcall's arguments, unreadable
+		return h.unreadable(r, err, &decision{})
 	}
 	var d decision
 	var resp notify.Response
