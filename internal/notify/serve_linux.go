@@ -73,8 +73,9 @@ func (r *Request) ReadMem(addr uint64, buf []byte) error {
 // pending after, so the memory written is the caller's even if its thread
 // id is reused at any moment. Unlike process_vm_writev(2), which names its
 // target by pid at the time of the write, the open file holds the caller's
-// address space; and it writes a read-only page too (the kernel gives the
-// caller a private copy of it, as for a debugger's breakpoint).
+// address space; and it writes a read-only private page too (the kernel
+// gives the caller its own copy, as for a debugger's breakpoint). A shared
+// page the caller may not write fails with EFAULT.
 func (r *Request) WriteMem(addr uint64, b []byte) error {
 	if addr > math.MaxInt64-uint64(len(b)) {
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, unix.EFAULT)
