@@ -169,13 +169,13 @@ func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, er
 	}
 	errno := errnoOf(err)
 	d.rule = m.Origin()
+	h.warnOnce(warnKey{step: step, errno: errno},
+		"cannot rewrite a call a rule matched (further failures of this kind are not logged)",
+		"pid", r.Pid, "step", step, "rule", m.Origin(), "on_error", m.OnError().String(), "err", err)
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
 	d.note = "left alone: " + step + ": " + errno.Error()
-	h.warnOnce(warnKey{step: step, errno: errno},
-		"cannot rewrite a call a rule matched; leaving the kernel's choice (further failures of this kind are not logged)",
-		"pid", r.Pid, "step", step, "rule", m.Origin(), "err", err)
 	return notify.Continue()
 }
 
