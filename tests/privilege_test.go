@@ -170,19 +170,37 @@ for host, port in zip(args[0::2], args[1::2]):
 `
 
 // TestIntegrationUndumpable: an unprivileged supervisor cannot read the
-// address of a program that made itself non-dumpable. The connections go on
-// from the kernel's source, as they must (no rule can match an address
-// never read), but not silently: the supervisor warns, once.
+// address of a program that made itself non-dumpable. Not silently: the
+// supervisor warns, once. The connections go on from the kernel's source
+// ("continue": no rule can match an address never read), unless some
+// [[connect]] rule says on_error = "fail", which the address might have
+// matched: then they fail (EPERM, the supervisor's error).
 func TestIntegrationUndumpable(t *testing.T) {
 	testutil.RequireTool(t, "setpriv", python)
-	e := newEnv(t)
-	argv := append(append([]string{python, "-c", pyUndumpable}, hostPort(dst4)...), hostPort(dst4)...)
-	res := e.run(asNobody(e.vipa(e.policy(standardPolicy), argv...)...)...)
-	e.supervisorGone(res)
-	wantOK(t, "python", res)
-	wantSources(t, "non-dumpable program", e.rec4, map[netip.Addr]int{dst4: 2})
-	const warning = "cannot read a call's address"
-	if n := strings.Count(res.Stderr, warning); n != 1 {
-		t.Errorf("stderr has %d warnings %q, want 1:\n%s", n, warning, res.Stderr)
+	tests := []struct {
+		onError string
+		sources map[netip.Addr]int
+	}{
+		{onError: "continue", sources: map[netip.Addr]int{dst4: 2}},
+		{onError: "fail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.onError, func(t *testing.T) {
+			e := newEnv(t)
+			pol := e.policy(standardPolicy + `on_error    = "` + tt.onError + `"` + "\n")
+			argv := append(append([]string{python, "-c", pyUndumpable}, hostPort(dst4)...), hostPort(dst4)...)
+			res := e.run(asNobody(e.vipa(pol, argv...)...)...)
+			e.supervisorGone(res)
+			if tt.sources != nil {
+				wantOK(t, "python", res)
+				wantSources(t, "non-dumpable program", e.rec4, tt.sources)
+			} else if res.Exit != 1 || !strings.Contains(res.Stderr, "PermissionError") || e.rec4.Count() != 0 {
+				t.Errorf("want exit 1 with PermissionError and no connection, got %d connections and %v", e.rec4.Count(), res)
+			}
+			const warning = "cannot read a call's address"
+			if n := strings.Count(res.Stderr, warning); n != 1 {
+				t.Errorf("stderr has %d warnings %q, want 1:\n%s", n, warning, res.Stderr)
+			}
+		})
 	}
 }

@@ -54,7 +54,7 @@ func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 func (h *Handler) Handle(r *notify.Request) notify.Response {
 	c, err := r.Call()
 	if err != nil { // i386 socketcall's arguments, unreadable
-		return h.unreadable(r, err, &decision{})
+		return h.unreadable(r, notify.OpNone, err, &decision{})
 	}
 	var d decision
 	var resp notify.Response
@@ -131,26 +131,61 @@ func readSockaddr(r *notify.Request, addr, addrlen uint64, buf *[SizeofSockaddrI
 	return DecodeSockaddr(buf[:n])
 }
 
-// unreadable leaves alone a call whose address could not be read, before
-// any rule could match it. Only an error that neither the kernel will
-// report (EFAULT, a bad pointer of the program's) nor a departed caller
-// explains is vipa-exec's own, and warned about once per errno.
-func (h *Handler) unreadable(r *notify.Request, err error, d *decision) notify.Response {
+// unreadable decides a call of op whose address could not be read, before
+// any rule could match it. An error the kernel will report itself (EFAULT,
+// a bad pointer of the program's) and a departed caller leave it alone.
+// Anything else is vipa-exec's failure, warned about once per errno: the
+// address might have matched any rule, so if some rule for such calls says
+// on_error = "fail", the call fails (a program that makes itself
+// non-dumpable must not slip past an unprivileged supervisor); otherwise
+// it goes on unchanged.
+func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, ErrNotInet), errors.Is(err, ErrShortSockaddr):
 		d.note = "not an IPv4 or IPv6 address"
+		return notify.Continue()
 	case errors.Is(err, unix.EFAULT):
 		d.note = "left alone: address unreadable, for the kernel to report"
+		return notify.Continue()
 	case errors.Is(err, unix.ESRCH), !r.Valid():
 		d.note = "left alone: the caller is gone"
-	default:
-		errno := errnoOf(err)
-		d.note = "left alone: read the address: " + errno.Error()
-		h.warnOnce(warnKey{step: "read the address", errno: errno},
-			"cannot read a call's address; leaving it to the kernel (further failures of this kind are not logged)",
-			"pid", r.Pid, "err", err)
+		return notify.Continue()
 	}
+	errno := errnoOf(err)
+	strict, fail := failRule(h.policy.Load(), op)
+	onError := policy.OnErrorContinue.String()
+	if fail {
+		onError = policy.OnErrorFail.String() + " (rule " + strict + ")"
+	}
+	h.warnOnce(warnKey{step: "read the address", errno: errno},
+		"cannot read a call's address (further failures of this kind are not logged)",
+		"pid", r.Pid, "on_error", onError, "err", err)
+	if fail {
+		d.rule = strict
+		return notify.Fail(errno)
+	}
+	d.note = "left alone: read the address: " + errno.Error()
 	return notify.Continue()
+}
+
+// failRule returns the first rule for calls of op (of either kind for
+// OpNone) that binds and has on_error = "fail".
+func failRule(pol *policy.Policy, op notify.Op) (origin string, ok bool) {
+	if op != notify.OpBind {
+		for _, r := range pol.ConnectRules() {
+			if r.OnError == policy.OnErrorFail && r.Policy != policy.Kernel {
+				return r.Origin, true
+			}
+		}
+	}
+	if op == notify.OpBind || op == notify.OpNone {
+		for _, r := range pol.BindRules() {
+			if r.OnError == policy.OnErrorFail && r.Policy != policy.Kernel {
+				return r.Origin, true
+			}
+		}
+	}
+	return "", false
 }
 
 // unrewritten decides a call that a rule matched but that vipa-exec could
@@ -199,7 +234,7 @@ func (h *Handler) connect(r *notify.Request, c notify.Call, d *decision) notify.
 	var buf [SizeofSockaddrInet6]byte
 	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
 	if err != nil {
-		return h.unreadable(r, err, d)
+		return h.unreadable(r, c.Op, err, d)
 	}
 	return h.bindSource(r, c.Fd, sa, d)
 }
@@ -328,7 +363,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	var buf [SizeofSockaddrInet6]byte
 	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
 	if err != nil {
-		return h.unreadable(r, err, d)
+		return h.unreadable(r, c.Op, err, d)
 	}
 	d.dst = sa.Addr
 	if !sa.IsWildcard() {

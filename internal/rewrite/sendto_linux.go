@@ -34,7 +34,7 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 		return notify.Continue() // EFAULT, for the kernel to answer
 	}
 	if err := r.ReadMem(c.Addr, hdr); err != nil {
-		return h.unreadable(r, err, d)
+		return h.unreadable(r, c.Op, err, d)
 	}
 	var name uint64
 	var namelen uint32
