@@ -40,10 +40,12 @@ func TestIntegrationThreadChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pidfd caches take at most half the limit; 64 is plenty for
+	// everything else the supervisor holds.
 	t.Logf("supervisor %d holds %d descriptors after %d threads", sup, len(fds), threads)
-	if len(fds) > nofile/2 {
-		t.Errorf("supervisor holds %d descriptors after %d threads, want at most %d (half of RLIMIT_NOFILE %d)",
-			len(fds), threads, nofile/2, nofile)
+	if bound := nofile/2 + 64; len(fds) > bound {
+		t.Errorf("supervisor holds %d descriptors after %d threads, want at most %d (half of RLIMIT_NOFILE %d, and 64)",
+			len(fds), threads, bound, nofile)
 	}
 	stdin.Close()
 	res := p.Wait(t)
