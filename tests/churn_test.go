@@ -21,6 +21,11 @@ func TestIntegrationThreadChurn(t *testing.T) {
 	const threads, nofile = 12000, 4096
 	e := newEnv(t)
 	churn := testutil.BuildC(t, "tests/clients/churn/churn.c")
+	res := e.run(append([]string{churn, "1"}, hostPort(dst4)...)...)
+	wantOK(t, "churn without vipa-exec", res)
+	wantSources(t, "without vipa-exec", e.rec4, map[netip.Addr]int{dst4: 1})
+	e.rec4.Reset()
+
 	argv := append([]string{"/bin/sh", "-c", `ulimit -n "$0" && exec "$@"`, strconv.Itoa(nofile)},
 		e.vipa(e.policy(standardPolicy), append([]string{churn, strconv.Itoa(threads)}, hostPort(dst4)...)...)...)
 	cmd := e.command(argv...)
@@ -48,7 +53,7 @@ func TestIntegrationThreadChurn(t *testing.T) {
 			len(fds), threads, bound, nofile)
 	}
 	stdin.Close()
-	res := p.Wait(t)
+	res = p.Wait(t)
 	e.supervisorGone(res)
 	wantOK(t, "churn", res)
 	wantSources(t, "12,000 threads", e.rec4, map[netip.Addr]int{vipa4: threads})
