@@ -170,8 +170,9 @@ func TestReplaceAddr(t *testing.T) {
 }
 
 // FuzzDecodeSockaddr checks that decoding never panics, that it accepts
-// exactly the inputs the kernel would read as AF_INET/AF_INET6, and that
-// encoding what it decoded gives back the same address and port.
+// exactly the inputs the kernel would read as AF_INET/AF_INET6, that
+// encoding what it decoded gives back the same address and port, and that
+// ReplaceAddr touches nothing but the address.
 func FuzzDecodeSockaddr(f *testing.F) {
 	f.Add(sa4(80, [4]byte{10, 1, 2, 3}))
 	f.Add(sa6(443, netip.MustParseAddr("::ffff:1.2.3.4").As16(), 0))
@@ -206,6 +207,11 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		}
 		if sa.Family == AFInet6 && !sa.Addr.Addr().Is6() {
 			t.Fatalf("AF_INET6 decoded to %s", sa.Addr)
+		}
+		// Putting back the address it holds changes no byte.
+		same := bytes.Clone(b)
+		if err := ReplaceAddr(same, sa.Addr.Addr()); err != nil || !bytes.Equal(same, b) {
+			t.Fatalf("ReplaceAddr with its own address: %v\n-%x\n+%x", err, b, same)
 		}
 	})
 }
