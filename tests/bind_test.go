@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
 
@@ -193,6 +195,8 @@ policy  = "onevipa"
 // sockaddr, also a read-only one, holds the VIPA afterwards.
 func TestIntegrationBindProgramChecks(t *testing.T) {
 	testutil.RequireRoot(t)
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	testutil.Require(t, errno == 0 && abi >= 4, "needs Landlock ABI 4 (Linux 6.7, landlock in lsm=) for network rules")
 	llbind := testutil.BuildC(t, "tests/clients/llbind/llbind.c")
 	tests := []struct {
 		name    string
