@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
 
@@ -181,6 +183,122 @@ policy  = "onevipa"
 			}
 			if res.Exit != 1 || !strings.Contains(res.Stderr, "errno=EACCES") {
 				t.Errorf("bind 0.0.0.0:80: want exit 1 with errno=EACCES, got %v", res)
+			}
+		})
+	}
+}
+
+// TestIntegrationBindProgramChecks: a [[bind]] rule moves the program's own
+// bind, which the kernel checks against the program, never against the
+// supervisor: a program (run as nobody by a root vipa-exec) that denies
+// itself every TCP bind with Landlock gets EACCES and listens nowhere. Its
+// sockaddr, also a read-only one, holds the VIPA afterwards.
+func TestIntegrationBindProgramChecks(t *testing.T) {
+	testutil.RequireRoot(t)
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	testutil.Require(t, errno == 0 && abi >= 4, "needs Landlock ABI 4 (Linux 6.7, landlock in lsm=) for network rules")
+	llbind := testutil.BuildC(t, "tests/clients/llbind/llbind.c")
+	tests := []struct {
+		name    string
+		wrapped bool
+		args    []string
+		port    uint16
+		// want is the client's line; listen the address ss must show on
+		// port, or none.
+		want   string
+		listen netip.Addr
+	}{
+		{name: "Landlock without vipa-exec (control)", args: []string{"-l", "6000"}, port: 6000,
+			want: "errno=EACCES"},
+		{name: "without Landlock the bind moves", wrapped: true, args: []string{"6000"}, port: 6000,
+			want: "local=192.0.2.10:6000 buffer=192.0.2.10", listen: vipa4},
+		{name: "Landlock denies the moved bind", wrapped: true, args: []string{"-l", "6000"}, port: 6000,
+			want: "errno=EACCES"},
+		{name: "read-only sockaddr without vipa-exec (control)", args: []string{"-r", "6001"}, port: 6001,
+			want: "local=0.0.0.0:6001 buffer=0.0.0.0", listen: netip.IPv4Unspecified()},
+		{name: "read-only sockaddr moves", wrapped: true, args: []string{"-r", "6001"}, port: 6001,
+			want: "local=192.0.2.10:6001 buffer=192.0.2.10", listen: vipa4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			argv := append([]string{llbind}, tt.args...)
+			if tt.wrapped {
+				argv = append([]string{e.vipaExec, "-u", "nobody", "-g", "nogroup", "-p", e.policy(bindPolicy)}, argv...)
+			} else {
+				argv = asNobody(argv...)
+			}
+			cmd := e.command(argv...)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := testutil.Start(t, cmd)
+			if got := p.Line(t); got != tt.want {
+				t.Errorf("llbind printed %q, want %q", got, tt.want)
+			}
+			// llbind waits for end of file: look while it holds its socket.
+			var got []netip.Addr
+			for _, ap := range e.ns.Listening(t) {
+				if ap.Port() == tt.port {
+					got = append(got, ap.Addr())
+				}
+			}
+			var want []netip.Addr
+			if tt.listen.IsValid() {
+				want = append(want, tt.listen)
+			}
+			if d := testutil.Diff(want, got); d != "" {
+				t.Errorf("ss -ltnH: listeners on port %d (-want +got):\n%s", tt.port, d)
+			}
+			if !tt.listen.IsValid() {
+				addr := netip.AddrPortFrom(vipa4, tt.port).String()
+				if c, err := e.ns.Dial("tcp", addr); err == nil {
+					c.Close()
+					t.Errorf("dial %s: connected, want connection refused", addr)
+				} else if !testutil.IsRefused(err) {
+					t.Errorf("dial %s: %v, want connection refused", addr, err)
+				}
+			}
+			stdin.Close()
+			res := p.Wait(t)
+			wantOK(t, "llbind", res)
+			if tt.wrapped {
+				e.supervisorGone(res)
+			}
+		})
+	}
+}
+
+// TestIntegrationBindUnwritable: a sockaddr in a read-only shared mapping
+// cannot be rewritten (not even /proc/PID/mem writes a shared page the
+// program may not write). That is vipa-exec's failure, and the rule's
+// on_error decides: "continue" leaves the bind on the wildcard address,
+// "fail" returns the errno (EFAULT); either way with one warning for all
+// three binds.
+func TestIntegrationBindUnwritable(t *testing.T) {
+	testutil.RequireRoot(t)
+	llbind := testutil.BuildC(t, "tests/clients/llbind/llbind.c")
+	const warning = "cannot rewrite a call a rule matched"
+	tests := []struct {
+		onError  string
+		want     string
+		warnings int
+	}{
+		{onError: "continue", want: "local=0.0.0.0:6002 buffer=0.0.0.0", warnings: 1},
+		{onError: "fail", want: "errno=14", warnings: 1}, // EFAULT
+	}
+	for _, tt := range tests {
+		t.Run(tt.onError, func(t *testing.T) {
+			e := newEnv(t)
+			pol := e.policy(bindPolicy + `on_error = "` + tt.onError + `"` + "\n")
+			res := e.wrapped(pol, llbind, "-s", "-n", "3", "6002")
+			wantOK(t, "llbind", res)
+			if got := strings.TrimSpace(res.Stdout); got != tt.want {
+				t.Errorf("llbind printed %q, want %q", got, tt.want)
+			}
+			if n := strings.Count(res.Stderr, warning); n != tt.warnings {
+				t.Errorf("stderr has %d warnings %q, want %d:\n%s", n, warning, tt.warnings, res.Stderr)
 			}
 		})
 	}

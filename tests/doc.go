@@ -20,5 +20,7 @@
 // is followed by a check that its supervisor exited by itself.
 //
 // The client sources are in ./clients: goclient (static Go), cclient
-// (dynamic C) and java.
+// (dynamic C) and java; among the C programs for one case each, llbind
+// (binds under Landlock, from read-only memory) and churn (a thread per
+// connection).
 package tests

@@ -153,3 +153,54 @@ func TestIntegrationUnprivileged(t *testing.T) {
 		wantSources(t, "IPv4 under unprivileged vipa-exec", e.rec4, map[netip.Addr]int{vipa4: 10})
 	})
 }
+
+// pyUndumpable makes itself non-dumpable, which keeps a supervisor of the
+// same user without CAP_SYS_PTRACE out of its memory, then connects to each
+// HOST PORT pair and prints each local address.
+const pyUndumpable = `
+import ctypes, socket, sys
+PR_SET_DUMPABLE = 4
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    sys.exit("prctl: errno %d" % ctypes.get_errno())
+args = sys.argv[1:]
+for host, port in zip(args[0::2], args[1::2]):
+    s = socket.create_connection((host, int(port)))
+    print(s.getsockname()[0], flush=True)
+    s.close()
+`
+
+// TestIntegrationUndumpable: an unprivileged supervisor cannot read the
+// address of a program that made itself non-dumpable. Not silently: the
+// supervisor warns, once. The connections go on from the kernel's source
+// ("continue": no rule can match an address never read), unless some
+// [[connect]] rule says on_error = "fail", which the address might have
+// matched: then they fail (EPERM, the supervisor's error).
+func TestIntegrationUndumpable(t *testing.T) {
+	testutil.RequireTool(t, "setpriv", python)
+	tests := []struct {
+		onError string
+		sources map[netip.Addr]int
+	}{
+		{onError: "continue", sources: map[netip.Addr]int{dst4: 2}},
+		{onError: "fail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.onError, func(t *testing.T) {
+			e := newEnv(t)
+			pol := e.policy(standardPolicy + `on_error    = "` + tt.onError + `"` + "\n")
+			argv := append(append([]string{python, "-c", pyUndumpable}, hostPort(dst4)...), hostPort(dst4)...)
+			res := e.run(asNobody(e.vipa(pol, argv...)...)...)
+			e.supervisorGone(res)
+			if tt.sources != nil {
+				wantOK(t, "python", res)
+				wantSources(t, "non-dumpable program", e.rec4, tt.sources)
+			} else if res.Exit != 1 || !strings.Contains(res.Stderr, "PermissionError") || e.rec4.Count() != 0 {
+				t.Errorf("want exit 1 with PermissionError and no connection, got %d connections and %v", e.rec4.Count(), res)
+			}
+			const warning = "cannot read a call's address"
+			if n := strings.Count(res.Stderr, warning); n != 1 {
+				t.Errorf("stderr has %d warnings %q, want 1:\n%s", n, warning, res.Stderr)
+			}
+		})
+	}
+}

@@ -14,6 +14,10 @@
 //     a pidfd of that thread (PIDFD_THREAD, Linux 6.9) or, on older kernels,
 //     of its thread group, and checked with SECCOMP_IOCTL_NOTIF_ID_VALID
 //     afterwards, so a reused pid can never hand over another process's socket.
+//     Memory is written through /proc/TID/mem opened before that check, so a
+//     reused pid can never receive the write.
+//   - The pidfds cached per worker never exceed a share of RLIMIT_NOFILE,
+//     however many threads a program starts and ends.
 //
 // # Kernel features
 //

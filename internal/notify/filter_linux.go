@@ -311,9 +311,9 @@ func (f *Filter) Load(noNewPrivs bool) (*Listener, error) {
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
 	// WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has received a
 	// notification, only a fatal signal interrupts the caller. Otherwise a
-	// signal (Go programs get SIGURG all the time) would restart a bind the
-	// supervisor has already made for it, and the restarted bind would fail
-	// with EINVAL on a socket that is already bound.
+	// signal (Go programs get SIGURG all the time) would restart the call
+	// and trap it a second time; the second round finds the work of the
+	// first done (the socket bound, the VIPA in the address) and leaves it.
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&fprog)))
 	if errno == unix.EINVAL {
 		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))

@@ -5,6 +5,7 @@ package notify
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -16,8 +17,26 @@ import (
 // than its thread group. It equals O_EXCL, and x/sys has no name for it.
 const pidfdThread = unix.O_EXCL
 
-// maxCachedPidfds bounds a worker's cache; past it the cache starts over.
+// maxCachedPidfds bounds a worker's cache whatever RLIMIT_NOFILE allows:
+// finding the dead among its entries polls them all.
 const maxCachedPidfds = 4096
+
+// fdReserve is what cacheLimit leaves of RLIMIT_NOFILE for everything else
+// the supervisor holds: the listener, the status socket, inotify, rr state,
+// netlink, and the duplicate and mem file of each call in progress.
+const fdReserve = 64
+
+// cacheLimit is the number of pidfds each of workers caches may hold
+// under an RLIMIT_NOFILE of nofile: half of what fdReserve leaves, shared,
+// so that the duplicates of calls in progress always find a free
+// descriptor; at least 1, at most maxCachedPidfds.
+func cacheLimit(nofile uint64, workers int) int {
+	if nofile < fdReserve {
+		return 1
+	}
+	n := (nofile - fdReserve) / uint64(max(workers, 1)) / 2
+	return int(max(1, min(n, maxCachedPidfds)))
+}
 
 // pidfdCache maps the thread ids that notifications name to pidfds. It is
 // owned by one worker and needs no lock.
@@ -29,9 +48,20 @@ const maxCachedPidfds = 4096
 // so a reused id can never reach another process's descriptors. Kernels
 // without PIDFD_THREAD get a pidfd of the thread group; those are cached only
 // for group leaders, whose id stays reserved while the group lives.
+//
+// The cache holds at most limit pidfds. Once full, it drops the entries of
+// threads that have exited (their pidfds poll readable), and if that is not
+// enough, others at random, down to three quarters, so that the next sweep
+// is limit/4 new threads away. A program that churns threads therefore
+// costs the supervisor at most limit descriptors per worker, and an EMFILE
+// all the same (the supervisor's RLIMIT_NOFILE lowered under it, or many
+// calls at once) empties the cache and retries once with an uncached pidfd.
 type pidfdCache struct {
 	m           map[uint32]*thread
-	noThreadFds bool // the kernel refused PIDFD_THREAD once
+	limit       int
+	noThreadFds bool          // the kernel refused PIDFD_THREAD once
+	poll        []unix.PollFd // scratch for evict
+	polled      []uint32      // the thread ids of poll
 }
 
 // thread is what the cache knows of one traced thread.
@@ -40,12 +70,43 @@ type thread struct {
 	tgid  int // 0 until asked for
 }
 
-func newPidfdCache() *pidfdCache { return &pidfdCache{m: make(map[uint32]*thread)} }
+func newPidfdCache(limit int) *pidfdCache {
+	return &pidfdCache{m: make(map[uint32]*thread), limit: max(limit, 1)}
+}
 
 func (c *pidfdCache) close() {
+	for tid := range c.m {
+		c.drop(tid)
+	}
+}
+
+func (c *pidfdCache) drop(tid uint32) {
+	unix.Close(c.m[tid].pidfd)
+	delete(c.m, tid)
+}
+
+// evict makes room for one entry: it drops the threads that have exited (a
+// pidfd polls readable once its thread, or for a group pidfd its process,
+// is gone), then, if more than three quarters of limit remain, random ones.
+func (c *pidfdCache) evict() {
+	c.poll, c.polled = c.poll[:0], c.polled[:0]
 	for tid, t := range c.m {
-		unix.Close(t.pidfd)
-		delete(c.m, tid)
+		c.poll = append(c.poll, unix.PollFd{Fd: int32(t.pidfd), Events: unix.POLLIN})
+		c.polled = append(c.polled, tid)
+	}
+	if _, err := unix.Ppoll(c.poll, &unix.Timespec{}, nil); err == nil {
+		for i, p := range c.poll {
+			if p.Revents != 0 {
+				c.drop(c.polled[i])
+			}
+		}
+	}
+	keep := c.limit * 3 / 4
+	for tid := range c.m { // map order: random enough
+		if len(c.m) <= keep {
+			break
+		}
+		c.drop(tid)
 	}
 }
 
@@ -56,14 +117,30 @@ func (c *pidfdCache) close() {
 // A cached pidfd needs no such check: it pins the thread it was opened for,
 // and while that thread lives no other thread holds its id.
 func (c *pidfdCache) getfd(tid uint32, fd int) (dup int, fresh bool, err error) {
+	dup, fresh, err = c.cachedGetfd(tid, fd)
+	if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) {
+		return dup, fresh, err
+	}
+	// Out of descriptors: give back every cached one and try once more,
+	// keeping nothing.
+	c.close()
+	pfd, _, err := c.open(tid)
+	if err != nil {
+		return -1, true, err
+	}
+	dup, err = pidfdGetfd(pfd, fd)
+	unix.Close(pfd)
+	return dup, true, err
+}
+
+func (c *pidfdCache) cachedGetfd(tid uint32, fd int) (dup int, fresh bool, err error) {
 	if t, ok := c.m[tid]; ok {
 		dup, err := pidfdGetfd(t.pidfd, fd)
 		if err != unix.ESRCH {
 			return dup, false, err
 		}
 		// The cached thread is gone and its id now names another one.
-		unix.Close(t.pidfd)
-		delete(c.m, tid)
+		c.drop(tid)
 	}
 	pfd, cacheable, err := c.open(tid)
 	if err != nil {
@@ -74,8 +151,8 @@ func (c *pidfdCache) getfd(tid uint32, fd int) (dup int, fresh bool, err error) 
 		unix.Close(pfd)
 		return dup, true, err
 	}
-	if len(c.m) >= maxCachedPidfds {
-		c.close()
+	if len(c.m) >= c.limit {
+		c.evict()
 	}
 	c.m[tid] = &thread{pidfd: pfd}
 	return dup, true, nil

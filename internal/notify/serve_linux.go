@@ -5,7 +5,9 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -66,6 +68,42 @@ func (r *Request) ReadMem(addr uint64, buf []byte) error {
 	return nil
 }
 
+// WriteMem copies b to addr in the calling thread's memory, through
+// /proc/TID/mem: the file is opened first and the notification proven
+// pending after, so the memory written is the caller's even if its thread
+// id is reused at any moment. Unlike process_vm_writev(2), which names its
+// target by pid at the time of the write, the open file holds the caller's
+// address space; and it writes a read-only private page too (the kernel
+// gives the caller its own copy, as for a debugger's breakpoint). A shared
+// page the caller may not write fails with EFAULT.
+func (r *Request) WriteMem(addr uint64, b []byte) error {
+	if addr > math.MaxInt64-uint64(len(b)) {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, unix.EFAULT)
+	}
+	fd, err := unix.Open("/proc/"+strconv.FormatUint(uint64(r.Pid), 10)+"/mem", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if !r.Valid() {
+			err = ErrNotPending
+		}
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
+	}
+	defer unix.Close(fd)
+	if !r.Valid() {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, ErrNotPending)
+	}
+	n, err := unix.Pwrite(fd, b, int64(addr))
+	if err == unix.EIO {
+		err = unix.EFAULT // how /proc/PID/mem says the address is not writable
+	}
+	if err != nil {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
+	}
+	if n != len(b) {
+		return fmt.Errorf("write memory of pid %d: %w", r.Pid, unix.EFAULT)
+	}
+	return nil
+}
+
 // ErrNotPending reports a notification whose caller no longer waits: it was
 // interrupted by a signal, or it died. Nobody is left to answer.
 var ErrNotPending = errors.New("the caller no longer waits")
@@ -102,6 +140,13 @@ func Serve(l *Listener, h Handler, workers int) error {
 	if workers < 1 {
 		workers = 1
 	}
+	// Each worker's pidfds get a share of the descriptors the supervisor
+	// may open, read once: it is the supervisor's own limit.
+	limit := maxCachedPidfds
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		limit = cacheLimit(rl.Cur, workers)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for i := range workers {
@@ -110,7 +155,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 			// traced thread with one supervisor thread.
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			w := &worker{l: l, h: h, pidfds: newPidfdCache()}
+			w := &worker{l: l, h: h, pidfds: newPidfdCache(limit)}
 			defer w.pidfds.close()
 			errs[i] = w.loop()
 		})

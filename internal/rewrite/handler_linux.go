@@ -23,12 +23,14 @@ import (
 type Handler struct {
 	policy atomic.Pointer[policy.Policy]
 	log    *slog.Logger
-	warned sync.Map // warnKey -> struct{}: one warning per source and errno
+	warned sync.Map // warnKey -> struct{}: one warning per cause
 	stats  Stats
-	priv   privChecker
 }
 
+// warnKey is one cause of warning: a step that failed, the source it was
+// for (binds only) and the errno.
 type warnKey struct {
+	step  string
 	src   netip.Addr
 	errno unix.Errno
 }
@@ -51,8 +53,8 @@ func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 // x32).
 func (h *Handler) Handle(r *notify.Request) notify.Response {
 	c, err := r.Call()
-	if err != nil {
-		return notify.Continue()
+	if err != nil { // i386 socketcall's arguments, unreadable
+		return h.unreadable(r, notify.OpNone, err, &decision{})
 	}
 	var d decision
 	var resp notify.Response
@@ -117,33 +119,135 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 	h.log.Debug("decision", attrs...)
 }
 
-// readSockaddr reads and decodes the socket address argument. Whatever it
-// cannot read or decode is left to the kernel, which will fail the call
-// itself (EFAULT, EINVAL) or run it (AF_UNIX and friends).
+// readSockaddr reads the socket address argument into buf and decodes it.
+// Addresses of other lengths and families (AF_UNIX and friends) fail with
+// ErrNotInet, to be left to the kernel, like an error of ReadMem.
 //
 // The filter traps every length from 16 to 128 bytes, which AF_UNIX
 // addresses share: one read of at most 28 bytes (what AF_INET6 needs, and
 // no dearer than reading the family alone) tells them apart; the rest of a
-// longer buffer is padding the kernel ignores too.
-func readSockaddr(r *notify.Request, addr, addrlen uint64) (Sockaddr, bool) {
+// longer buffer is padding the kernel ignores too. The bytes read are
+// buf[:ReadLen(addrlen)].
+func readSockaddr(r *notify.Request, addr, addrlen uint64, buf *[SizeofSockaddrInet6]byte) (Sockaddr, error) {
 	n := uint32(addrlen)
 	if n < SizeofSockaddrInet4 || n > MaxSockaddr {
-		return Sockaddr{}, false
+		return Sockaddr{}, ErrNotInet
 	}
-	var buf [SizeofSockaddrInet6]byte
-	b := buf[:min(n, SizeofSockaddrInet6)]
+	b := buf[:ReadLen(addrlen)]
 	if err := r.ReadMem(addr, b); err != nil {
-		return Sockaddr{}, false
+		return Sockaddr{}, err
 	}
-	sa, err := DecodeSockaddr(b)
-	return sa, err == nil
+	return DecodeSockaddr(b)
+}
+
+// ReadLen is how many bytes of an address of addrlen bytes vipa-exec reads,
+// and writes back: the most an IPv4 or IPv6 address takes.
+func ReadLen(addrlen uint64) int { return int(min(uint32(addrlen), SizeofSockaddrInet6)) }
+
+// unreadable decides a call of op whose address could not be read, before
+// any rule could match it. An error the kernel will report itself (EFAULT,
+// a bad pointer of the program's) and a departed caller leave it alone.
+// Anything else is vipa-exec's failure, warned about once per errno: the
+// address might have matched any rule, so if some rule for such calls says
+// on_error = "fail", the call fails (a program that makes itself
+// non-dumpable must not slip past an unprivileged supervisor); otherwise
+// it goes on unchanged.
+func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *decision) notify.Response {
+	switch {
+	case errors.Is(err, ErrNotInet), errors.Is(err, ErrShortSockaddr):
+		d.note = "not an IPv4 or IPv6 address"
+		return notify.Continue()
+	case errors.Is(err, unix.EFAULT):
+		d.note = "left alone: address unreadable, for the kernel to report"
+		return notify.Continue()
+	case errors.Is(err, unix.ESRCH), !r.Valid():
+		d.note = "left alone: the caller is gone"
+		return notify.Continue()
+	}
+	errno := errnoOf(err)
+	strict, fail := failRule(h.policy.Load(), op)
+	onError := policy.OnErrorContinue.String()
+	if fail {
+		onError = policy.OnErrorFail.String() + " (rule " + strict + ")"
+	}
+	h.warnOnce(warnKey{step: "read the address", errno: errno},
+		"cannot read a call's address (further failures of this kind are not logged)",
+		"pid", r.Pid, "on_error", onError, "err", err)
+	if fail {
+		d.rule = strict
+		return notify.Fail(errno)
+	}
+	d.note = "left alone: read the address: " + errno.Error()
+	return notify.Continue()
+}
+
+// failRule returns the first rule for calls of op (of either kind for
+// OpNone) that binds and has on_error = "fail".
+func failRule(pol *policy.Policy, op notify.Op) (origin string, ok bool) {
+	if op != notify.OpBind {
+		for _, r := range pol.ConnectRules() {
+			if r.OnError == policy.OnErrorFail && r.Policy != policy.Kernel {
+				return r.Origin, true
+			}
+		}
+	}
+	if op == notify.OpBind || op == notify.OpNone {
+		for _, r := range pol.BindRules() {
+			if r.OnError == policy.OnErrorFail && r.Policy != policy.Kernel {
+				return r.Origin, true
+			}
+		}
+	}
+	return "", false
+}
+
+// unrewritten decides a call that a rule matched but that vipa-exec could
+// not rewrite because step failed. What the kernel will refuse by itself
+// (a bad descriptor, not a socket) and a caller that no longer waits are
+// left alone; anything else is vipa-exec's failure, and obeys the rule's
+// on_error, with one warning per step and errno: never silently open.
+func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, err error, d *decision) notify.Response {
+	switch {
+	case errors.Is(err, unix.EBADF), errors.Is(err, unix.ENOTSOCK), errors.Is(err, ErrNotInet):
+		d.note = "left alone: not an IPv4 or IPv6 socket"
+		return notify.Continue()
+	case errors.Is(err, notify.ErrNotPending), errors.Is(err, unix.ESRCH), !r.Valid():
+		d.note = "left alone: the caller is gone"
+		return notify.Continue()
+	}
+	errno := errnoOf(err)
+	d.rule = m.Origin()
+	h.warnOnce(warnKey{step: step, errno: errno},
+		"cannot rewrite a call a rule matched (further failures of this kind are not logged)",
+		"pid", r.Pid, "step", step, "rule", m.Origin(), "on_error", m.OnError().String(), "err", err)
+	if m.OnError() == policy.OnErrorFail {
+		return notify.Fail(errno)
+	}
+	d.note = "left alone: " + step + ": " + errno.Error()
+	return notify.Continue()
+}
+
+// warnOnce logs msg at warn level the first time key is seen.
+func (h *Handler) warnOnce(key warnKey, msg string, args ...any) {
+	if _, dup := h.warned.LoadOrStore(key, struct{}{}); !dup {
+		h.log.Warn(msg, args...)
+	}
+}
+
+// errnoOf is the errno that err wraps, or EINVAL for one without.
+func errnoOf(err error) unix.Errno {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		errno = unix.EINVAL
+	}
+	return errno
 }
 
 func (h *Handler) connect(r *notify.Request, c notify.Call, d *decision) notify.Response {
-	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
-	if !ok {
-		d.note = "not an IPv4 or IPv6 address"
-		return notify.Continue()
+	var buf [SizeofSockaddrInet6]byte
+	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
+	if err != nil {
+		return h.unreadable(r, c.Op, err, d)
 	}
 	return h.bindSource(r, c.Fd, sa, d)
 }
@@ -161,13 +265,14 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 		if !ok || m.Kernel() {
 			return d.leave(m, ok)
 		}
-	} else if !mayBind(pol, ap) {
+	} else if some, found := mayBind(pol, ap); !found {
 		return d.leave(m, ok)
+	} else if !ok || m.Kernel() {
+		m = some // for on_error, until the socket tells the protocol
 	}
-	sock, family, unbound, ok := getSocket(r, fd)
-	if !ok {
-		d.note = "left alone: not a socket, or the caller is gone"
-		return notify.Continue()
+	sock, family, unbound, err := getSocket(r, fd)
+	if err != nil {
+		return h.unrewritten(r, m, "get the socket", err, d)
 	}
 	defer unix.Close(sock)
 	if !unbound {
@@ -186,8 +291,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 	}
 	pid, err := r.Tgid()
 	if err != nil {
-		d.note = "left alone: the caller is gone"
-		return notify.Continue()
+		return h.unrewritten(r, m, "find the process", err, d)
 	}
 	src := m.Source(pid)
 	d.rule, d.src = m.Origin(), src
@@ -213,14 +317,14 @@ func (d *decision) leave(m policy.Match, matched bool) notify.Response {
 }
 
 // mayBind reports whether a call to dst of some protocol matches a rule
-// that binds, so that the socket is worth a look.
-func mayBind(pol *policy.Policy, dst netip.AddrPort) bool {
+// that binds, so that the socket is worth a look, and returns the first.
+func mayBind(pol *policy.Policy, dst netip.AddrPort) (policy.Match, bool) {
 	for _, proto := range [...]policy.Protocol{policy.AnyProtocol, policy.TCP, policy.UDP} {
 		if m, ok := pol.MatchConnect(dst, proto); ok && !m.Kernel() {
-			return true
+			return m, true
 		}
 	}
-	return false
+	return policy.Match{}, false
 }
 
 // sockProtocol returns the protocol rules know a socket by: SO_PROTOCOL,
@@ -245,27 +349,34 @@ func sockProtocol(fd int) policy.Protocol {
 }
 
 // getSocket duplicates the caller's socket argument and reports its family
-// and whether it is still unbound. It returns ok=false when there is nothing
-// to do: a bad descriptor or not a socket (the kernel answers EBADF or
-// ENOTSOCK itself), or a caller that no longer waits.
-func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound, ok bool) {
-	sock, err := r.GetFD(fd)
+// and whether it is still unbound. See unrewritten for its errors: EBADF,
+// ENOTSOCK and ErrNotInet are the program's, for the kernel to answer.
+func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound bool, err error) {
+	sock, err = r.GetFD(fd)
 	if err != nil {
-		return -1, 0, false, false
+		return -1, 0, false, err
 	}
 	family, unbound, err = boundState(sock)
 	if err != nil {
 		unix.Close(sock)
-		return -1, 0, false, false
+		return -1, 0, false, err
 	}
-	return sock, family, unbound, true
+	return sock, family, unbound, nil
 }
 
+// bind moves a bind(2) to the wildcard address onto the source a [[bind]]
+// rule selects, by writing that address into the program's own sockaddr and
+// letting the kernel run the call: the bind is made in the program's
+// context, so its credentials, user namespace, LSMs and Landlock domain
+// decide, and the privileged-port rule is the kernel's, never vipa-exec's.
+// The program's struct holds the VIPA after the call; a program that changes
+// it again before the kernel reads it binds what it wrote, under its own
+// kernel checks.
 func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Response {
-	sa, ok := readSockaddr(r, c.Addr, c.AddrLen)
-	if !ok {
-		d.note = "not an IPv4 or IPv6 address"
-		return notify.Continue()
+	var buf [SizeofSockaddrInet6]byte
+	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
+	if err != nil {
+		return h.unreadable(r, c.Op, err, d)
 	}
 	d.dst = sa.Addr
 	if !sa.IsWildcard() {
@@ -274,66 +385,47 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
 	v6 := sa.Family == AFInet6 && !sa.Addr.Addr().Is4In6()
-	port := sa.Addr.Port()
-	m, ok := h.policy.Load().MatchBind(v6, port)
+	m, ok := h.policy.Load().MatchBind(v6, sa.Addr.Port())
 	if !ok || m.Kernel() {
 		return d.leave(m, ok)
 	}
-	sock, family, _, ok := getSocket(r, c.Fd)
-	if !ok {
-		d.note = "left alone: not a socket, or the caller is gone"
-		return notify.Continue()
+	sock, family, _, err := getSocket(r, c.Fd)
+	if err != nil {
+		return h.unrewritten(r, m, "get the socket", err, d)
 	}
-	defer unix.Close(sock)
+	unix.Close(sock)
 	if family != sa.Family {
 		d.note = "left alone: address family differs from the socket's"
 		return notify.Continue() // the kernel refuses this mix itself
 	}
 	pid, err := r.Tgid()
 	if err != nil {
-		d.note = "left alone: the caller is gone"
-		return notify.Continue()
+		return h.unrewritten(r, m, "find the process", err, d)
 	}
 	src := m.Source(pid)
 	d.rule, d.src = m.Origin(), src
-	if family == AFInet && !src.Is4() {
+	b := buf[:ReadLen(c.AddrLen)]
+	if err := ReplaceAddr(b, src); err != nil {
 		d.note = "left alone: IPv6 source for an IPv4 socket"
 		return notify.Continue()
 	}
-	// The supervisor may hold privileges the program lacks: the kernel's
-	// privileged-port check would look at the supervisor, so make it here,
-	// for the program, exactly as inet_bind would.
-	if port != 0 {
-		allowed, err := h.priv.mayBindPort(r, sock, port)
-		if err != nil {
-			h.log.Warn("privileged port check failed; refusing the bind", "pid", r.Pid, "port", port, "err", err)
-		}
-		if !allowed {
-			d.note = "refused: privileged port, and the program lacks CAP_NET_BIND_SERVICE"
-			return notify.Fail(unix.EACCES)
-		}
+	if err := r.WriteMem(c.Addr, b); err != nil {
+		return h.unrewritten(r, m, "write the address", err, d)
 	}
-	if err := bindTo(sock, family, netip.AddrPortFrom(src, port)); err != nil {
-		return h.bindFailed(m, src, err, d)
-	}
-	return notify.Return(0)
+	return notify.Continue()
 }
 
 // bindFailed applies a rule's on_error: by default the call goes on as if
 // vipa-exec were not there, with one warning per source and errno.
 func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error, d *decision) notify.Response {
-	var errno unix.Errno
-	if !errors.As(err, &errno) {
-		errno = unix.EINVAL
-	}
+	errno := errnoOf(err)
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
 	d.note = "left alone: bind failed: " + errno.Error()
-	if _, dup := h.warned.LoadOrStore(warnKey{src, errno}, struct{}{}); !dup {
-		h.log.Warn("cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
-			"source", src, "rule", m.Origin(), "err", errno.Error())
-	}
+	h.warnOnce(warnKey{step: "bind", src: src, errno: errno},
+		"cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
+		"source", src, "rule", m.Origin(), "err", errno.Error())
 	return notify.Continue()
 }
 

@@ -33,8 +33,11 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 	if c.Compat {
 		hdr = buf[:sizeofCompatMsghdr]
 	}
-	if c.Addr == 0 || r.ReadMem(c.Addr, hdr) != nil {
-		return notify.Continue()
+	if c.Addr == 0 {
+		return notify.Continue() // EFAULT, for the kernel to answer
+	}
+	if err := r.ReadMem(c.Addr, hdr); err != nil {
+		return h.unreadable(r, c.Op, err, d)
 	}
 	m := decodeMsghdr(hdr, c.Compat)
 	if m.name == 0 {

@@ -120,5 +120,27 @@ func EncodeSockaddr(buf *[SizeofSockaddrInet6]byte, family uint16, ap netip.Addr
 	}
 }
 
+// ReplaceAddr writes a in place of the address of sockaddr b (as
+// DecodeSockaddr accepts it), keeping everything else: family, port, and an
+// AF_INET6 address's flow label and scope. An IPv4 address goes into an
+// AF_INET6 sockaddr IPv4-mapped; an AF_INET sockaddr takes IPv4 only.
+func ReplaceAddr(b []byte, a netip.Addr) error {
+	sa, err := DecodeSockaddr(b)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sa.Family == AFInet && a.Unmap().Is4():
+		a4 := a.Unmap().As4()
+		copy(b[4:8], a4[:])
+	case sa.Family == AFInet6 && a.IsValid():
+		a16 := a.As16()
+		copy(b[8:24], a16[:])
+	default:
+		return fmt.Errorf("replace address of family %d with %v: %w", sa.Family, a, ErrNotInet)
+	}
+	return nil
+}
+
 // hostEndian is the byte order of sa_family_t and sin6_scope_id.
 var hostEndian = binary.NativeEndian

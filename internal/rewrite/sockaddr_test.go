@@ -137,9 +137,52 @@ func TestEncodeSockaddr(t *testing.T) {
 	}
 }
 
+func TestReplaceAddr(t *testing.T) {
+	vipa6 := netip.MustParseAddr("2001:db8:2::10").As16()
+	mappedVIPA := netip.MustParseAddr("::ffff:192.0.2.10").As16()
+	tests := []struct {
+		name    string
+		in      []byte
+		addr    string
+		want    []byte
+		wantErr bool
+	}{
+		{name: "inet keeps the port", in: sa4(6000, [4]byte{}), addr: "192.0.2.10",
+			want: sa4(6000, [4]byte{192, 0, 2, 10})},
+		{name: "inet takes a mapped address", in: sa4(80, [4]byte{}), addr: "::ffff:192.0.2.10",
+			want: sa4(80, [4]byte{192, 0, 2, 10})},
+		{name: "inet6 keeps port, flow label and scope", in: sa6(6000, [16]byte{}, 7), addr: "2001:db8:2::10",
+			want: sa6(6000, vipa6, 7)},
+		{name: "inet6 maps ipv4", in: sa6(6000, netip.MustParseAddr("::ffff:0.0.0.0").As16(), 0), addr: "192.0.2.10",
+			want: sa6(6000, mappedVIPA, 0)},
+		{name: "inet with ipv6", in: sa4(1, [4]byte{}), addr: "2001:db8:2::10", wantErr: true},
+		{name: "not inet", in: []byte{1, 0, 2, 3}, addr: "192.0.2.10", wantErr: true},
+		{name: "short", in: sa4(1, [4]byte{})[:8], addr: "192.0.2.10", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := bytes.Clone(tt.in)
+			err := ReplaceAddr(b, netip.MustParseAddr(tt.addr))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error: %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !bytes.Equal(b, tt.in) {
+					t.Errorf("failed, yet changed the sockaddr:\n-%x\n+%x", tt.in, b)
+				}
+				return
+			}
+			if !bytes.Equal(b, tt.want) {
+				t.Errorf("(-want +got)\n-%x\n+%x", tt.want, b)
+			}
+		})
+	}
+}
+
 // FuzzDecodeSockaddr checks that decoding never panics, that it accepts
-// exactly the inputs the kernel would read as AF_INET/AF_INET6, and that
-// encoding what it decoded gives back the same address and port.
+// exactly the inputs the kernel would read as AF_INET/AF_INET6, that
+// encoding what it decoded gives back the same address and port, and that
+// ReplaceAddr touches nothing but the address.
 func FuzzDecodeSockaddr(f *testing.F) {
 	f.Add(sa4(80, [4]byte{10, 1, 2, 3}))
 	f.Add(sa6(443, netip.MustParseAddr("::ffff:1.2.3.4").As16(), 0))
@@ -176,6 +219,11 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		}
 		if sa.Family == AFInet6 && !sa.Addr.Addr().Is6() {
 			t.Fatalf("AF_INET6 decoded to %s", sa.Addr)
+		}
+		// Putting back the address it holds changes no byte.
+		same := bytes.Clone(b)
+		if err := ReplaceAddr(same, sa.Addr.Addr()); err != nil || !bytes.Equal(same, b) {
+			t.Fatalf("ReplaceAddr with its own address: %v\n-%x\n+%x", err, b, same)
 		}
 	})
 }
