@@ -18,6 +18,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -377,9 +378,12 @@ func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte,
 	if err != nil {
 		return "", nil, nil, err
 	}
-	data, err = os.ReadFile(path)
+	data, err = readPolicyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && by != "default" {
 		return "", nil, nil, fmt.Errorf("%s: policy file not found (named by %s)", path, by)
+	}
+	if te := (*trusted.Error)(nil); errors.As(err, &te) {
+		return "", nil, nil, err // names the file already
 	}
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("policy file: %w", err)
@@ -389,6 +393,13 @@ func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte,
 		return "", nil, nil, err
 	}
 	return path, data, res, nil
+}
+
+// readPolicyFile reads a policy file, at start and on every reload, as
+// package trusted allows: a regular file of at most conf.MaxSize bytes that,
+// when vipa-exec runs as root, nobody but root and the caller can change.
+func readPolicyFile(path string) ([]byte, error) {
+	return trusted.ReadFile(path, "policy file", conf.MaxSize)
 }
 
 // absPath is path made absolute, as the supervisor gets it: rr rules share

@@ -95,7 +95,7 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 	reload := func(trigger string) {
 		mu.Lock()
 		defer mu.Unlock()
-		data, err := os.ReadFile(path)
+		data, err := readPolicyFile(path)
 		if err != nil {
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", err)
 			return

@@ -81,7 +81,11 @@ func (w Warning) String() string {
 // contents (see [IsLegacy]). Host names of a src_vipa.conf file are resolved
 // now, with opts.Resolver. Errors are [*Error].
 func Read(ctx context.Context, name string, data []byte, opts Options) (*Result, error) {
-	if !IsLegacy(data) {
+	legacy := IsLegacy(data)
+	if err := checkLimits(name, data, !legacy); err != nil {
+		return nil, err
+	}
+	if !legacy {
 		p, err := parseTOML(name, data)
 		if err != nil {
 			return nil, err
@@ -119,8 +123,14 @@ func IsLegacy(data []byte) bool {
 			return false
 		}
 		first := strings.Fields(line)[0]
-		if first == ".INADDR_ANY" || strings.Contains(first, "/") {
+		if first == ".INADDR_ANY" {
 			return true
+		}
+		// Something like DEST/MASK, but not any word with a slash, such
+		// as /etc/passwd's first line, which an error would then quote.
+		if dest, mask, ok := strings.Cut(first, "/"); ok {
+			return dest != "" && mask != "" && strings.Trim(mask, "0123456789.") == "" &&
+				strings.Trim(dest, "0123456789.:%-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
 		}
 		_, err := netip.ParseAddr(first)
 		return err == nil
