@@ -11,8 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -95,7 +96,8 @@ func loop(l *net.UnixListener, report func() Report) {
 func answer(c *net.UnixConn, report func() Report) {
 	defer c.Close()
 	_ = c.SetWriteDeadline(time.Now().Add(answerTimeout))
-	var r Report
+	// An error names the supervisor too: the client checks that first.
+	r := Report{Supervisor: os.Getpid()}
 	if cred, err := peerCred(c); err != nil {
 		r.Error = err.Error()
 	} else if euid := os.Geteuid(); cred.Uid != 0 && int(cred.Uid) != euid {
@@ -135,10 +137,11 @@ var (
 
 // Query asks the supervisor of program pid for its report.
 //
-// Abstract socket names are anybody's to take, so the answer is believed
-// only from the process that says it is the supervisor, running as root,
-// as the caller or as pid's owner: another user who took the name first
-// cannot pass off a report of their own.
+// Abstract socket names are anybody's to take, and a program that runs as
+// another user under root's supervisor can take the names of its own
+// children. So who answered is checked before anything it says is used:
+// only a peer (SO_PEERCRED) running as root or as the caller is believed,
+// and only if it is the supervisor its report names.
 func Query(pid int) (*Report, error) {
 	d, err := net.DialTimeout("unix", Name(pid), answerTimeout)
 	if err != nil {
@@ -153,44 +156,47 @@ func Query(pid int) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name(pid), err)
 	}
+	if err := trustedPeer(cred, os.Geteuid()); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+	}
 	_ = c.SetReadDeadline(time.Now().Add(answerTimeout))
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&r); err != nil {
 		return nil, fmt.Errorf("read status of %s: %w", Name(pid), err)
 	}
-	if r.Error != "" {
-		return nil, errors.New(r.Error)
+	if int(cred.Pid) != r.Supervisor {
+		return nil, fmt.Errorf("%s: answered by pid %d, which says it is supervisor %d: %w", Name(pid), cred.Pid, r.Supervisor, ErrUntrusted)
 	}
-	if err := trusted(cred, &r, pid, os.Geteuid(), ownerUID); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+	if r.Error != "" {
+		return nil, errors.New(Clean(r.Error))
 	}
 	return &r, nil
 }
 
-// trusted checks that the report r, read from the socket of pid, comes
-// from the supervisor it names, and that a user entitled to serve pid runs
-// it: root, the caller (euid), or pid's owner.
-func trusted(cred *unix.Ucred, r *Report, pid, euid int, ownerUID func(int) (uint32, error)) error {
-	if int(cred.Pid) != r.Supervisor {
-		return fmt.Errorf("answered by pid %d, which says it is supervisor %d: not a vipa-exec supervisor", cred.Pid, r.Supervisor)
-	}
+// ErrUntrusted is wrapped by the error for an answer --status must not
+// believe.
+var ErrUntrusted = errors.New("not a vipa-exec supervisor --status may believe")
+
+// trustedPeer checks that the peer runs as root or as the caller (euid):
+// another user's process may have taken the name, even a program that
+// root's supervisor serves as that user.
+func trustedPeer(cred *unix.Ucred, euid int) error {
 	if cred.Uid == 0 || int(cred.Uid) == euid {
 		return nil
 	}
-	if owner, err := ownerUID(pid); err == nil && owner == cred.Uid {
-		return nil
-	}
-	return fmt.Errorf("answered by pid %d of uid %d, which is neither root, nor you, nor the owner of pid %d: not its supervisor", cred.Pid, cred.Uid, pid)
+	return fmt.Errorf("answered by pid %d of uid %d, neither root nor you: %w", cred.Pid, cred.Uid, ErrUntrusted)
 }
 
-// ownerUID is the owner of /proc/PID: the process's effective uid, or
-// root's for a process that is not dumpable.
-func ownerUID(pid int) (uint32, error) {
-	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
-	if err != nil {
-		return 0, err
-	}
-	return fi.Sys().(*syscall.Stat_t).Uid, nil
+// Clean is s with every control and format character (escape sequences,
+// bidirectional overrides) replaced by "?": what a report says is printed
+// on a terminal.
+func Clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // Find asks the supervisor serving pid: pid's own if pid is a program
