@@ -257,7 +257,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	// Only here: the supervisor parses the same bytes and keeps quiet.
+	// Only here: the supervisor parses the same bytes (and addresses) and
+	// keeps quiet.
 	printWarnings(stderr, res.Warnings)
 
 	cred, err := lookupCredential(userName, groupName)
@@ -285,13 +286,17 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintln(stderr, why)
 	}
 
+	handoff, err := encodeHandoff(data, res)
+	if err != nil {
+		return exitUsage, err
+	}
 	opts := res.Policy.Options()
 	if opts.AllowIOUring {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
 	lopts := launch.Options{
 		PolicyPath: policyPath, // launch makes it absolute for the supervisor
-		PolicyData: data,
+		PolicyData: handoff, // the addresses checked here, not resolved again
 		Path:       path,
 		Argv:       argv,
 		Env:        os.Environ(),

@@ -38,7 +38,7 @@ func supervisorPrepare(logs logSettings) launch.Prepare {
 
 func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener) error, error) {
 	path := s.Path
-	pol, err := conf.Parse(path, s.Data)
+	data, pol, err := readHandoff(path, s.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, s.Data, h, log, env.attach, s.Parent, st.reloaded)
+	watchPolicy(path, data, h, log, env.attach, s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
