@@ -296,7 +296,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	lopts := launch.Options{
 		PolicyPath: policyPath, // launch makes it absolute for the supervisor
-		PolicyData: handoff, // the addresses checked here, not resolved again
+		PolicyData: handoff,    // the addresses checked here, not resolved again
 		Path:       path,
 		Argv:       argv,
 		Env:        os.Environ(),
