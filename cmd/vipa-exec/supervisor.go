@@ -61,8 +61,9 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
 	// Without it only --status fails; the program is served all the same.
-	if _, err := status.Serve([]int{s.Program, os.Getpid()}, st.report); err != nil {
-		log.Warn("vipa-exec --status will not find this supervisor", "err", err)
+	srv, err := status.Serve([]int{s.Program, os.Getpid()}, st.report)
+	if err != nil {
+		log.Warn("vipa-exec --status will not find this supervisor", "err", oneLine(err))
 	}
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker blocked in a syscall for over
@@ -71,6 +72,9 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
+		if srv != nil {
+			defer srv.Close() // removes its socket files
+		}
 		log.Info("supervising", "program", s.Program, "policy", path,
 			"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
 			"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),

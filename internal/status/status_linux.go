@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
 // Report is what a supervisor says of itself.
@@ -40,6 +43,28 @@ func (r *Report) Uptime() time.Duration { return r.Now.Sub(r.Started) }
 // Name is the abstract socket name of the supervisor of program pid.
 func Name(pid int) string { return "@vipa-exec/" + strconv.Itoa(pid) }
 
+// rootDir is where root's supervisors put their sockets; userDir (with the
+// uid) where another user's do. Only the supervisor's user can write
+// either, so a name there cannot be taken first, unlike an abstract one.
+// Tests change them.
+var (
+	rootDir = "/run/vipa-exec/status"
+	userDir = "/run/user/%d/vipa-exec/status"
+)
+
+// dirFor is the socket directory of the supervisors that run as euid.
+func dirFor(euid int) string {
+	if euid == 0 {
+		return rootDir
+	}
+	return fmt.Sprintf(userDir, euid)
+}
+
+// Path is the socket path of the supervisor of program pid, run as euid.
+func Path(euid, pid int) string {
+	return filepath.Join(dirFor(euid), strconv.Itoa(pid)+".sock")
+}
+
 // answerTimeout bounds how long a client may keep a supervisor's answer
 // waiting.
 const answerTimeout = 5 * time.Second
@@ -49,14 +74,30 @@ type Server struct {
 	ls []*net.UnixListener
 }
 
-// Serve listens under the name of each of pids (the program served, and
-// the supervisor itself, so that either pid finds it) and answers each
-// client with report(), after checking that it runs as root or as the
-// supervisor's user. It fails if it can listen under none of the names.
+// Serve listens under the socket path (in the directory of this process's
+// euid, if it can make one only that user can write) and the abstract name
+// of each of pids (the program served, and the supervisor itself, so that
+// either pid finds it) and answers each client with report(), after
+// checking that it runs as root or as the supervisor's user. It fails if
+// it can listen under none of them.
 func Serve(pids []int, report func() Report) (*Server, error) {
 	s := &Server{}
 	var errs []error
+	euid := os.Geteuid()
+	dirErr := socketDir(dirFor(euid), euid)
+	if dirErr != nil {
+		errs = append(errs, dirErr)
+	}
 	for _, pid := range pids {
+		if dirErr == nil {
+			l, err := listenPath(Path(euid, pid))
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				s.ls = append(s.ls, l)
+				go loop(l, report)
+			}
+		}
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: Name(pid), Net: "unix"})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("status socket %s: %w", Name(pid), err))
@@ -71,7 +112,50 @@ func Serve(pids []int, report func() Report) (*Server, error) {
 	return s, nil
 }
 
-// Close stops answering.
+// socketDir makes dir (and those above it) if need be, and checks that
+// only root and euid can write it.
+func socketDir(dir string, euid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("status socket directory: %w", err)
+	}
+	if err := trusted.CheckDir(dir, "status socket directory", euid); err != nil {
+		return fmt.Errorf("status socket directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		// CheckDir lets a root-owned sticky directory be writable by all.
+		return fmt.Errorf("status socket directory %s: mode %v: %w", dir, fi.Mode(), trusted.ErrUntrusted)
+	}
+	return nil
+}
+
+// listenPath listens on the socket at path, replacing a stale one that
+// nobody listens on (its supervisor was killed); one in use is left to its
+// owner, the supervisor of a vipa-exec that PROGRAM ran in its place.
+func listenPath(path string) (*net.UnixListener, error) {
+	if c, err := net.DialTimeout("unix", path, answerTimeout); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("status socket %s: in use", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	// Anybody may ask: the supervisor tells those it does not answer why.
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return l, nil
+}
+
+// Close stops answering and removes the socket files.
 func (s *Server) Close() error {
 	for _, l := range s.ls {
 		l.Close()
@@ -135,7 +219,9 @@ var (
 	ErrNoProcess    = errors.New("no process")
 )
 
-// Query asks the supervisor of program pid for its report.
+// Query asks the supervisor of program pid for its report: at the socket
+// path of root's supervisors, then at that of the caller's, then at the
+// abstract name.
 //
 // Abstract socket names are anybody's to take, and a program that runs as
 // another user under root's supervisor can take the names of its own
@@ -143,34 +229,50 @@ var (
 // only a peer (SO_PEERCRED) running as root or as the caller is believed,
 // and only if it is the supervisor its report names.
 func Query(pid int) (*Report, error) {
-	d, err := net.DialTimeout("unix", Name(pid), answerTimeout)
+	d, addr, err := dial(pid)
 	if err != nil {
-		if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT) {
-			return nil, ErrNoSupervisor
-		}
 		return nil, err
 	}
 	c := d.(*net.UnixConn)
 	defer c.Close()
 	cred, err := peerCred(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	if err := trustedPeer(cred, os.Geteuid()); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(answerTimeout))
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("read status of %s: %w", Name(pid), err)
+		return nil, fmt.Errorf("read status of %s: %w", addr, err)
 	}
 	if int(cred.Pid) != r.Supervisor {
-		return nil, fmt.Errorf("%s: answered by pid %d, which says it is supervisor %d: %w", Name(pid), cred.Pid, r.Supervisor, ErrUntrusted)
+		return nil, fmt.Errorf("%s: answered by pid %d, which says it is supervisor %d: %w", addr, cred.Pid, r.Supervisor, ErrUntrusted)
 	}
 	if r.Error != "" {
 		return nil, errors.New(Clean(r.Error))
 	}
 	return &r, nil
+}
+
+// dial connects to the first socket of the supervisor of pid that
+// answers, and returns its address.
+func dial(pid int) (net.Conn, string, error) {
+	addrs := []string{Path(0, pid)}
+	if euid := os.Geteuid(); euid != 0 {
+		addrs = append(addrs, Path(euid, pid))
+	}
+	for _, a := range append(addrs, Name(pid)) {
+		c, err := net.DialTimeout("unix", a, answerTimeout)
+		if err == nil {
+			return c, a, nil
+		}
+		if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.ENOENT) {
+			return nil, "", err
+		}
+	}
+	return nil, "", ErrNoSupervisor
 }
 
 // ErrUntrusted is wrapped by the error for an answer --status must not

@@ -4,8 +4,11 @@ package status
 
 import (
 	"errors"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,15 @@ import (
 
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 )
+
+// socketDirs points the socket directories of this package's servers and
+// clients at a new directory of t, for tests that serve.
+func socketDirs(t *testing.T) {
+	dir := t.TempDir()
+	savedRoot, savedUser := rootDir, userDir
+	rootDir, userDir = filepath.Join(dir, "root"), filepath.Join(dir, "user-%d")
+	t.Cleanup(func() { rootDir, userDir = savedRoot, savedUser })
+}
 
 func TestParseParent(t *testing.T) {
 	tests := []struct {
@@ -52,6 +64,7 @@ func FuzzParseParent(f *testing.F) {
 // supervisor's own user: directly, through a child's ancestry, and after
 // Close.
 func TestServeQuery(t *testing.T) {
+	socketDirs(t)
 	me := os.Getpid()
 	started := time.Now().Add(-90 * time.Second)
 	want := Report{Supervisor: me, Program: me, Mode: "detached", Policy: "/etc/p.toml",
@@ -143,6 +156,7 @@ func TestFindNoProcess(t *testing.T) {
 }
 
 func TestServeNameTaken(t *testing.T) {
+	socketDirs(t)
 	me := os.Getpid()
 	a, err := Serve([]int{me}, func() Report { return Report{} })
 	if err != nil {
@@ -151,5 +165,47 @@ func TestServeNameTaken(t *testing.T) {
 	defer a.Close()
 	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil || !strings.Contains(err.Error(), Name(me)) {
 		t.Errorf("second server under %s: %v, want an error naming it", Name(me), err)
+	}
+}
+
+// TestServePath: a supervisor is found at its socket path even when
+// someone took its abstract name first; a stale socket is replaced, the
+// socket removed on Close; a directory others could write is not used.
+func TestServePath(t *testing.T) {
+	socketDirs(t)
+	me := os.Getpid()
+	squatter, err := net.ListenUnix("unix", &net.UnixAddr{Name: Name(me), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	if err := os.MkdirAll(rootDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: Path(os.Geteuid(), me), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+
+	srv, err := Serve([]int{me}, func() Report { return Report{Supervisor: me, Program: me, Policy: "/p"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Query(me)
+	if err != nil || r.Policy != "/p" {
+		t.Fatalf("Query with the abstract name taken = %+v, %v; want the report at %s", r, err, Path(os.Geteuid(), me))
+	}
+	srv.Close()
+	if _, err := os.Lstat(Path(os.Geteuid(), me)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket after Close: %v, want it removed", err)
+	}
+
+	if err := os.Chmod(dirFor(os.Geteuid()), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil {
+		t.Error("Serve used a directory writable by all")
 	}
 }
