@@ -36,8 +36,8 @@ func checkLimits(name string, data []byte, toml bool) error {
 
 // tooDeep returns the line where data first nests deeper than max, or 0.
 // It knows only TOML's strings and comments: outside them each open bracket
-// or brace adds a level until closed, and each dot a level until the next
-// "=", ",", bracket, brace or newline ends the key it may be part of. It
+// or brace adds a level until closed, and each dot a level until a
+// character that cannot be part of a dotted key ends the key. It
 // over-counts (a float's dot, the brackets of a [[header]]), never under,
 // and runs in one pass whatever the input.
 func tooDeep(data []byte, max int) int {
@@ -86,10 +86,13 @@ func tooDeep(data []byte, max int) int {
 				depth--
 			}
 			dots = 0
-		case '=', ',':
-			dots = 0
 		case '.':
 			dots++
+		case ' ', '\t', '\r':
+		default:
+			if !isBare(c) {
+				dots = 0 // no dotted key goes on past this
+			}
 		}
 		if depth+dots > max {
 			return line

@@ -21,6 +21,8 @@ func TestTooDeep(t *testing.T) {
 		{"dotted keys", "a.b.c.d.e.f = 1\n", 1},
 		{"dotted header", "[a.b.c.d.e]\n", 1},
 		{"dots in a value", "a = [[1.5, 2.5], [3.5]]\n", 0},
+		{"dotted key with blanks", "a . b . c . d . e . f = 1\n", 1},
+		{"addresses, not keys", "10.0.0.0/8 onevipa 192.0.2.1 x=1\n", 0},
 		{"brackets in strings", "a = \"[[[[[[[[\"\nb = '{{{{{{{{'\nc = \"\"\"\n[[[[[[[[\n\"\"\"\n", 0},
 		{"brackets in a comment", "# [[[[[[[[[[\na = 1\n", 0},
 		{"escaped quote", "a = \"\\\"[[[[[[[[\"\n", 0},

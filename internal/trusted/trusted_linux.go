@@ -11,8 +11,9 @@ import (
 )
 
 // ReadFile reads the regular file at path, refusing one of more than max
-// bytes and, when the caller is root, one that [CheckFile] refuses. what
-// names the file in errors, as in "policy file".
+// bytes and, when the caller is root, one that the package's rule refuses
+// (the file, or a directory above it as named or resolved). what names the
+// file in errors, as in "policy file".
 func ReadFile(path, what string, max int64) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
 	// below.
