@@ -104,8 +104,9 @@ Maintenance (instead of PROGRAM):
       --status PID    show the supervisor serving PID (or its nearest
                       ancestor started by vipa-exec): its pid, policy file,
                       uptime and counters; exit 1 if there is none. Run it
-                      as root or as the supervisor's user, in its network
-                      namespace
+                      as root for root's supervisors, as the user for
+                      theirs; without /run/user/UID, in the program's
+                      network namespace
 
 Policy file:
   [[connect]]                   # outgoing connections
