@@ -323,6 +323,31 @@ func TestIntegrationPolicyRR(t *testing.T) {
 			t.Errorf("stale rr counter not swept: %v", files)
 		}
 	})
+
+	// Counter names are predictable: another user who made a rule's
+	// counter first, or could write it, would choose root's sources.
+	t.Run("a counter another user could write is refused", func(t *testing.T) {
+		holder := e.startWaiting(t, pol, python, "-c", pyRR, dst4.String(), "8080", "0")
+		holder.expect(t, "ready")
+		files := rrFiles(t, pol)
+		if len(files) != 1 {
+			t.Fatalf("rr counters of the policy: %v, want one", files)
+		}
+		counter := filepath.Join(rrstate.DefaultDir, files[0])
+		if err := os.Chown(counter, 65534, -1); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(counter, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		res := e.run(e.vipa(pol, "/bin/echo", "started")...)
+		if res.Exit != 2 || strings.Contains(res.Stdout, "started") || len(testutil.Lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "refusing a counter") {
+			t.Errorf("vipa-exec with a counter of nobody's: %v; want exit 2, one line, the program not started", res)
+		}
+		holder.stdin.Close()
+		holder.expect(t, "done")
+		holder.p.Wait(t)
+	})
 }
 
 // waitReaped waits until pid no longer exists.

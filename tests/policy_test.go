@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
@@ -219,5 +220,108 @@ func checkPolicyError(t *testing.T, res testutil.Result, started bool, file stri
 	}
 	if key != "" && !strings.Contains(rest, key) {
 		t.Errorf("stderr %q does not name %q", msg, key)
+	}
+}
+
+// TestIntegrationUntrustedPolicy: as root, vipa-exec refuses a policy file
+// that another user could change (its mode, its owner, a directory above
+// it), one that is not a regular file, one too large or nested too deep to
+// parse cheaply: exit status 2, one line naming the path to fix, and the
+// program is never started. --check quotes nothing of a file that is no
+// policy at all.
+func TestIntegrationUntrustedPolicy(t *testing.T) {
+	testutil.RequireRoot(t)
+	vipaExec := testutil.BuildVipaExec(t)
+	const good = "[[connect]]\ndestination = \"10.0.0.0/8\"\nsources = [\"192.0.2.10\"]\n"
+	tests := []struct {
+		name string
+		// setup returns the policy file and the path the message must
+		// name first, in dir (0755, root's).
+		setup func(t *testing.T, dir string) (file, blame string)
+		line  int // as for checkPolicyError: -1 no line
+	}{
+		{"writable by all", func(t *testing.T, dir string) (string, string) {
+			p := testutil.WriteFile(t, dir, "p.toml", good)
+			chmod(t, p, 0o666)
+			return p, p
+		}, -1},
+		{"owned by nobody", func(t *testing.T, dir string) (string, string) {
+			p := testutil.WriteFile(t, dir, "p.toml", good)
+			chown(t, p, 65534)
+			return p, p
+		}, -1},
+		{"in a directory writable by all", func(t *testing.T, dir string) (string, string) {
+			d := filepath.Join(dir, "d")
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, d, 0o777)
+			return testutil.WriteFile(t, d, "p.toml", good), d
+		}, -1},
+		{"symlink into a directory of nobody", func(t *testing.T, dir string) (string, string) {
+			d := filepath.Join(dir, "d")
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			chown(t, d, 65534)
+			target := testutil.WriteFile(t, d, "p.toml", good)
+			l := filepath.Join(dir, "link.toml")
+			if err := os.Symlink(target, l); err != nil {
+				t.Fatal(err)
+			}
+			return l, d
+		}, -1},
+		{"a FIFO", func(t *testing.T, dir string) (string, string) {
+			p := filepath.Join(dir, "fifo.toml")
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p, p
+		}, -1},
+		{"a sparse terabyte", func(t *testing.T, dir string) (string, string) {
+			p := testutil.WriteFile(t, dir, "p.toml", good)
+			if err := os.Truncate(p, 1<<40); err != nil {
+				t.Fatal(err)
+			}
+			return p, p
+		}, -1},
+		{"nested inline tables", func(t *testing.T, dir string) (string, string) {
+			p := testutil.WriteFile(t, dir, "p.toml", good+"x = "+strings.Repeat("{a=", 8000)+"1"+strings.Repeat("}", 8000)+"\n")
+			return p, p
+		}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testutil.PublicDir(t)
+			file, blame := tt.setup(t, dir)
+			res, started := runMarked(t, dir, vipaExec, "-p", file)
+			checkPolicyError(t, res, started, file, tt.line, "")
+			if tt.line < 0 && !strings.HasPrefix(res.Stderr, "vipa-exec: "+blame+": ") {
+				t.Errorf("stderr %q does not start with the path to fix, %s", res.Stderr, blame)
+			}
+		})
+	}
+
+	t.Run("--check of /etc/passwd", func(t *testing.T) {
+		dir := testutil.PublicDir(t)
+		file := testutil.WriteFile(t, dir, "passwd", "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+		res := testutil.Run(t, exec.Command(vipaExec, "--check", "-p", file))
+		if res.Exit != 2 || strings.Contains(res.Stderr, "root:") || strings.Contains(res.Stderr, "/bin/bash") {
+			t.Errorf("--check of a passwd file: %v; want exit 2 and none of its contents", res)
+		}
+	})
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chown(t *testing.T, path string, uid int) {
+	t.Helper()
+	if err := os.Chown(path, uid, -1); err != nil {
+		t.Fatal(err)
 	}
 }

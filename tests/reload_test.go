@@ -210,3 +210,25 @@ func readLog(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestIntegrationReloadUntrusted: a root supervisor does not reload a
+// policy file that became writable by others; it keeps the running policy
+// and says why.
+func TestIntegrationReloadUntrusted(t *testing.T) {
+	e := newEnv(t)
+	c, pol := e.startReloadClient(t, "detached")
+	if got := c.connect(); got != vipa4 {
+		t.Fatalf("before any change: source %v, want %v", got, vipa4)
+	}
+	if err := os.Chmod(pol, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pol, []byte(policyFor(vipa4b)), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	c.waitLog("refusing a policy file writable by others", "after an edit of a file writable by all")
+	if got := c.connect(); got != vipa4 {
+		t.Errorf("after an edit of a file writable by all: source %v, want the running policy's %v", got, vipa4)
+	}
+	e.supervisorGone(c.stop())
+}

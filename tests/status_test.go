@@ -32,6 +32,24 @@ func statusFields(t *testing.T, out string) map[string][]string {
 	return f
 }
 
+// pySquatter listens on the abstract name of pid argv[1] and answers, twice,
+// a report naming as supervisor its own pid plus argv[2], with bound
+// argv[3] and error argv[4].
+const pySquatter = `
+import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind("\0vipa-exec/" + sys.argv[1])
+s.listen()
+print("ready", flush=True)
+for _ in range(2):
+    c, _ = s.accept()
+    r = {"supervisor": os.getpid() + int(sys.argv[2]), "program": int(sys.argv[1]), "mode": "detached", "counters": {"bound": int(sys.argv[3])}}
+    if sys.argv[4]:
+        r["error"] = sys.argv[4]
+    c.sendall(json.dumps(r).encode())
+    c.close()
+`
+
 // TestIntegrationStatus: vipa-exec --status PID finds the supervisor of a
 // program, of its descendants and by its own pid, in both modes, and prints
 // its pid, policy file, uptime and counters; it refuses other users and
@@ -111,15 +129,15 @@ func TestIntegrationStatus(t *testing.T) {
 				t.Errorf("--status never showed the reload of %s", pol)
 			}
 
-			// Another user is refused; outside the namespace the socket
-			// is not found, and --status says why.
+			// Another user is refused; outside the namespace root's
+			// supervisor is found all the same, at its socket path.
 			res := e.run(asNobody(e.vipaExec, "--status", strconv.Itoa(program))...)
 			if res.Exit != 2 || !strings.Contains(res.Stderr, "permission denied") || res.Stdout != "" {
 				t.Errorf("--status as nobody: %v, want exit 2 and permission denied", res)
 			}
 			res = testutil.Run(t, exec.Command(e.vipaExec, "--status", strconv.Itoa(program)))
-			if res.Exit != 1 || !strings.Contains(res.Stderr, "another network namespace") {
-				t.Errorf("--status from outside the namespace: %v, want exit 1 and a hint", res)
+			if res.Exit != 0 || strings.Join(statusFields(t, res.Stdout)["program"], "") != strconv.Itoa(program) {
+				t.Errorf("--status from outside the namespace: %v, want the report", res)
 			}
 
 			stdin.Close()
@@ -133,39 +151,64 @@ func TestIntegrationStatus(t *testing.T) {
 	}
 
 	// Abstract names are anybody's: another user who takes a program's
-	// name first must not pass off a report of their own.
+	// name first must not pass off a report of their own, nor an error
+	// with escape sequences for root's terminal.
 	t.Run("a squatter's report is refused", func(t *testing.T) {
 		testutil.RequireTool(t, python)
 		e := e.with(t)
 		program := testutil.Start(t, e.command("sleep", "300"))
-		const squatter = `
-import json, os, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind("\0vipa-exec/" + sys.argv[1])
-s.listen()
-print("ready", flush=True)
-for _ in range(2):
-    c, _ = s.accept()
-    c.sendall(json.dumps({"supervisor": os.getpid() + int(sys.argv[2]), "program": int(sys.argv[1]), "mode": "detached"}).encode())
-    c.close()
-`
 		for _, lie := range []struct {
-			offset int // added to the squatter's own pid in its report
+			name   string
+			root   bool   // the squatter runs as root, else as nobody
+			offset int    // added to the squatter's own pid in its report
+			errMsg string // its report's error
 			want   string
-		}{{0, "not its supervisor"}, {1, "not a vipa-exec supervisor"}} {
-			sq := testutil.Start(t, e.command(asNobody(python, "-c", squatter, strconv.Itoa(program.Pid()), strconv.Itoa(lie.offset))...))
+		}{
+			{"nobody", false, 0, "", "neither root nor you"},
+			{"nobody's escape sequences", false, 0, "\x1b]0;pwned\x07\x1b[2J", "neither root nor you"},
+			{"root, naming another supervisor", true, 1, "", "which says it is supervisor"},
+			{"root's escape sequences", true, 0, "\x1b]0;pwned\x07\x1b[2J", "?]0;pwned??[2J"},
+		} {
+			argv := []string{python, "-c", pySquatter, strconv.Itoa(program.Pid()), strconv.Itoa(lie.offset), "31337", lie.errMsg}
+			if !lie.root {
+				argv = asNobody(argv...)
+			}
+			sq := testutil.Start(t, e.command(argv...))
 			if got := sq.Line(t); got != "ready" {
 				t.Fatalf("squatter said %q", got)
 			}
 			res := e.run(e.vipaExec, "--status", strconv.Itoa(program.Pid()))
-			if res.Exit != 2 || !strings.Contains(res.Stderr, lie.want) || res.Stdout != "" {
-				t.Errorf("--status of a squatted name (offset %d): %v, want exit 2 and %q", lie.offset, res, lie.want)
+			if res.Exit != 2 || !strings.Contains(res.Stderr, lie.want) || res.Stdout != "" || strings.ContainsRune(res.Stderr, 0x1b) {
+				t.Errorf("--status of a squatted name (%s): %v, want exit 2, %q and no escape", lie.name, res, lie.want)
 			}
 			if err := sq.Cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
 			sq.Wait(t)
 		}
+	})
+
+	// A program that root's vipa-exec runs as nobody can take the names
+	// of its own children: root's --status must not print its report as
+	// that of their supervisor.
+	t.Run("a -u nobody program forging its child's report", func(t *testing.T) {
+		testutil.RequireTool(t, python)
+		e := e.with(t)
+		pol := e.policy(standardPolicy)
+		script := `sleep 300 & echo $!; exec ` + python + ` -c "$0" $! 0 31337 ""`
+		p := testutil.Start(t, e.command(e.vipaExec, "-p", pol, "-u", "nobody", "/bin/sh", "-c", script, pySquatter))
+		child := p.Line(t)
+		if got := p.Line(t); got != "ready" {
+			t.Fatalf("program said %q", got)
+		}
+		res := e.run(e.vipaExec, "--status", child)
+		if res.Exit == 0 || strings.Contains(res.Stdout, "31337") {
+			t.Errorf("--status %s: %v; want a refusal, not the forged report", child, res)
+		}
+		if err := p.Cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait(t)
 	})
 
 	t.Run("no supervisor, bad pid", func(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 )
@@ -12,7 +11,7 @@ import (
 // file on stdout, and its warnings on stderr (they are in the output too, as
 // comments).
 func runConvert(ctx context.Context, path string, stdout, stderr io.Writer) (int, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPolicyFile(path)
 	if err != nil {
 		return exitUsage, err
 	}

@@ -55,7 +55,7 @@ func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.P
 
 // rrFiles are the rr counters that exist now.
 func rrFiles() map[string]bool {
-	entries, _ := os.ReadDir(rrstate.DefaultDir)
+	entries, _ := os.ReadDir(rrstate.DirFor(os.Geteuid()))
 	out := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		out[e.Name()] = true

@@ -19,6 +19,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -105,8 +106,9 @@ Maintenance (instead of PROGRAM):
       --status PID    show the supervisor serving PID (or its nearest
                       ancestor started by vipa-exec): its pid, policy file,
                       uptime and counters; exit 1 if there is none. Run it
-                      as root or as the supervisor's user, in its network
-                      namespace
+                      as root for root's supervisors, as the user for
+                      theirs; without /run/user/UID, in the program's
+                      network namespace
 
 Policy file:
   [[connect]]                   # outgoing connections
@@ -259,7 +261,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	// Only here: the supervisor parses the same bytes and keeps quiet.
+	// Only here: the supervisor parses the same bytes (and addresses) and
+	// keeps quiet.
 	printWarnings(stderr, res.Warnings)
 
 	cred, err := lookupCredential(userName, groupName)
@@ -287,13 +290,17 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintln(stderr, why)
 	}
 
+	handoff, err := encodeHandoff(data, res)
+	if err != nil {
+		return exitUsage, err
+	}
 	opts := res.Policy.Options()
 	if opts.AllowIOUring {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
 	lopts := launch.Options{
 		PolicyPath: policyPath, // launch makes it absolute for the supervisor
-		PolicyData: data,
+		PolicyData: handoff,    // the addresses checked here, not resolved again
 		Path:       path,
 		Argv:       argv,
 		Env:        os.Environ(),
@@ -398,9 +405,12 @@ func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte,
 	if err != nil {
 		return "", nil, nil, err
 	}
-	data, err = os.ReadFile(path)
+	data, err = readPolicyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && by != "default" {
 		return "", nil, nil, fmt.Errorf("%s: policy file not found (named by %s)", path, by)
+	}
+	if te := (*trusted.Error)(nil); errors.As(err, &te) {
+		return "", nil, nil, err // names the file already
 	}
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("policy file: %w", err)
@@ -410,6 +420,13 @@ func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte,
 		return "", nil, nil, err
 	}
 	return path, data, res, nil
+}
+
+// readPolicyFile reads a policy file, at start and on every reload, as
+// package trusted allows: a regular file of at most conf.MaxSize bytes that,
+// when vipa-exec runs as root, nobody but root and the caller can change.
+func readPolicyFile(path string) ([]byte, error) {
+	return trusted.ReadFile(path, "policy file", conf.MaxSize)
 }
 
 // absPath is path made absolute, as the supervisor gets it: rr rules share

@@ -3,9 +3,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -48,24 +51,30 @@ func (e *policyState) attach(p *policy.Policy) (*policy.Policy, error) {
 // processAlive reports whether pid exists; a zombie does until reaped.
 func processAlive(pid int) bool { return syscall.Kill(pid, 0) != syscall.ESRCH }
 
-// counter opens the shared counter of an rr rule. When the state cannot be
-// shared (no /run/vipa-exec for a user who may not create it, a foreign
-// file in the way), the rule still rotates, within this instance, and the
-// supervisor says so once.
+// counter opens the shared counter of an rr rule, in the directory of the
+// supervisor's euid (rrstate.DirFor). When the state cannot be shared (no
+// runtime directory for a user, say), the rule still rotates, within this
+// instance, and the supervisor says so once. State that another user could
+// write is refused instead: the policy does not start, or does not reload.
 func (e *policyState) counter(key string, mode fs.FileMode) (policy.Counter, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.rrOpen {
-		e.rr, e.rrErr = rrstate.Open(rrstate.DefaultDir)
+		e.rr, e.rrErr = rrstate.Open(rrstate.DirFor(os.Geteuid()))
 		e.rrOpen = true
 	}
 	err := e.rrErr
 	if err == nil {
-		c, cerr := e.rr.Counter("policy="+e.path+" "+key, mode)
+		// rr_mode is part of the name: a counter is made with it, and
+		// refused with bits beyond it.
+		c, cerr := e.rr.Counter(fmt.Sprintf("policy=%s %s rr_mode=%04o", e.path, key, mode.Perm()), mode)
 		if cerr == nil {
 			return c, nil
 		}
 		err = cerr
+	}
+	if errors.Is(err, rrstate.ErrUntrusted) {
+		return nil, err
 	}
 	if !e.warned {
 		e.log.Warn("policy rr: cannot share the rotation with other instances; this one rotates on its own", "err", err)

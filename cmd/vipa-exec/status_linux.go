@@ -33,7 +33,8 @@ func runStatus(arg string, stdout io.Writer) (int, error) {
 	return 0, nil
 }
 
-// writeStatus prints r for the admin who asked about pid.
+// writeStatus prints r for the admin who asked about pid, every string
+// cleaned of what a terminal would act on.
 func writeStatus(w io.Writer, pid int, r *status.Report) {
 	line := func(key, format string, args ...any) {
 		fmt.Fprintf(w, "%-12s%s\n", key, fmt.Sprintf(format, args...))
@@ -42,8 +43,8 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		line("pid", "%d, a descendant of program %d, shares its filter", pid, r.Program)
 	}
 	line("program", "%d", r.Program)
-	line("supervisor", "%d (%s)", r.Supervisor, r.Mode)
-	line("policy", "%s, loaded %s, %s", r.Policy, r.PolicyLoaded.Local().Format(time.DateTime), plural(r.Reloads, "reload"))
+	line("supervisor", "%d (%s)", r.Supervisor, status.Clean(r.Mode))
+	line("policy", "%s, loaded %s, %s", status.Clean(r.Policy), r.PolicyLoaded.Local().Format(time.DateTime), plural(r.Reloads, "reload"))
 	line("uptime", "%s (since %s)", r.Uptime().Round(time.Second), r.Started.Local().Format(time.DateTime))
 	c := r.Counters
 	line("calls", "connect %d, bind %d, sendto %d, sendmsg %d, sendmmsg %d",
@@ -60,7 +61,7 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		line(key, "0")
 	}
 	for _, k := range reasons {
-		line(key, "%d %s", c.LeftAlone[k], strings.TrimPrefix(k, "left alone: "))
+		line(key, "%d %s", c.LeftAlone[k], status.Clean(strings.TrimPrefix(k, "left alone: ")))
 		key = ""
 	}
 	key = "per source"
@@ -68,7 +69,7 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		line(key, "none yet")
 	}
 	for _, s := range c.PerSource {
-		line(key, "%d %s (rule %s)", s.Count, s.Source, s.Rule)
+		line(key, "%d %s (rule %s)", s.Count, s.Source, status.Clean(s.Rule))
 		key = ""
 	}
 }

@@ -60,6 +60,16 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	}
 
 	var b bytes.Buffer
+	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
+		Counters: rewrite.Snapshot{
+			LeftAlone: map[string]uint64{"left alone: \x1b[31m": 1},
+			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("192.0.2.10"), Count: 1}},
+		}})
+	if bytes.ContainsFunc(b.Bytes(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x202e }) {
+		t.Errorf("control characters printed:\n%q", b.String())
+	}
+
+	b.Reset()
 	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached", Counters: rewrite.Snapshot{}})
 	for _, want := range []string{"left alone  0\n", "per source  none yet\n", "0 reloads"} {
 		if !bytes.Contains(b.Bytes(), []byte(want)) {

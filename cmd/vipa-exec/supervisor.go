@@ -39,7 +39,7 @@ func supervisorPrepare(logs logSettings) launch.Prepare {
 
 func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener) error, error) {
 	path := s.Path
-	pol, err := conf.Parse(path, s.Data)
+	data, pol, err := readHandoff(path, s.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +57,14 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, s.Data, h, log, env.attach, s.Parent, st.reloaded)
+	watchPolicy(path, data, h, log, env.attach, s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
 	// Without it only --status fails; the program is served all the same.
-	if _, err := status.Serve([]int{s.Program, os.Getpid()}, st.report); err != nil {
-		log.Warn("vipa-exec --status will not find this supervisor", "err", err)
+	srv, err := status.Serve([]int{s.Program, os.Getpid()}, st.report)
+	if err != nil {
+		log.Warn("vipa-exec --status will not find this supervisor", "err", oneLine(err))
 	}
 	// Keep a P idle beside the workers blocked in RECV: with none idle, the
 	// runtime's sysmon takes the P of a worker blocked in a syscall for over
@@ -72,6 +73,9 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
+		if srv != nil {
+			defer srv.Close() // removes its socket files
+		}
 		log.Info("supervising", "program", s.Program, "policy", path,
 			"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
 			"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),
@@ -96,7 +100,7 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 	reload := func(trigger string) {
 		mu.Lock()
 		defer mu.Unlock()
-		data, err := os.ReadFile(path)
+		data, err := readPolicyFile(path)
 		if err != nil {
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", err)
 			return

@@ -26,6 +26,8 @@ var (
 	ErrType       = errors.New("wrong type")
 	ErrMissingKey = errors.New("missing key")
 	ErrNoRules    = errors.New("no rules")
+	ErrTooLarge   = errors.New("policy file too large")
+	ErrTooDeep    = errors.New("policy file nested too deep")
 )
 
 // Error is a syntax or validation error in a policy file. It prints as one

@@ -20,6 +20,9 @@ var ErrNotLegacy = errors.New("not a src_vipa.conf file")
 // resolved now, since TOML files take addresses only. The warnings are those
 // [Read] gives, also written as comments above their rules.
 func Convert(ctx context.Context, name string, data []byte, opts Options) ([]byte, []Warning, error) {
+	if err := checkLimits(name, data, false); err != nil {
+		return nil, nil, err
+	}
 	if !IsLegacy(data) {
 		return nil, nil, &Error{File: name, Line: 1, Msg: "not a src_vipa.conf file (its first rule line is not DEST/MASK or .INADDR_ANY); only those can be converted", Err: ErrNotLegacy}
 	}

@@ -25,6 +25,8 @@
 //   - Host names (sources, and DEST) are resolved when the file is read,
 //     through a [Resolver]; a rule takes the first address of its family
 //     from each, IPv4 where the destination and a source have one.
+//     [Result.Hosts] keeps the answers: read through [StaticResolver], the
+//     file gives the same policy again without a lookup.
 //   - A source may be 0.0.0.0 or :: in .INADDR_ANY lines: the bind stays on
 //     the wildcard address.
 //

@@ -62,6 +62,24 @@ type Result struct {
 	// Names maps each source that was written as a host name to that
 	// name.
 	Names map[netip.Addr]string
+	// Hosts is what each host name resolved to. Read with
+	// [StaticResolver](Hosts), the same file gives the same policy without
+	// asking anyone: the launcher hands it to the supervisor, so that a
+	// DNS answer that changed in between cannot put an unchecked source in
+	// force.
+	Hosts map[string][]netip.Addr
+}
+
+// StaticResolver answers from hosts alone; any other name fails.
+func StaticResolver(hosts map[string][]netip.Addr) Resolver { return staticResolver(hosts) }
+
+type staticResolver map[string][]netip.Addr
+
+func (r staticResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if as, ok := r[host]; ok {
+		return as, nil
+	}
+	return nil, errors.New("not resolved by the launcher")
 }
 
 // Warning is a problem in a policy file that does not stop vipa-exec, such
@@ -81,7 +99,11 @@ func (w Warning) String() string {
 // contents (see [IsLegacy]). Host names of a src_vipa.conf file are resolved
 // now, with opts.Resolver. Errors are [*Error].
 func Read(ctx context.Context, name string, data []byte, opts Options) (*Result, error) {
-	if !IsLegacy(data) {
+	legacy := IsLegacy(data)
+	if err := checkLimits(name, data, !legacy); err != nil {
+		return nil, err
+	}
+	if !legacy {
 		p, err := parseTOML(name, data)
 		if err != nil {
 			return nil, err
@@ -96,7 +118,7 @@ func Read(ctx context.Context, name string, data []byte, opts Options) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Policy: p, Format: FormatLegacy, Warnings: lf.warnings, Names: lf.names}, nil
+	return &Result{Policy: p, Format: FormatLegacy, Warnings: lf.warnings, Names: lf.names, Hosts: lf.hosts}, nil
 }
 
 // IsLegacy reports whether data is a src_vipa.conf file rather than TOML:
@@ -119,8 +141,14 @@ func IsLegacy(data []byte) bool {
 			return false
 		}
 		first := strings.Fields(line)[0]
-		if first == ".INADDR_ANY" || strings.Contains(first, "/") {
+		if first == ".INADDR_ANY" {
 			return true
+		}
+		// Something like DEST/MASK, but not any word with a slash, such
+		// as /etc/passwd's first line, which an error would then quote.
+		if dest, mask, ok := strings.Cut(first, "/"); ok {
+			return dest != "" && mask != "" && strings.Trim(mask, "0123456789.") == "" &&
+				strings.Trim(dest, "0123456789.:%-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
 		}
 		_, err := netip.ParseAddr(first)
 		return err == nil
@@ -138,6 +166,7 @@ type legacyFile struct {
 	tables   []*legacyTable
 	warnings []Warning
 	names    map[netip.Addr]string
+	hosts    map[string][]netip.Addr // what each host name resolved to
 }
 
 // legacyRule is one rule line.
@@ -202,7 +231,7 @@ const legacyPolicies = "onevipa, random, lrr, rr:ABC, lc"
 // leniency cannot change a valid file's meaning: lines may be indented and
 // end in a "# comment".
 func parseLegacy(name string, data []byte) (*legacyFile, error) {
-	lf := &legacyFile{name: name, names: map[netip.Addr]string{}}
+	lf := &legacyFile{name: name, names: map[netip.Addr]string{}, hosts: map[string][]netip.Addr{}}
 	var pending []string
 	s := strings.TrimPrefix(string(data), "\ufeff")
 	for n := 1; s != ""; n++ {
@@ -386,6 +415,7 @@ func (lf *legacyFile) resolve(ctx context.Context, r Resolver) error {
 			}
 		}
 		cache[tok] = h
+		lf.hosts[tok] = slices.Concat(h.v4, h.v6)
 		return h, nil
 	}
 

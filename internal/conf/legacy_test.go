@@ -577,3 +577,68 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// flipResolver answers each name with the next of its answers on every
+// lookup, as a DNS record that changes between two reads would, and
+// counts the lookups.
+type flipResolver struct {
+	answers map[string][][]netip.Addr
+	asked   map[string]int
+	calls   int
+}
+
+func (r *flipResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	as := r.answers[host]
+	if len(as) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	a := as[r.asked[host]%len(as)]
+	r.asked[host]++
+	r.calls++
+	return a, nil
+}
+
+// TestResolveOnce: what Read resolved (Result.Hosts), read again through
+// StaticResolver, gives the same policy without a lookup, however the
+// names would resolve now.
+func TestResolveOnce(t *testing.T) {
+	in := lines(
+		`servers/32 rr web-vip db-vip`,
+		`.INADDR_ANY 6000-6999 onevipa web-vip`,
+	)
+	r := &flipResolver{answers: map[string][][]netip.Addr{
+		"servers": {addrs("10.1.2.3", "2001:db8:1::3"), addrs("10.6.6.6")},
+		"web-vip": {addrs("192.0.2.10"), addrs("192.0.2.66")},
+		"db-vip":  {addrs("::ffff:192.0.2.11", "2001:db8:2::11"), addrs("192.0.2.67")},
+	}, asked: map[string]int{}}
+	first, err := Read(context.Background(), "f.conf", []byte(in), Options{Resolver: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookups := r.calls
+	if lookups != 3 {
+		t.Errorf("Read looked up %d names, want each of 3 once", lookups)
+	}
+	want := map[string][]netip.Addr{
+		"servers": addrs("10.1.2.3", "2001:db8:1::3"),
+		"web-vip": addrs("192.0.2.10"),
+		"db-vip":  addrs("192.0.2.11", "2001:db8:2::11"),
+	}
+	if d := diff(want, first.Hosts); d != "" {
+		t.Errorf("Hosts (-want +got):\n%s", d)
+	}
+	again, err := Read(context.Background(), "f.conf", []byte(in), Options{Resolver: StaticResolver(first.Hosts)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.calls != lookups {
+		t.Errorf("the second Read looked up %d names, want none", r.calls-lookups)
+	}
+	if d := diff(rules(first.Policy), rules(again.Policy)); d != "" {
+		t.Errorf("policy read again (-first +again):\n%s", d)
+	}
+	// A name the launcher did not resolve fails rather than being looked up.
+	if _, err := Read(context.Background(), "f.conf", []byte(in+"10.0.0.0/8 onevipa other-vip\n"), Options{Resolver: StaticResolver(first.Hosts)}); !errors.Is(err, ErrResolve) {
+		t.Errorf("a name not in Hosts: %v, want ErrResolve", err)
+	}
+}

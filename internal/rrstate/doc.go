@@ -4,9 +4,10 @@
 //
 // # The state
 //
-// Each counter is a file of one page in the directory (the supervisor uses
-// [DefaultDir], /run/vipa-exec/rr, on tmpfs), named rr- plus a hash of the
-// policy file's path and the rule, and created with the rule's rr_mode. The
+// Each counter is a file of one page in the directory (a supervisor uses
+// [DirFor] its euid: root's [DefaultDir], /run/vipa-exec/rr, on tmpfs; a
+// user's /run/user/UID/vipa-exec/rr), named rr- plus a hash of the policy
+// file's path and the rule, and created with the rule's rr_mode. The
 // counter is a uint64 at a fixed offset that every instance maps
 // (MAP_SHARED) and increments atomically: no lock and no system call per
 // connection. The first line of the file says what it is, the last names the
@@ -32,9 +33,14 @@
 //
 // # Trust
 //
-// As with SysV shared memory, the mode is the access control: whoever may
-// write a counter may steer which of the rule's sources the next
-// connections get, never pick another address. A counter truncated under a
+// Whoever may write a counter may steer which of the rule's sources the
+// next connections get (never pick another address), and counter names are
+// predictable. So the directory and those above it must be owned by root or
+// the instance's euid and writable by nobody else, and a counter made by
+// another instance is used only if owned by root or the euid with no mode
+// bits beyond the rule's rr_mode; anything else is an error wrapping
+// [ErrUntrusted]. Instances of different users therefore never share a
+// counter. A counter truncated under a
 // mapping would raise SIGBUS; the counter catches that fault and goes on
 // with a counter of its own process.
 package rrstate

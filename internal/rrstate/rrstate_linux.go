@@ -20,12 +20,24 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
-// DefaultDir is where the supervisor keeps rr counters: on tmpfs, sticky
-// and writable by all like /tmp, so that instances of different users can
-// share a counter whose rr_mode allows it.
+// DefaultDir is where root's supervisors keep rr counters: on tmpfs,
+// writable by root alone, so that nobody else can create, replace or
+// remove a counter that root's programs use.
 const DefaultDir = "/run/vipa-exec/rr"
+
+// DirFor is the directory of counters of the supervisors that run as euid:
+// DefaultDir for root, else one in the user's runtime directory (which
+// systemd-logind makes, 0700), since only root may write DefaultDir.
+func DirFor(euid int) string {
+	if euid == 0 {
+		return DefaultDir
+	}
+	return fmt.Sprintf("/run/user/%d/vipa-exec/rr", euid)
+}
 
 // The file: a page, its first line a header, the counter at counterOff, the
 // description of the rule from descOff.
@@ -39,8 +51,12 @@ const (
 )
 
 // ErrForeign is wrapped by the error for a file at a counter's path that is
-// not a counter.
-var ErrForeign = errors.New("not a vipa-exec rr counter")
+// not a counter, and ErrUntrusted by that for a directory or counter that
+// another user could write.
+var (
+	ErrForeign   = errors.New("not a vipa-exec rr counter")
+	ErrUntrusted = trusted.ErrUntrusted
+)
 
 // Dir is a directory of counters, open for one supervisor.
 type Dir struct {
@@ -53,14 +69,21 @@ type Dir struct {
 }
 
 // Open opens (and creates, with its parent) the directory of counters at
-// path, and removes the counters that no instance uses any more.
+// path, and removes the counters that no instance uses any more. The
+// directory and those above it must be owned by root or by this process's
+// euid and writable by nobody else: whoever could write them could choose
+// the sources of this user's programs.
 func Open(path string) (*Dir, error) {
+	euid := os.Geteuid()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("rr state: %w", err)
 	}
-	if err := unix.Mkdir(path, 0o1777); err == nil {
+	if err := trusted.CheckDir(filepath.Dir(path), "directory of rr state", euid); err != nil {
+		return nil, fmt.Errorf("rr state: %w", err)
+	}
+	if err := unix.Mkdir(path, 0o755); err == nil {
 		// Mkdir's mode passed through the umask.
-		if err := unix.Chmod(path, 0o1777); err != nil {
+		if err := unix.Chmod(path, 0o755); err != nil {
 			return nil, fmt.Errorf("rr state: chmod %s: %w", path, err)
 		}
 	} else if err != unix.EEXIST {
@@ -75,10 +98,24 @@ func Open(path string) (*Dir, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("rr state: stat %s: %w", path, err)
 	}
-	if st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0 {
-		// Anyone could remove or replace anyone's counters.
+	if int(st.Uid) == euid && st.Mode&0o022 != 0 {
+		// This user's own directory, left writable by others by a
+		// vipa-exec before 2026-12 (which shared one sticky directory
+		// among all users): tighten it. The counters in it are checked
+		// one by one as they are opened.
+		if err := unix.Fchmod(fd, st.Mode&0o755); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("rr state: chmod go-w %s: %w", path, err)
+		}
+		st.Mode &= 0o755
+	}
+	if st.Uid != 0 && int(st.Uid) != euid || st.Mode&0o022 != 0 {
+		// Anyone else could create a counter of this user's first, or
+		// replace or remove one.
 		unix.Close(fd)
-		return nil, fmt.Errorf("rr state: %s is writable by all but not sticky (mode %04o)", path, st.Mode&0o7777)
+		return nil, fmt.Errorf("rr state: %w", &trusted.Error{Path: path, Err: ErrUntrusted,
+			Msg: fmt.Sprintf("refusing a directory of counters that another user could write (mode %04o, owner uid %d); it must be owned by root or uid %d, fix with chmod go-w %s",
+				st.Mode&0o7777, st.Uid, euid, path)})
 	}
 	d := &Dir{path: path, fd: fd, counters: map[string]*Counter{}}
 	d.sweep()
@@ -127,6 +164,9 @@ func (d *Dir) open(name, key string, mode fs.FileMode) (*Counter, error) {
 			}
 		} else if err != nil {
 			return nil, err
+		} else if err := owned(fd, mode); err != nil {
+			unix.Close(fd)
+			return nil, err
 		} else if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("lock: %w", err)
@@ -144,6 +184,22 @@ func (d *Dir) open(name, key string, mode fs.FileMode) (*Counter, error) {
 		return c, nil
 	}
 	return nil, errors.New("the file keeps being replaced")
+}
+
+// owned checks that the counter file fd, made by another instance, is
+// owned by root or this process's euid and has no mode bits beyond mode
+// (the rule's rr_mode): a counter someone else could write would let them
+// steer which source this instance's next connections get.
+func owned(fd int, mode fs.FileMode) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Geteuid() || st.Mode&0o7777&^uint32(mode.Perm()) != 0 {
+		return &trusted.Error{Err: ErrUntrusted,
+			Msg: fmt.Sprintf("refusing a counter that another user could write (mode %04o, owner uid %d, rr_mode %04o); remove it", st.Mode&0o7777, st.Uid, mode.Perm())}
+	}
+	return nil
 }
 
 // create makes the counter file under a temporary name and renames it into

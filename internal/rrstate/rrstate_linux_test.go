@@ -61,7 +61,7 @@ func counter(t *testing.T, d *Dir, key string, mode fs.FileMode) *Counter {
 func TestSharedRotation(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run", "rr")
 	a, b := open(t, dir), open(t, dir)
-	ca, cb := counter(t, a, "policy=/p connect x", 0o640), counter(t, b, "policy=/p connect x", 0o600)
+	ca, cb := counter(t, a, "policy=/p connect x", 0o640), counter(t, b, "policy=/p connect x", 0o640)
 	if again := counter(t, a, "policy=/p connect x", 0o600); again != ca {
 		t.Error("a second Counter for the same key is another counter")
 	}
@@ -84,14 +84,14 @@ func TestSharedRotation(t *testing.T) {
 		t.Errorf("another rule's counter has the same value %d", v)
 	}
 
-	// The directory is sticky and writable by all; the file has the mode
-	// of the instance that created it.
+	// The directory is writable by its owner alone; the file has the
+	// rule's mode.
 	st, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o777|fs.ModeSticky {
-		t.Errorf("directory mode %v, want sticky 0777", st.Mode())
+	if st.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o755 {
+		t.Errorf("directory mode %v, want 0755", st.Mode())
 	}
 	fst, err := os.Stat(filepath.Join(dir, FileName("policy=/p connect x")))
 	if err != nil {
@@ -301,9 +301,14 @@ func TestUnsafeDirectory(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := Open(dir); err == nil {
+	// This user's own: tightened (TestUntrusted has other users').
+	if d, err := Open(dir); err != nil {
+		t.Errorf("Open of this user's directory writable by all = %v, want it tightened", err)
+	} else {
 		d.Close()
-		t.Error("Open accepted a directory writable by all without the sticky bit")
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("this user's directory writable by all: now %v (%v), want 0755", fi.Mode(), err)
 	}
 	link := filepath.Join(t.TempDir(), "link")
 	if err := os.Symlink(t.TempDir(), link); err != nil {
@@ -314,6 +319,100 @@ func TestUnsafeDirectory(t *testing.T) {
 			d.Close()
 		}
 		t.Errorf("Open(symlink) = %v, want ELOOP or ENOTDIR", err)
+	}
+}
+
+// TestUntrusted: a counter directory or a counter file that another user
+// could write is refused; so is a counter with mode bits beyond rr_mode.
+func TestUntrusted(t *testing.T) {
+	testutil.RequireRoot(t)
+	const nobody = 65534
+	for _, tt := range []struct {
+		name string
+		mode fs.FileMode // of the directory, os.ModeSticky included
+		uid  int         // its owner
+	}{
+		{"sticky, writable by all, another user's", 0o777 | os.ModeSticky, nobody},
+		{"group-writable, another user's", 0o775, nobody},
+		{"owned by another user", 0o755, nobody},
+	} {
+		dir := filepath.Join(testutil.PublicDir(t), "rr")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, tt.uid, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := Open(dir); !errors.Is(err, ErrUntrusted) {
+			if d != nil {
+				d.Close()
+			}
+			t.Errorf("%s: Open = %v, want ErrUntrusted", tt.name, err)
+		}
+	}
+	// This user's own directory, left sticky and writable by all by an older
+	// vipa-exec, is tightened rather than refused.
+	for _, mode := range []fs.FileMode{0o777 | os.ModeSticky, 0o775} {
+		dir := filepath.Join(testutil.PublicDir(t), "rr")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(dir)
+		if err != nil {
+			t.Fatalf("own directory of mode %v: Open = %v, want it tightened", mode, err)
+		}
+		d.Close()
+		if fi, err := os.Stat(dir); err != nil || fi.Mode() != fs.ModeDir|0o755 {
+			t.Errorf("own directory of mode %v: now %v (%v), want drwxr-xr-x", mode, fi.Mode(), err)
+		}
+	}
+	above := filepath.Join(testutil.PublicDir(t), "above")
+	if err := os.Mkdir(above, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(above, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := Open(filepath.Join(above, "rr")); !errors.Is(err, ErrUntrusted) {
+		if d != nil {
+			d.Close()
+		}
+		t.Errorf("under a directory writable by all: Open = %v, want ErrUntrusted", err)
+	}
+
+	dir := filepath.Join(testutil.PublicDir(t), "rr")
+	d := open(t, dir)
+	defer d.Close()
+	page := make([]byte, fileSize)
+	copy(page, header)
+	for _, tt := range []struct {
+		name string
+		mode fs.FileMode // of the file planted
+		uid  int
+	}{
+		{"another user's", 0o600, nobody},
+		{"beyond rr_mode", 0o666, 0},
+	} {
+		key := "planted " + tt.name
+		p := filepath.Join(dir, FileName(key))
+		if err := os.WriteFile(p, page, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, tt.uid, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Counter(key, 0o600); !errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s counter: %v, want ErrUntrusted", tt.name, err)
+		}
 	}
 }
 

@@ -6,10 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
 // DefaultDir is where the supervisor keeps rr counters.
 const DefaultDir = "/run/vipa-exec/rr"
+
+// DirFor is the directory of counters of the supervisors that run as euid.
+func DirFor(euid int) string {
+	if euid == 0 {
+		return DefaultDir
+	}
+	return fmt.Sprintf("/run/user/%d/vipa-exec/rr", euid)
+}
+
+// ErrForeign and ErrUntrusted are as on Linux.
+var (
+	ErrForeign   = errors.New("not a vipa-exec rr counter")
+	ErrUntrusted = trusted.ErrUntrusted
+)
 
 // Dir is a directory of counters; shared counters need Linux.
 type Dir struct{}

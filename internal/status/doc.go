@@ -1,11 +1,15 @@
 // Package status lets `vipa-exec --status PID` ask a running supervisor
 // what it does.
 //
-// Each supervisor listens on the abstract unix sockets "@vipa-exec/PID",
-// PID being the program it serves, and "@vipa-exec/SPID", SPID its own.
-// A client connects and reads one JSON
-// [Report]; the supervisor answers only clients running as root or as its
-// own user (SO_PEERCRED). Abstract names belong to a network namespace, so
-// the client must run in the supervisor's; no file is left behind when a
-// supervisor dies.
+// Each supervisor listens on the unix socket PID.sock in a directory only
+// its user can write (root's /run/vipa-exec/status, another user's
+// /run/user/UID/vipa-exec/status), PID being the program it serves, and on
+// SPID.sock, SPID its own; and on the abstract sockets "@vipa-exec/PID" and
+// "@vipa-exec/SPID", which belong to its network namespace and which
+// anybody may have taken first. A client tries root's path, its own user's,
+// then the abstract name, connects and reads one JSON [Report]; the
+// supervisor answers only clients running as root or as its own user
+// (SO_PEERCRED), and the client believes only a supervisor run by root or
+// by itself. A socket file is removed when its supervisor exits; one left
+// by a killed supervisor is replaced by the next with the same name.
 package status

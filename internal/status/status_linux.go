@@ -7,16 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
 // Report is what a supervisor says of itself.
@@ -39,6 +43,28 @@ func (r *Report) Uptime() time.Duration { return r.Now.Sub(r.Started) }
 // Name is the abstract socket name of the supervisor of program pid.
 func Name(pid int) string { return "@vipa-exec/" + strconv.Itoa(pid) }
 
+// rootDir is where root's supervisors put their sockets; userDir (with the
+// uid) where another user's do. Only the supervisor's user can write
+// either, so a name there cannot be taken first, unlike an abstract one.
+// Tests change them.
+var (
+	rootDir = "/run/vipa-exec/status"
+	userDir = "/run/user/%d/vipa-exec/status"
+)
+
+// dirFor is the socket directory of the supervisors that run as euid.
+func dirFor(euid int) string {
+	if euid == 0 {
+		return rootDir
+	}
+	return fmt.Sprintf(userDir, euid)
+}
+
+// Path is the socket path of the supervisor of program pid, run as euid.
+func Path(euid, pid int) string {
+	return filepath.Join(dirFor(euid), strconv.Itoa(pid)+".sock")
+}
+
 // answerTimeout bounds how long a client may keep a supervisor's answer
 // waiting.
 const answerTimeout = 5 * time.Second
@@ -48,14 +74,30 @@ type Server struct {
 	ls []*net.UnixListener
 }
 
-// Serve listens under the name of each of pids (the program served, and
-// the supervisor itself, so that either pid finds it) and answers each
-// client with report(), after checking that it runs as root or as the
-// supervisor's user. It fails if it can listen under none of the names.
+// Serve listens under the socket path (in the directory of this process's
+// euid, if it can make one only that user can write) and the abstract name
+// of each of pids (the program served, and the supervisor itself, so that
+// either pid finds it) and answers each client with report(), after
+// checking that it runs as root or as the supervisor's user. It fails if
+// it can listen under none of them.
 func Serve(pids []int, report func() Report) (*Server, error) {
 	s := &Server{}
 	var errs []error
+	euid := os.Geteuid()
+	dirErr := socketDir(dirFor(euid), euid)
+	if dirErr != nil {
+		errs = append(errs, dirErr)
+	}
 	for _, pid := range pids {
+		if dirErr == nil {
+			l, err := listenPath(Path(euid, pid))
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				s.ls = append(s.ls, l)
+				go loop(l, report)
+			}
+		}
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: Name(pid), Net: "unix"})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("status socket %s: %w", Name(pid), err))
@@ -70,7 +112,50 @@ func Serve(pids []int, report func() Report) (*Server, error) {
 	return s, nil
 }
 
-// Close stops answering.
+// socketDir makes dir (and those above it) if need be, and checks that
+// only root and euid can write it.
+func socketDir(dir string, euid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("status socket directory: %w", err)
+	}
+	if err := trusted.CheckDir(dir, "status socket directory", euid); err != nil {
+		return fmt.Errorf("status socket directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		// CheckDir lets a root-owned sticky directory be writable by all.
+		return fmt.Errorf("status socket directory %s: mode %v: %w", dir, fi.Mode(), trusted.ErrUntrusted)
+	}
+	return nil
+}
+
+// listenPath listens on the socket at path, replacing a stale one that
+// nobody listens on (its supervisor was killed); one in use is left to its
+// owner, the supervisor of a vipa-exec that PROGRAM ran in its place.
+func listenPath(path string) (*net.UnixListener, error) {
+	if c, err := net.DialTimeout("unix", path, answerTimeout); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("status socket %s: in use", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	// Anybody may ask: the supervisor tells those it does not answer why.
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return l, nil
+}
+
+// Close stops answering and removes the socket files.
 func (s *Server) Close() error {
 	for _, l := range s.ls {
 		l.Close()
@@ -95,7 +180,8 @@ func loop(l *net.UnixListener, report func() Report) {
 func answer(c *net.UnixConn, report func() Report) {
 	defer c.Close()
 	_ = c.SetWriteDeadline(time.Now().Add(answerTimeout))
-	var r Report
+	// An error names the supervisor too: the client checks that first.
+	r := Report{Supervisor: os.Getpid()}
 	if cred, err := peerCred(c); err != nil {
 		r.Error = err.Error()
 	} else if euid := os.Geteuid(); cred.Uid != 0 && int(cred.Uid) != euid {
@@ -133,64 +219,86 @@ var (
 	ErrNoProcess    = errors.New("no process")
 )
 
-// Query asks the supervisor of program pid for its report.
+// Query asks the supervisor of program pid for its report: at the socket
+// path of root's supervisors, then at that of the caller's, then at the
+// abstract name.
 //
-// Abstract socket names are anybody's to take, so the answer is believed
-// only from the process that says it is the supervisor, running as root,
-// as the caller or as pid's owner: another user who took the name first
-// cannot pass off a report of their own.
+// Abstract socket names are anybody's to take, and a program that runs as
+// another user under root's supervisor can take the names of its own
+// children. So who answered is checked before anything it says is used:
+// only a peer (SO_PEERCRED) running as root or as the caller is believed,
+// and only if it is the supervisor its report names.
 func Query(pid int) (*Report, error) {
-	d, err := net.DialTimeout("unix", Name(pid), answerTimeout)
+	d, addr, err := dial(pid)
 	if err != nil {
-		if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT) {
-			return nil, ErrNoSupervisor
-		}
 		return nil, err
 	}
 	c := d.(*net.UnixConn)
 	defer c.Close()
 	cred, err := peerCred(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if err := trustedPeer(cred, os.Geteuid()); err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(answerTimeout))
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("read status of %s: %w", Name(pid), err)
+		return nil, fmt.Errorf("read status of %s: %w", addr, err)
+	}
+	if int(cred.Pid) != r.Supervisor {
+		return nil, fmt.Errorf("%s: answered by pid %d, which says it is supervisor %d: %w", addr, cred.Pid, r.Supervisor, ErrUntrusted)
 	}
 	if r.Error != "" {
-		return nil, errors.New(r.Error)
-	}
-	if err := trusted(cred, &r, pid, os.Geteuid(), ownerUID); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name(pid), err)
+		return nil, errors.New(Clean(r.Error))
 	}
 	return &r, nil
 }
 
-// trusted checks that the report r, read from the socket of pid, comes
-// from the supervisor it names, and that a user entitled to serve pid runs
-// it: root, the caller (euid), or pid's owner.
-func trusted(cred *unix.Ucred, r *Report, pid, euid int, ownerUID func(int) (uint32, error)) error {
-	if int(cred.Pid) != r.Supervisor {
-		return fmt.Errorf("answered by pid %d, which says it is supervisor %d: not a vipa-exec supervisor", cred.Pid, r.Supervisor)
+// dial connects to the first socket of the supervisor of pid that
+// answers, and returns its address.
+func dial(pid int) (net.Conn, string, error) {
+	addrs := []string{Path(0, pid)}
+	if euid := os.Geteuid(); euid != 0 {
+		addrs = append(addrs, Path(euid, pid))
 	}
+	for _, a := range append(addrs, Name(pid)) {
+		c, err := net.DialTimeout("unix", a, answerTimeout)
+		if err == nil {
+			return c, a, nil
+		}
+		if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.ENOENT) {
+			return nil, "", err
+		}
+	}
+	return nil, "", ErrNoSupervisor
+}
+
+// ErrUntrusted is wrapped by the error for an answer --status must not
+// believe.
+var ErrUntrusted = errors.New("not a vipa-exec supervisor --status may believe")
+
+// trustedPeer checks that the peer runs as root or as the caller (euid):
+// another user's process may have taken the name, even a program that
+// root's supervisor serves as that user.
+func trustedPeer(cred *unix.Ucred, euid int) error {
 	if cred.Uid == 0 || int(cred.Uid) == euid {
 		return nil
 	}
-	if owner, err := ownerUID(pid); err == nil && owner == cred.Uid {
-		return nil
-	}
-	return fmt.Errorf("answered by pid %d of uid %d, which is neither root, nor you, nor the owner of pid %d: not its supervisor", cred.Pid, cred.Uid, pid)
+	return fmt.Errorf("answered by pid %d of uid %d, neither root nor you: %w", cred.Pid, cred.Uid, ErrUntrusted)
 }
 
-// ownerUID is the owner of /proc/PID: the process's effective uid, or
-// root's for a process that is not dumpable.
-func ownerUID(pid int) (uint32, error) {
-	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
-	if err != nil {
-		return 0, err
-	}
-	return fi.Sys().(*syscall.Stat_t).Uid, nil
+// Clean is s with every control and format character (escape sequences,
+// bidirectional overrides) replaced by "?": what a report says is printed
+// on a terminal.
+func Clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // Find asks the supervisor serving pid: pid's own if pid is a program

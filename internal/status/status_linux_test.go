@@ -4,8 +4,11 @@ package status
 
 import (
 	"errors"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,15 @@ import (
 
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 )
+
+// socketDirs points the socket directories of this package's servers and
+// clients at a new directory of t, for tests that serve.
+func socketDirs(t *testing.T) {
+	dir := t.TempDir()
+	savedRoot, savedUser := rootDir, userDir
+	rootDir, userDir = filepath.Join(dir, "root"), filepath.Join(dir, "user-%d")
+	t.Cleanup(func() { rootDir, userDir = savedRoot, savedUser })
+}
 
 func TestParseParent(t *testing.T) {
 	tests := []struct {
@@ -52,6 +64,7 @@ func FuzzParseParent(f *testing.F) {
 // supervisor's own user: directly, through a child's ancestry, and after
 // Close.
 func TestServeQuery(t *testing.T) {
+	socketDirs(t)
 	me := os.Getpid()
 	started := time.Now().Add(-90 * time.Second)
 	want := Report{Supervisor: me, Program: me, Mode: "detached", Policy: "/etc/p.toml",
@@ -93,35 +106,44 @@ func TestServeQuery(t *testing.T) {
 	}
 }
 
-func TestTrusted(t *testing.T) {
-	owners := map[int]uint32{100: 1000, 200: 0}
-	owner := func(pid int) (uint32, error) {
-		if u, ok := owners[pid]; ok {
-			return u, nil
-		}
-		return 0, os.ErrNotExist
-	}
+func TestTrustedPeer(t *testing.T) {
 	tests := []struct {
-		name       string
-		peer       unix.Ucred // the server's credentials
-		supervisor int        // the pid its report names
-		pid, euid  int        // the pid asked about; the caller's euid
-		ok         bool
+		name string
+		peer unix.Ucred // the server's credentials
+		euid int        // the caller's
+		ok   bool
 	}{
-		{"root supervisor", unix.Ucred{Pid: 7, Uid: 0}, 7, 100, 0, true},
-		{"the caller's own", unix.Ucred{Pid: 7, Uid: 1000}, 7, 200, 1000, true},
-		{"the program owner's, asked by root", unix.Ucred{Pid: 7, Uid: 1000}, 7, 100, 0, true},
-		{"another user's", unix.Ucred{Pid: 7, Uid: 1001}, 7, 100, 0, false},
-		{"another user's, owner unknown", unix.Ucred{Pid: 7, Uid: 1001}, 7, 300, 0, false},
-		{"a report naming another supervisor", unix.Ucred{Pid: 8, Uid: 0}, 7, 100, 0, false},
+		{"root supervisor, asked by root", unix.Ucred{Pid: 7, Uid: 0}, 0, true},
+		{"root supervisor, asked by a user", unix.Ucred{Pid: 7, Uid: 0}, 1000, true},
+		{"the caller's own", unix.Ucred{Pid: 7, Uid: 1000}, 1000, true},
+		// A program run as nobody by root's vipa-exec can take the names
+		// of its children: root believes only root.
+		{"a user's, asked by root", unix.Ucred{Pid: 7, Uid: 65534}, 0, false},
+		{"another user's", unix.Ucred{Pid: 7, Uid: 1001}, 1000, false},
 	}
 	for _, tt := range tests {
-		err := trusted(&tt.peer, &Report{Supervisor: tt.supervisor}, tt.pid, tt.euid, owner)
+		err := trustedPeer(&tt.peer, tt.euid)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: %v, want ok %v", tt.name, err, tt.ok)
 		}
-		if err != nil && !strings.Contains(err.Error(), "not") {
-			t.Errorf("%s: %q does not say what is wrong", tt.name, err)
+		if err != nil && !errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s: %v does not wrap ErrUntrusted", tt.name, err)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/etc/vipa-exec/web.toml", "/etc/vipa-exec/web.toml"},
+		{"\x1b]0;pwned\x07\x1b[2J", "?]0;pwned??[2J"},
+		{"a\nb\rc\td", "a?b?c?d"},
+		{"\u202egnp.exe", "?gnp.exe"},
+		{"\u009b31m", "?31m"},
+		{"caf\u00e9 \xff", "caf\u00e9 ?"},
+	}
+	for _, tt := range tests {
+		if got := Clean(tt.in); got != tt.want {
+			t.Errorf("Clean(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -134,6 +156,7 @@ func TestFindNoProcess(t *testing.T) {
 }
 
 func TestServeNameTaken(t *testing.T) {
+	socketDirs(t)
 	me := os.Getpid()
 	a, err := Serve([]int{me}, func() Report { return Report{} })
 	if err != nil {
@@ -142,5 +165,47 @@ func TestServeNameTaken(t *testing.T) {
 	defer a.Close()
 	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil || !strings.Contains(err.Error(), Name(me)) {
 		t.Errorf("second server under %s: %v, want an error naming it", Name(me), err)
+	}
+}
+
+// TestServePath: a supervisor is found at its socket path even when
+// someone took its abstract name first; a stale socket is replaced, the
+// socket removed on Close; a directory others could write is not used.
+func TestServePath(t *testing.T) {
+	socketDirs(t)
+	me := os.Getpid()
+	squatter, err := net.ListenUnix("unix", &net.UnixAddr{Name: Name(me), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	if err := os.MkdirAll(rootDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: Path(os.Geteuid(), me), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+
+	srv, err := Serve([]int{me}, func() Report { return Report{Supervisor: me, Program: me, Policy: "/p"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Query(me)
+	if err != nil || r.Policy != "/p" {
+		t.Fatalf("Query with the abstract name taken = %+v, %v; want the report at %s", r, err, Path(os.Geteuid(), me))
+	}
+	srv.Close()
+	if _, err := os.Lstat(Path(os.Geteuid(), me)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket after Close: %v, want it removed", err)
+	}
+
+	if err := os.Chmod(dirFor(os.Geteuid()), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil {
+		t.Error("Serve used a directory writable by all")
 	}
 }
