@@ -6,6 +6,8 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed';
 pkgs="libseccomp-dev busybox-static curl python3 iproute2 gcc libc6-dev pkg-config systemd"
 # make deb and its test: dpkg-shlibdeps, objcopy, lintian.
 pkgs="$pkgs dpkg-dev binutils lintian"
+# DNS tools and a DNS server for the wildcard-bind tests.
+pkgs="$pkgs bind9-dnsutils dnsmasq-base"
 # gcc -m32 for the test of 32-bit (i386) programs.
 [ "$(uname -m)" = x86_64 ] && pkgs="$pkgs gcc-multilib"
 for p in $pkgs; do

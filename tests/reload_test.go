@@ -55,11 +55,15 @@ func writeAtomic(t *testing.T, path, text string) {
 // startReloadClient writes vipa4's policy to a new file and starts the
 // client under vipa-exec --supervise=mode with it; it returns the client
 // and the policy file.
-func (e *env) startReloadClient(t *testing.T, mode string) (*reloadClient, string) {
+func (e *env) startReloadClient(t *testing.T, mode string, first ...string) (*reloadClient, string) {
 	t.Helper()
 	testutil.RequireTool(t, python)
 	pol := filepath.Join(e.dir, "reload-"+mode+".toml")
-	writeAtomic(t, pol, policyFor(vipa4))
+	text := policyFor(vipa4)
+	if len(first) > 0 {
+		text = first[0]
+	}
+	writeAtomic(t, pol, text)
 	c := &reloadClient{t: t, logPath: filepath.Join(t.TempDir(), "stderr")}
 	logFile, err := os.Create(c.logPath)
 	if err != nil {

@@ -47,9 +47,18 @@ destination = "10.1.2.0/24"
 protocol    = "tcp"
 sources     = ["192.0.2.10"]
 `
-	t.Run("no [[bind]] rule: bind is not trapped", func(t *testing.T) {
+	t.Run("connect rules, wildcard binds deferred: bind is trapped", func(t *testing.T) {
 		e := e.with(t)
 		got := e.decisions(t, e.policy(standardPolicy),
+			client+" addrlen 0.0.0.0 6000 16 bind; "+client+" addrlen 0.0.0.0 0 16 bind")
+		if n := len(got["bind"]); n != 2 || got["bind"][0]["result"] != "left alone: no rule" ||
+			!strings.HasPrefix(got["bind"][1]["result"].(string), "deferred:") {
+			t.Errorf("bind decisions %v, want one left alone (port 6000), one deferred (port 0)", got["bind"])
+		}
+	})
+	t.Run("no [[bind]] rule, wildcard binds kept: bind is not trapped", func(t *testing.T) {
+		e := e.with(t)
+		got := e.decisions(t, e.policy("[options]\ndefer_wildcard_binds = false\n"+standardPolicy),
 			client+" addrlen 0.0.0.0 6000 16 bind; "+client+" addrlen "+dst4.String()+" 8080 16 connect")
 		if n := len(got["bind"]); n != 0 {
 			t.Errorf("the supervisor saw %d binds, want none: %v", n, got["bind"])
@@ -81,11 +90,13 @@ sources     = ["192.0.2.10"]
 // policy applies.
 func TestIntegrationReloadUntrapped(t *testing.T) {
 	e := newEnv(t)
-	c, pol := e.startReloadClient(t, "detached")
+	// Without deferred wildcard binds, a connect rule needs no bind trapped.
+	const keep = "[options]\ndefer_wildcard_binds = false\n"
+	c, pol := e.startReloadClient(t, "detached", keep+policyFor(vipa4))
 	if got := c.connect(); got != vipa4 {
 		t.Fatalf("before any change: source %v, want %v", got, vipa4)
 	}
-	writeAtomic(t, pol, policyFor(vipa4b)+bindPolicy)
+	writeAtomic(t, pol, keep+policyFor(vipa4b)+bindPolicy)
 	c.eventually(vipa4b, "after the reload")
 	c.waitLog("does not trap the calls these rules need", "after adding a [[bind]] rule")
 	var warning string
@@ -94,7 +105,7 @@ func TestIntegrationReloadUntrapped(t *testing.T) {
 			warning = line
 		}
 	}
-	if want := filepath.Base(pol) + ":4 (bind)"; !strings.Contains(warning, want) {
+	if want := filepath.Base(pol) + ":6 (bind)"; !strings.Contains(warning, want) {
 		t.Errorf("warning %q does not name %s", warning, want)
 	}
 	e.supervisorGone(c.stop())

@@ -199,7 +199,20 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 	}
 	line("sources", strings.Join(srcs, ", "))
 	line("next source", nextSource(m, note, names, v6))
+	if !t.bind() {
+		line("bound first", boundFirst(p))
+	}
 	return true
+}
+
+// boundFirst says what becomes of a socket the program bound to the
+// wildcard address before connecting, as DNS tools do.
+func boundFirst(p *policy.Policy) string {
+	if p.DefersWildcardBinds() {
+		return "the same after a bind to 0.0.0.0:0 or [::]:0 (dig, host, nslookup); " +
+			"after a wildcard bind to a port of its own, the kernel's source"
+	}
+	return "the kernel's source after a bind to the wildcard address (dig, host, nslookup): defer_wildcard_binds = false"
 }
 
 func describeTarget(t target) string {

@@ -15,9 +15,12 @@ func TestFilterOptions(t *testing.T) {
 		name, file string
 		want       notify.FilterOptions
 	}{
-		{"connect rule for every protocol", connect, notify.FilterOptions{SkipBind: true, Sendto: notify.SendtoAll}},
-		{"tcp only", connect + "protocol = \"tcp\"\n", notify.FilterOptions{SkipBind: true, Sendto: notify.SendtoFastOpen}},
-		{"udp only", connect + "protocol = \"udp\"\n", notify.FilterOptions{SkipBind: true, Sendto: notify.SendtoAll}},
+		// A connect rule that binds needs bind trapped for the sockets bound
+		// to 0.0.0.0:0 first (defer_wildcard_binds), unless the option is off.
+		{"connect rule for every protocol", connect, notify.FilterOptions{Sendto: notify.SendtoAll}},
+		{"wildcard binds kept", "[options]\ndefer_wildcard_binds = false\n" + connect, notify.FilterOptions{SkipBind: true, Sendto: notify.SendtoAll}},
+		{"tcp only", connect + "protocol = \"tcp\"\n", notify.FilterOptions{Sendto: notify.SendtoFastOpen}},
+		{"udp only", connect + "protocol = \"udp\"\n", notify.FilterOptions{Sendto: notify.SendtoAll}},
 		{"bind only", bind, notify.FilterOptions{Sendto: notify.SendtoNone}},
 		{"kernel rule only", "[[connect]]\ndestination = \"10.0.0.0/8\"\npolicy = \"kernel\"\n", notify.FilterOptions{SkipBind: true, Sendto: notify.SendtoNone}},
 		{"both, with [options]", connect + bind + "[options]\ntrap_sendmsg = true\nallow_io_uring = true\n",

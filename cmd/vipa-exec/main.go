@@ -128,6 +128,9 @@ Policy file:
   allow_io_uring = false        # true: io_uring works, its connections are
                                 # not rewritten (default: ENOSYS, programs
                                 # fall back to ordinary syscalls)
+  defer_wildcard_binds = true   # a bind() to 0.0.0.0:0 or [::]:0 (dig, host,
+                                # nslookup) leaves the source to the connect
+                                # rule; false: the kernel's source
 
   [[bind]]                      # bind() to 0.0.0.0 or :: with such a port
   ports   = "6000-6999"

@@ -214,7 +214,7 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 }
 
 // optionKeys are the keys of [options], in the order help texts list them.
-var optionKeys = []string{"trap_sendmsg", "allow_io_uring"}
+var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "defer_wildcard_binds"}
 
 // options reads the [options] table. Its keys are reported at the table's
 // line: locate tracks the keys of rule tables only.
@@ -232,11 +232,15 @@ func (f *file) options(v any, line int) (policy.Options, *Error) {
 	for _, k := range keys {
 		key := quoteKey("options", k)
 		var dst *bool
+		negate := false // the field holds the key's opposite
 		switch k {
 		case "trap_sendmsg":
 			dst = &o.TrapSendmsg
 		case "allow_io_uring":
 			dst = &o.AllowIOUring
+		case "defer_wildcard_binds":
+			dst = &o.KeepWildcardBinds
+			negate = true
 		default:
 			if s := suggest(k, optionKeys); s != "" {
 				return o, f.errorf(line, key, ErrUnknownKey, "unknown key; did you mean %q?", s)
@@ -247,7 +251,7 @@ func (f *file) options(v any, line int) (policy.Options, *Error) {
 		if !ok {
 			return o, f.errorf(line, key, ErrType, "want true or false, got %s", typeName(m[k]))
 		}
-		*dst = b
+		*dst = b != negate
 	}
 	return o, nil
 }

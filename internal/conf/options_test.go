@@ -44,7 +44,7 @@ func TestOptionsErrors(t *testing.T) {
 		{name: "unknown key", file: optionsRule + "[options]\ntrap_sendmesg = true\n", err: ErrUnknownKey,
 			msg: `policy.toml:5: options.trap_sendmesg: unknown key; did you mean "trap_sendmsg"?`},
 		{name: "unknown key far off", file: optionsRule + "[options]\nverbose = true\n", err: ErrUnknownKey,
-			msg: `policy.toml:5: options.verbose: unknown key in [options] (valid: trap_sendmsg, allow_io_uring)`},
+			msg: `policy.toml:5: options.verbose: unknown key in [options] (valid: trap_sendmsg, allow_io_uring, defer_wildcard_binds)`},
 		{name: "not a boolean", file: optionsRule + "[options]\ntrap_sendmsg = \"yes\"\n", err: ErrType,
 			msg: `policy.toml:5: options.trap_sendmsg: want true or false, got a string`},
 		{name: "not a table", file: "options = 1\n" + optionsRule, err: ErrType,

@@ -68,7 +68,12 @@ func (p *Policy) WithEnv(env Env) (*Policy, error) {
 			bind[i].Selector = nil
 		}
 	}
-	return build(connect, bind, env)
+	q, err := build(connect, bind, env)
+	if err != nil {
+		return nil, err
+	}
+	q.opts = p.opts
+	return q, nil
 }
 
 // RuleKey names a connect rule for the state it keeps beyond one process

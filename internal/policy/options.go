@@ -14,6 +14,30 @@ type Options struct {
 	// rewritten. By default io_uring_setup fails with ENOSYS and programs
 	// fall back to ordinary syscalls.
 	AllowIOUring bool
+	// KeepWildcardBinds is defer_wildcard_binds = false. By default a
+	// bind(2) to 0.0.0.0:0 or [::]:0, which chooses neither an address
+	// nor a port, is made to choose nothing at all (the kernel's
+	// IP_BIND_ADDRESS_NO_PORT), so that the socket is still unbound at
+	// connect(2) or sendto(2) and the connect rule gives it its source,
+	// as DNS tools (dig, host, nslookup) need: they bind so before every
+	// query. The price: getsockname(2) between the two shows port 0, not
+	// the port the kernel would have picked at bind. With KeepWildcardBinds
+	// such sockets keep the kernel's port at bind, and its source.
+	KeepWildcardBinds bool
+}
+
+// DefersWildcardBinds reports whether a bind to the wildcard address and
+// port 0 is deferred: the option allows it and some connect rule binds.
+func (p *Policy) DefersWildcardBinds() bool {
+	if p.opts.KeepWildcardBinds {
+		return false
+	}
+	for _, r := range p.connect {
+		if r.Policy != Kernel {
+			return true
+		}
+	}
+	return false
 }
 
 // Options returns the policy file's options.

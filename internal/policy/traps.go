@@ -8,7 +8,8 @@ package policy
 // so the filter traps only what some rule can act on. A rule with policy
 // kernel binds nothing and needs no trap.
 type Traps struct {
-	// Bind: some [[bind]] rule binds.
+	// Bind: some [[bind]] rule binds, or wildcard binds to port 0 are
+	// deferred for the connect rules (DefersWildcardBinds).
 	Bind bool
 	// SendtoUDP: some [[connect]] rule that binds can match UDP (it names
 	// no protocol, or "udp"): every sendto with an address is trapped.
@@ -24,6 +25,7 @@ func (p *Policy) Traps() Traps {
 	for _, r := range p.bind {
 		t.Bind = t.Bind || r.Policy != Kernel
 	}
+	t.Bind = t.Bind || p.DefersWildcardBinds()
 	for _, r := range p.connect {
 		if r.Policy == Kernel {
 			continue
@@ -40,6 +42,7 @@ func (p *Policy) Traps() Traps {
 // started again.
 func (p *Policy) Untrapped(t Traps) []string {
 	var out []string
+	wildcard := false
 	for _, r := range p.bind {
 		if r.Policy != Kernel && !t.Bind {
 			out = append(out, r.Origin+" (bind)")
@@ -51,6 +54,11 @@ func (p *Policy) Untrapped(t Traps) []string {
 		}
 		if r.Protocol != TCP && !t.SendtoUDP || r.Protocol != UDP && !t.SendtoTCP {
 			out = append(out, r.Origin+" (sendto)")
+		}
+		if !t.Bind && !wildcard && p.DefersWildcardBinds() {
+			// Once: every binding connect rule would serve such sockets.
+			out = append(out, r.Origin+" (wildcard bind)")
+			wildcard = true
 		}
 	}
 	return out

@@ -385,7 +385,11 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
 	v6 := sa.Family == AFInet6 && !sa.Addr.Addr().Is4In6()
-	m, ok := h.policy.Load().MatchBind(v6, sa.Addr.Port())
+	pol := h.policy.Load()
+	m, ok := pol.MatchBind(v6, sa.Addr.Port())
+	if !ok && sa.Addr.Port() == 0 && pol.DefersWildcardBinds() {
+		return h.deferBind(r, c, sa, d)
+	}
 	if !ok || m.Kernel() {
 		return d.leave(m, ok)
 	}
@@ -411,6 +415,39 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	if err := r.WriteMem(c.Addr, b); err != nil {
 		return h.unrewritten(r, m, "write the address", err, d)
+	}
+	return notify.Continue()
+}
+
+// deferBind makes a bind to the wildcard address and port 0 choose nothing
+// at all: with IP_BIND_ADDRESS_NO_PORT set on the socket, the kernel runs the
+// program's bind (its own checks apply) and leaves the socket without an
+// address or port, so that the connect or sendto that follows finds it
+// unbound and its rule gives it a source; the port is picked then, as for a
+// socket never bound. DNS tools (dig, host, nslookup, busybox nslookup) bind
+// so before every query. Only TCP and UDP sockets, still unbound, of the
+// address's family; anything else, and any failure, leaves the bind as it
+// is: no rule asked for this one.
+func (h *Handler) deferBind(r *notify.Request, c notify.Call, sa Sockaddr, d *decision) notify.Response {
+	sock, family, unbound, err := getSocket(r, c.Fd)
+	if err != nil {
+		d.note = "left alone: wildcard bind not deferred: " + errnoOf(err).Error()
+		return notify.Continue()
+	}
+	defer unix.Close(sock)
+	switch {
+	case family != sa.Family:
+		d.note = "left alone: address family differs from the socket's"
+	case !unbound:
+		d.note = "left alone: bound already" // the kernel answers EINVAL
+	case sockProtocol(sock) == policy.AnyProtocol:
+		d.note = "left alone: wildcard bind of a socket neither TCP nor UDP"
+	default:
+		if err := setNoPort(sock); err != nil {
+			d.note = "left alone: wildcard bind not deferred: " + errnoOf(err).Error()
+			return notify.Continue()
+		}
+		d.note = "deferred: wildcard bind to port 0, source and port chosen at connect"
 	}
 	return notify.Continue()
 }
