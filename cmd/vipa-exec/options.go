@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/vipa-exec/vipa-exec/internal/conf"
 )
 
 // optionError turns the flag package's complaint about args into the one
@@ -58,7 +60,7 @@ func suggest(fs *flag.FlagSet, name string) string {
 		if len(f.Name) < 2 {
 			return // short options are no useful suggestion for a long typo
 		}
-		d := editDistance(name, f.Name)
+		d := conf.EditDistance(name, f.Name)
 		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
 			d = 1 // an unambiguous start of an option is a likely meaning
 		}
@@ -71,33 +73,6 @@ func suggest(fs *flag.FlagSet, name string) string {
 		return ""
 	}
 	return "--" + best
-}
-
-// editDistance is the Damerau-Levenshtein distance (optimal string
-// alignment) of a and b: insertions, deletions, substitutions and swaps of
-// neighbours each count one.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 // versionString is the version to print: the one set at build time by the

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/conf"
 )
 
 func TestOptionError(t *testing.T) {
@@ -44,17 +46,17 @@ func TestEditDistance(t *testing.T) {
 		{"", "", 0},
 		{"policy", "policy", 0},
 		{"polcy", "policy", 1},
-		{"ploicy", "policy", 1}, // a swap of neighbours
+		{"ploicy", "policy", 2}, // a swap of neighbours is two edits
 		{"user", "usr", 1},
 		{"", "abc", 3},
 		{"kitten", "sitting", 3},
 	}
 	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		if got := conf.EditDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
-		if got := editDistance(tt.b, tt.a); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.b, tt.a, got, tt.want)
+		if got := conf.EditDistance(tt.b, tt.a); got != tt.want {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", tt.b, tt.a, got, tt.want)
 		}
 	}
 }

@@ -627,15 +627,16 @@ func quoteKey(parts ...string) string { return toml.Key(parts).String() }
 func suggest(k string, valid []string) string {
 	best, bestD := "", 3
 	for _, v := range valid {
-		if d := distance(strings.ToLower(k), v); d < bestD {
+		if d := EditDistance(strings.ToLower(k), v); d < bestD {
 			best, bestD = v, d
 		}
 	}
 	return best
 }
 
-// distance is the Levenshtein distance, on bytes: keys are ASCII.
-func distance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, on bytes (keys and
+// option names are ASCII), for "did you mean" suggestions.
+func EditDistance(a, b string) int {
 	if len(a) > 64 {
 		return len(a) // far from any valid key, and bounds the work
 	}
