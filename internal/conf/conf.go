@@ -212,7 +212,7 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 }
 
 // optionKeys are the keys of [options], in the order help texts list them.
-var optionKeys = []string{"trap_sendmsg", "allow_io_uring"}
+var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "absent_sources"}
 
 // options reads the [options] table. Its keys are reported at the table's
 // line: locate tracks the keys of rule tables only.
@@ -235,6 +235,17 @@ func (f *file) options(v any, line int) (policy.Options, *Error) {
 			dst = &o.TrapSendmsg
 		case "allow_io_uring":
 			dst = &o.AllowIOUring
+		case "absent_sources":
+			v, ok := m[k].(string)
+			if !ok {
+				return o, f.errorf(line, key, ErrType, "want a string, got %s", typeName(m[k]))
+			}
+			a, err := policy.ParseAbsentSources(v)
+			if err != nil {
+				return o, f.errorf(line, key, err, "%s", err.Error())
+			}
+			o.AbsentSources = a
+			continue
 		default:
 			if s := suggest(k, optionKeys); s != "" {
 				return o, f.errorf(line, key, ErrUnknownKey, "unknown key; did you mean %q?", s)
