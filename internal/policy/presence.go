@@ -68,3 +68,13 @@ func (c *presentCache) sources(set *AddrSet, srcs []netip.Addr) []netip.Addr {
 	}
 	return v.srcs
 }
+
+// Range calls f for each address of s, in no particular order, until f
+// returns false.
+func (s *AddrSet) Range(f func(netip.Addr) bool) {
+	for a := range s.m {
+		if !f(a) {
+			return
+		}
+	}
+}
