@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,7 +46,16 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	log := newLogger(os.Stderr, logs, toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
 		With("supervisor", os.Getpid())
 	env := newPolicyState(path, log)
+	var served atomic.Pointer[rewrite.Handler]
+	present, stopAddrs := watchAddrs(log, func() *policy.Policy {
+		if h := served.Load(); h != nil {
+			return h.Policy()
+		}
+		return nil
+	})
+	env.present = present
 	if pol, err = env.attach(pol); err != nil {
+		stopAddrs()
 		env.close()
 		return nil, err
 	}
@@ -53,6 +63,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
+	served.Store(h)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
@@ -71,6 +82,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
+		defer stopAddrs()
 		log.Info("supervising", "program", s.Program, "policy", path,
 			"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
 			"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),
@@ -111,7 +123,7 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
 			return
 		}
-		if pol.Options() != started {
+		if pol.Options().Filter() != started.Filter() {
 			log.Warn("policy reloaded, but its [options] change what the filter traps: they take effect when the program is started again", "file", path)
 		}
 		h.SetPolicy(pol)

@@ -49,6 +49,17 @@ func Dump() ([]Addr, error) {
 	return out, nil
 }
 
+// Usable returns the addresses of addrs that can be bound to.
+func Usable(addrs []Addr) *policy.AddrSet {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if !a.Tentative {
+			out = append(out, a.Addr)
+		}
+	}
+	return policy.NewAddrSet(out...)
+}
+
 // ifAddr is an address of one interface: the same address may be on two.
 type ifAddr struct {
 	addr  netip.Addr
