@@ -3,10 +3,13 @@
 package hostaddr
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +166,82 @@ func TestWatch(t *testing.T) {
 	wait("192.0.2.10 back", func(s *policy.AddrSet) bool { return s.Has(a10) })
 	ip(t, ns, "link", "set", "vt1", "up")
 	wait("2001:db8:3::1 no longer tentative", func(s *policy.AddrSet) bool { return s.Has(v6) })
+}
+
+// overrunChild names the environment variable that makes TestWatchOverrun
+// the child it runs inside the namespace.
+const overrunChild = "HOSTADDR_TEST_OVERRUN_CHILD"
+
+// TestWatchOverrun overruns the watcher's socket: a change it is slow to
+// take (onChange blocks) while thousands of addresses are added ends the
+// subscription with ENOBUFS, and the watcher subscribes and dumps again.
+// The dump after the overrun runs on any thread, so the test runs in a
+// child process whose every thread is in the namespace.
+func TestWatchOverrun(t *testing.T) {
+	const n = 3000
+	if os.Getenv(overrunChild) != "" {
+		overrun(t, n)
+		return
+	}
+	ns := testutil.NewNetNS(t)
+	cmd := ns.Command(t.Context(), os.Args[0], "-test.run=^TestWatchOverrun$", "-test.v")
+	cmd.Env = append(cmd.Env, overrunChild+"=1")
+	res := testutil.Run(t, cmd)
+	if res.Exit != 0 {
+		t.Fatalf("child: %v", res)
+	}
+	if !strings.Contains(res.Stdout, "--- PASS: TestWatchOverrun") {
+		t.Fatalf("child did not pass:\n%v", res)
+	}
+	t.Logf("child: %s", strings.Join(testutil.Lines(res.Stdout), "\n"))
+}
+
+func overrun(t *testing.T, n int) {
+	release := make(chan struct{})
+	changed := make(chan struct{}, 1)
+	errc := make(chan error, 10)
+	w, err := Watch(func(_, _ *policy.AddrSet) {
+		<-release
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}, func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var batch strings.Builder
+	for i := range n {
+		fmt.Fprintf(&batch, "addr add 198.18.%d.%d/32 dev lo\n", i/250, 1+i%250)
+	}
+	cmd := exec.Command("ip", "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	close(release)
+	select {
+	case err := <-errc:
+		if !strings.Contains(err.Error(), unix.ENOBUFS.Error()) {
+			t.Errorf("onError(%v), want ENOBUFS", err)
+		}
+		t.Logf("onError: %v", err)
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatalf("no overrun reported after %v", testutil.WaitTimeout)
+	}
+	last := netip.MustParseAddr(fmt.Sprintf("198.18.%d.%d", (n-1)/250, 1+(n-1)%250))
+	timeout := time.After(testutil.WaitTimeout)
+	for !w.Set().Has(last) || w.Set().Len() < n {
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("after the overrun: %d addresses, %v missing", w.Set().Len(), last)
+		}
+	}
 }
