@@ -145,7 +145,7 @@ func (c *batchClient) stop() {
 	wantOK(c.t, "client", c.p.Wait(c.t))
 }
 
-// ipNS runs ip in the namespace.
+// ip runs ip(8) on the namespace.
 func (e *env) ip(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", append([]string{"-n", e.ns.Name}, args...)...).CombinedOutput(); err != nil {
