@@ -180,3 +180,16 @@ func mustPolicy(t *testing.T, connect []ConnectRule, bind []BindRule) *Policy {
 	}
 	return p
 }
+
+// TestWithEnvKeepsOptions: the supervisor attaches its Env to the policy
+// conf built with its [options]; they must survive, absent_sources above all.
+func TestWithEnvKeepsOptions(t *testing.T) {
+	o := Options{TrapSendmsg: true, AllowIOUring: true, AbsentSources: AbsentUse}
+	p, err := mustPolicy(t, []ConnectRule{{Destination: pfx("10.0.0.0/8"), Sources: addrs("192.0.2.1")}}, nil).WithOptions(o).WithEnv(Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(o, p.Options()); d != "" {
+		t.Errorf("options after WithEnv (-want +got):\n%s", d)
+	}
+}
