@@ -357,3 +357,24 @@ on_error    = "fail"
 		t.Errorf("--explain %v: no %q in:\n%s", other4, want, res.Stdout)
 	}
 }
+
+// TestIntegrationAbsentReload: a reloaded policy whose source is not an
+// address of the host is logged, and its rule skips that source.
+func TestIntegrationAbsentReload(t *testing.T) {
+	e := newEnv(t)
+	const missing = "192.0.2.99"
+	pol := e.policy(fmt.Sprintf("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources     = [%q]\n", vipa4))
+	c := e.startBatches(t, pol, dst4)
+	if !c.batch(2) {
+		t.Fatalf("a connection failed; stderr:\n%s", c.log)
+	}
+	wantSources(t, "before the reload", e.rec4, map[netip.Addr]int{vipa4: 2})
+	writeAtomic(t, pol, fmt.Sprintf("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources     = [%q, %q]\n", missing, vipa4b))
+	c.log.wait(t, "source is not an address of this host", "source="+missing, "rules="+pol+":1")
+	e.rec4.Reset()
+	if !c.batch(2) {
+		t.Fatalf("a connection failed; stderr:\n%s", c.log)
+	}
+	wantSources(t, "after the reload", e.rec4, map[netip.Addr]int{vipa4b: 2})
+	c.stop()
+}

@@ -42,3 +42,15 @@ func warnAbsent(w io.Writer, p *policy.Policy) {
 	}
 	logPresence(slog.New(warnHandler{w}), p, nil, hostaddr.Usable(local))
 }
+
+// attachLogged is attach for reloads: a reloaded policy whose sources are
+// not all present is logged as vipa-exec warns at start.
+func attachLogged(attach func(*policy.Policy) (*policy.Policy, error), present func() *policy.AddrSet, log *slog.Logger) func(*policy.Policy) (*policy.Policy, error) {
+	return func(p *policy.Policy) (*policy.Policy, error) {
+		q, err := attach(p)
+		if err == nil && present != nil {
+			logPresence(log, q, nil, present())
+		}
+		return q, err
+	}
+}

@@ -67,7 +67,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, s.Data, h, log, env.attach, s.Parent, st.reloaded)
+	watchPolicy(path, s.Data, h, log, attachLogged(env.attach, present, log), s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
