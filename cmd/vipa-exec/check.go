@@ -11,15 +11,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
+	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
 // hostAddr is an address assigned to one of this host's interfaces.
-type hostAddr struct {
-	Addr      netip.Addr
-	Iface     string
-	Tentative bool // IPv6 duplicate address detection runs or failed: not bindable
-}
+type hostAddr = hostaddr.Addr
 
 // runCheck is --check: it reads the policy file as a launch would (host
 // names resolved), prints its rules with whether each source is an address
@@ -29,7 +26,7 @@ func runCheck(ctx context.Context, flagPath string, stdout, _ io.Writer) (int, e
 	if err != nil {
 		return exitUsage, err
 	}
-	local, err := hostAddrs()
+	local, err := hostaddr.Dump()
 	if err != nil {
 		return exitUsage, err
 	}

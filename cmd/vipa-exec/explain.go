@@ -196,6 +196,9 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 	srcs := make([]string, len(m.Sources()))
 	for i, a := range m.Sources() {
 		srcs[i] = sourceName(a, names)
+		if !slices.Contains(m.Present(), a) {
+			srcs[i] += " (absent: not an address of this host; skipped)"
+		}
 	}
 	line("sources", strings.Join(srcs, ", "))
 	line("next source", nextSource(m, note, names, v6))
@@ -239,8 +242,14 @@ var policyText = map[string]string{
 // nextSource says which source the next call would get, and how sure that
 // is. v6 is the family of the socket, which takes IPv4 sources mapped.
 func nextSource(m policy.Match, note *explainNote, names map[netip.Addr]string, v6 bool) string {
-	srcs := m.Sources()
+	srcs := m.Present()
 	*note = explainNote{}
+	if len(srcs) == 0 {
+		if m.OnError() == policy.OnErrorFail {
+			return `none: no source is present, and on_error = "fail": the call fails with EADDRNOTAVAIL`
+		}
+		return `none: no source is present, and on_error = "continue": the kernel chooses`
+	}
 	next := m.Peek(os.Getpid())
 	peek := sourceName(next, names)
 	switch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 )
@@ -44,6 +45,12 @@ func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.P
 			}
 			return &notingView{SocketCounter: v, note: note}, nil
 		},
+	}
+	// One look at the host's addresses, as a supervisor starting now
+	// would see them; without it every source counts as present.
+	if local, err := hostaddr.Dump(); err == nil {
+		set := hostaddr.Usable(local)
+		env.Present = func() *policy.AddrSet { return set }
 	}
 	pol, err := p.WithEnv(env)
 	if err != nil {

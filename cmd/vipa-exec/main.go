@@ -267,6 +267,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	// Only here: the supervisor parses the same bytes (and addresses) and
 	// keeps quiet.
 	printWarnings(stderr, res.Warnings)
+	warnAbsent(stderr, res.Policy)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {

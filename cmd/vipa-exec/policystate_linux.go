@@ -37,6 +37,8 @@ type policyState struct {
 	rrOpen bool
 	warned bool
 	host   *sockdiag.Host
+
+	present func() *policy.AddrSet // the host's addresses; nil: all present
 }
 
 func newPolicyState(path string, log *slog.Logger) *policyState {
@@ -45,7 +47,7 @@ func newPolicyState(path string, log *slog.Logger) *policyState {
 
 // attach connects p's stateful rules to the system.
 func (e *policyState) attach(p *policy.Policy) (*policy.Policy, error) {
-	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets})
+	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets, Present: e.present})
 }
 
 // processAlive reports whether pid exists; a zombie does until reaped.

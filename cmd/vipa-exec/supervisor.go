@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,7 +47,16 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	log := newLogger(os.Stderr, logs, toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
 		With("supervisor", os.Getpid())
 	env := newPolicyState(path, log)
+	var served atomic.Pointer[rewrite.Handler]
+	present, stopAddrs := watchAddrs(log, func() *policy.Policy {
+		if h := served.Load(); h != nil {
+			return h.Policy()
+		}
+		return nil
+	})
+	env.present = present
 	if pol, err = env.attach(pol); err != nil {
+		stopAddrs()
 		env.close()
 		return nil, err
 	}
@@ -54,10 +64,11 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		log.Error("bug: handler panicked; the call went on unchanged", "panic", fmt.Sprint(p))
 	})
 	h := rewrite.NewHandler(pol, log)
+	served.Store(h)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, data, h, log, env.attach, s.Parent, st.reloaded)
+	watchPolicy(path, data, h, log, attachLogged(env.attach, present, log), s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
@@ -73,6 +84,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
 		defer env.close()
+		defer stopAddrs()
 		if srv != nil {
 			defer srv.Close() // removes its socket files
 		}
@@ -116,7 +128,7 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			log.Error("policy reload failed; keeping the running policy", "trigger", trigger, "err", oneLine(err))
 			return
 		}
-		if pol.Options() != started.Options() {
+		if pol.Options().Filter() != started.Options().Filter() {
 			log.Warn("policy reloaded, but its [options] change what the filter traps: they take effect when the program is started again", "file", path)
 		}
 		if rules := pol.Untrapped(started.Traps()); len(rules) > 0 {

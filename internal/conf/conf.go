@@ -214,7 +214,7 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 }
 
 // optionKeys are the keys of [options], in the order help texts list them.
-var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "defer_wildcard_binds"}
+var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "defer_wildcard_binds", "absent_sources"}
 
 // options reads the [options] table. Its keys are reported at the table's
 // line: locate tracks the keys of rule tables only.
@@ -241,6 +241,17 @@ func (f *file) options(v any, line int) (policy.Options, *Error) {
 		case "defer_wildcard_binds":
 			dst = &o.KeepWildcardBinds
 			negate = true
+		case "absent_sources":
+			v, ok := m[k].(string)
+			if !ok {
+				return o, f.errorf(line, key, ErrType, "want a string, got %s", typeName(m[k]))
+			}
+			a, err := policy.ParseAbsentSources(v)
+			if err != nil {
+				return o, f.errorf(line, key, err, "%s", err.Error())
+			}
+			o.AbsentSources = a
+			continue
 		default:
 			if s := suggest(k, optionKeys); s != "" {
 				return o, f.errorf(line, key, ErrUnknownKey, "unknown key; did you mean %q?", s)

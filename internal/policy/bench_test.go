@@ -71,3 +71,30 @@ func BenchmarkBind(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnectPresent is BenchmarkConnect's first destination with the
+// host's addresses followed (Env.Present): with every source present, and
+// with one of the rule's three absent.
+func BenchmarkConnectPresent(b *testing.B) {
+	a := netip.AddrPortFrom(netip.MustParseAddr("10.3.3.1"), 443)
+	for _, name := range []string{OneVIPA, Random, RR, LC} {
+		for _, present := range [][]string{
+			{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"},
+			{"192.0.2.1", "192.0.2.3", "192.0.2.4", "192.0.2.5"},
+		} {
+			set := NewAddrSet(addrs(present...)...)
+			p, err := benchPolicy(b, name).WithEnv(Env{Present: func() *AddrSet { return set }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/present=%d", name, len(present)), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, ok := p.Connect(a, TCP, 1); !ok {
+						b.Fatal("no match")
+					}
+				}
+			})
+		}
+	}
+}

@@ -39,6 +39,16 @@
 // picks nothing: the caller leaves the call alone, which carves exceptions
 // out of wider rules.
 //
+// # Sources that are not there
+//
+// [Env.Present] tells which addresses the host has now. Every selector then
+// chooses among the rule's sources that are present, as it would among all
+// of them: onevipa takes the first present, rr and lrr rotate over the
+// present ones, lc compares their counts. A rule with none present picks no
+// source ([Match.Source] returns the zero Addr) and the caller applies its
+// on_error. [Options.AbsentSources] [AbsentUse] turns this off. The
+// unspecified source of a bind rule is always present.
+//
 // # Forgetting processes (lrr)
 //
 // The package cannot see processes exit. lrr therefore sweeps its table,
@@ -54,7 +64,8 @@
 // pointers it returns must be treated as read-only. New pre-splits the rules
 // per address family, so matching does not allocate: it runs once per
 // trapped system call. Selectors must be safe for concurrent use and must
-// not allocate either (lrr allocates once per process). The state of lrr, rr
+// not allocate either (lrr allocates once per process; a rule's list of
+// present sources is made once per change of [Env.Present]'s set). The state of lrr, rr
 // and lc belongs to one Policy: [Policy.WithEnv] and a reloaded file start
 // afresh, except rr's shared counters, which outlive any one instance.
 package policy

@@ -27,6 +27,14 @@ type Env struct {
 	// Sockets returns the socket counts of the lc rule whose candidates
 	// are addrs. Nil: counts of the sockets this Policy bound itself.
 	Sockets func(addrs []netip.Addr) (SocketCounter, error)
+
+	// Present returns the host's usable addresses as last seen. Unless
+	// [Options.AbsentSources] says [AbsentUse], every selector then
+	// chooses among the sources of its rule that are present, and a rule
+	// with none present picks no source. Nil, or a nil set: every source
+	// is present. It runs on every trapped call of a rule with sources,
+	// so it must be cheap and safe for concurrent use.
+	Present func() *AddrSet
 }
 
 // Counter is the shared state of an rr rule.

@@ -13,29 +13,49 @@ type Match struct {
 	policy  string
 	onError OnError
 	origin  string
+
+	present func() *AddrSet // nil: every source is present
+	cache   *presentCache   // of sources
 }
 
-// Source picks the source for the caller pid (its thread-group id). It
-// advances the rule's state (a rotation, a socket count); for a rule of
-// policy kernel it returns the zero Addr.
-func (m Match) Source(pid int) netip.Addr { return pick(m.sel, pid, m.sources) }
+// Source picks the source for the caller pid (its thread-group id) among
+// the rule's sources that are present ([Env.Present]). It advances the
+// rule's state (a rotation, a socket count); for a rule of policy kernel,
+// or when no source is present, it returns the zero Addr.
+func (m Match) Source(pid int) netip.Addr { return pick(m.sel, pid, m.Present()) }
+
+// Present returns the rule's candidates for the call's family that are
+// addresses of the host now ([Env.Present]), in rule order: all of
+// [Match.Sources] when every one is, or when the policy says
+// [AbsentUse]. The caller must not modify them.
+func (m Match) Present() []netip.Addr {
+	if m.present == nil {
+		return m.sources
+	}
+	set := m.present()
+	if set == nil {
+		return m.sources
+	}
+	return m.cache.sources(set, m.sources)
+}
 
 // Peek returns the source Source would pick now for pid, without changing
 // any state: for random, another random pick; for a process lrr has not seen
 // yet, a random start.
 func (m Match) Peek(pid int) netip.Addr {
-	if m.sel == nil || len(m.sources) == 0 {
+	srcs := m.Present()
+	if m.sel == nil || len(srcs) == 0 {
 		return netip.Addr{}
 	}
 	pk, ok := m.sel.(Peeker)
 	if !ok {
-		return pick(m.sel, pid, m.sources)
+		return pick(m.sel, pid, srcs)
 	}
-	i := pk.Peek(Call{Pid: pid, Sources: m.sources})
-	if uint(i) >= uint(len(m.sources)) {
+	i := pk.Peek(Call{Pid: pid, Sources: srcs})
+	if uint(i) >= uint(len(srcs)) {
 		i = 0
 	}
-	return m.sources[i]
+	return srcs[i]
 }
 
 // Kernel reports whether the rule leaves the call to the kernel (policy
@@ -67,9 +87,11 @@ func (p *Policy) MatchConnect(dst netip.AddrPort, proto Protocol) (Match, bool) 
 	if addr.Is4() {
 		rules = p.connect4
 	}
-	for _, r := range rules {
+	for _, e := range rules {
+		r := e.rule
 		if r.Destination.Contains(addr) && r.Ports.orAll().Contains(port) && (r.Protocol == AnyProtocol || r.Protocol == proto) {
-			return Match{connect: r, sel: r.Selector, sources: r.Sources, policy: r.Policy, onError: r.OnError, origin: r.Origin}, true
+			return Match{connect: r, sel: r.Selector, sources: r.Sources, policy: r.Policy, onError: r.OnError, origin: r.Origin,
+				present: p.presence(), cache: e.present}, true
 		}
 	}
 	return Match{}, false
@@ -81,15 +103,25 @@ func (p *Policy) MatchConnect(dst netip.AddrPort, proto Protocol) (Match, bool) 
 // (or is of policy kernel). For v6, a rule without IPv6 sources offers its
 // IPv4 ones, which the caller maps to ::ffff:a.b.c.d.
 func (p *Policy) MatchBind(v6 bool, port uint16) (Match, bool) {
-	cands, sels := p.bind4, p.bindSel4
+	cands, sels, caches := p.bind4, p.bindSel4, p.bindPresent4
 	if v6 {
-		cands, sels = p.bind6, p.bindSel6
+		cands, sels, caches = p.bind6, p.bindSel6, p.bindPresent6
 	}
 	for i := range p.bind {
 		r := &p.bind[i]
 		if r.Ports.Contains(port) && (len(cands[i]) > 0 || r.Policy == Kernel) {
-			return Match{bind: r, sel: sels[i], sources: cands[i], policy: r.Policy, onError: r.OnError, origin: r.Origin}, true
+			return Match{bind: r, sel: sels[i], sources: cands[i], policy: r.Policy, onError: r.OnError, origin: r.Origin,
+				present: p.presence(), cache: &caches[i]}, true
 		}
 	}
 	return Match{}, false
+}
+
+// presence is the view of the host's addresses the selectors choose by:
+// none (every source present) when the policy uses absent sources anyway.
+func (p *Policy) presence() func() *AddrSet {
+	if p.opts.AbsentSources == AbsentUse {
+		return nil
+	}
+	return p.present
 }

@@ -1,8 +1,14 @@
 package policy
 
-// Options are a policy file's [options]: what the filter traps. The filter
-// is loaded once, before the program starts, so they take effect at the
-// next start, not on reload.
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Options are a policy file's [options]. Those about what the filter traps
+// take effect at the next start, not on reload: the filter is loaded once,
+// before the program starts.
 type Options struct {
 	// TrapSendmsg traps every sendmsg(2), so that a datagram sent with a
 	// destination in struct msghdr gets its source like sendto's. The filter
@@ -24,6 +30,9 @@ type Options struct {
 	// the port the kernel would have picked at bind. With KeepWildcardBinds
 	// such sockets keep the kernel's port at bind, and its source.
 	KeepWildcardBinds bool
+	// AbsentSources says what a rule does with a source that is not an
+	// address of the host ([Env.Present]); it applies on reload too.
+	AbsentSources AbsentSources
 }
 
 // DefersWildcardBinds reports whether a bind to the wildcard address and
@@ -39,6 +48,50 @@ func (p *Policy) DefersWildcardBinds() bool {
 	}
 	return false
 }
+
+// Filter returns the options that shape the filter, which a reload cannot
+// change.
+func (o Options) Filter() Options {
+	return Options{TrapSendmsg: o.TrapSendmsg, AllowIOUring: o.AllowIOUring}
+}
+
+// AbsentSources is [Options.AbsentSources].
+type AbsentSources uint8
+
+const (
+	// AbsentSkip: selectors choose among the sources present; a rule
+	// with none present picks none, and its on_error decides.
+	AbsentSkip AbsentSources = iota
+	// AbsentUse: absent sources are chosen like the others; the bind
+	// fails with EADDRNOTAVAIL and on_error decides (a rule that must
+	// fail rather than move to another source).
+	AbsentUse
+)
+
+// String returns the policy file spelling.
+func (a AbsentSources) String() string {
+	switch a {
+	case AbsentSkip:
+		return "skip"
+	case AbsentUse:
+		return "use"
+	}
+	return "AbsentSources(" + strconv.Itoa(int(a)) + ")"
+}
+
+// ParseAbsentSources parses the policy file spelling of an [AbsentSources].
+func ParseAbsentSources(s string) (AbsentSources, error) {
+	switch s {
+	case "skip":
+		return AbsentSkip, nil
+	case "use":
+		return AbsentUse, nil
+	}
+	return 0, fmt.Errorf("%w %q (valid: skip, use)", ErrInvalidAbsentSources, s)
+}
+
+// ErrInvalidAbsentSources is wrapped by the error of [ParseAbsentSources].
+var ErrInvalidAbsentSources = errors.New("invalid absent_sources")
 
 // Options returns the policy file's options.
 func (p *Policy) Options() Options { return p.opts }

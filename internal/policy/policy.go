@@ -17,7 +17,7 @@ type Policy struct {
 
 	// Connect rules of each family, longest prefix first and in file order
 	// among equal lengths, so the first that matches a call wins.
-	connect4, connect6 []*ConnectRule
+	connect4, connect6 []connectEntry
 
 	// Bind candidates per rule, in file order: bind4[i] and bind6[i] are
 	// the sources of bind[i] for a wildcard bind on AF_INET and AF_INET6,
@@ -27,6 +27,13 @@ type Policy struct {
 
 	// Whether the caller gave the rule its Selector; WithEnv keeps those.
 	connectCustom, bindCustom []bool
+
+	// The host's addresses (Env.Present), and each rule's sources present
+	// among them: connectPresent[i] for connect[i], bindPresent4[i] and
+	// bindPresent6[i] for bind4[i] and bind6[i].
+	present                    func() *AddrSet
+	connectPresent             []presentCache
+	bindPresent4, bindPresent6 []presentCache
 
 	usesProtocol bool // some connect rule has a Protocol
 
@@ -55,6 +62,11 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 		bindSel6:      make([]Selector, len(bind)),
 		connectCustom: make([]bool, len(connect)),
 		bindCustom:    make([]bool, len(bind)),
+
+		present:        env.Present,
+		connectPresent: make([]presentCache, len(connect)),
+		bindPresent4:   make([]presentCache, len(bind)),
+		bindPresent6:   make([]presentCache, len(bind)),
 	}
 	seen := make(map[netip.Prefix][]int, len(connect))
 	for i, r := range connect {
@@ -171,19 +183,25 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 	}
 
 	for i := range p.connect {
-		r := &p.connect[i]
-		if r.Destination.Addr().Is4() {
-			p.connect4 = append(p.connect4, r)
+		e := connectEntry{&p.connect[i], &p.connectPresent[i]}
+		if e.rule.Destination.Addr().Is4() {
+			p.connect4 = append(p.connect4, e)
 		} else {
-			p.connect6 = append(p.connect6, r)
+			p.connect6 = append(p.connect6, e)
 		}
 	}
-	longestFirst := func(a, b *ConnectRule) int {
-		return cmp.Compare(b.Destination.Bits(), a.Destination.Bits())
+	longestFirst := func(a, b connectEntry) int {
+		return cmp.Compare(b.rule.Destination.Bits(), a.rule.Destination.Bits())
 	}
 	slices.SortStableFunc(p.connect4, longestFirst)
 	slices.SortStableFunc(p.connect6, longestFirst)
 	return p, nil
+}
+
+// connectEntry is a connect rule with the cache of its present sources.
+type connectEntry struct {
+	rule    *ConnectRule
+	present *presentCache
 }
 
 // shadowed returns an error if rule r, later in the file than rule j with

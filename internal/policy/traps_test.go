@@ -66,9 +66,9 @@ func TestTraps(t *testing.T) {
 	}
 }
 
-// TestWithEnvKeepsOptions: the supervisor's policy, wired to the system,
-// keeps the file's [options]: its handler and its reloads read them.
-func TestWithEnvKeepsOptions(t *testing.T) {
+// TestWithEnvKeepsWildcardOption: the supervisor's policy, wired to the
+// system, keeps defer_wildcard_binds = false: its handler reads it.
+func TestWithEnvKeepsWildcardOption(t *testing.T) {
 	p, err := New([]ConnectRule{{Destination: pfx("10.0.0.0/8"), Sources: addrs("192.0.2.8"), Origin: "c:1"}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -295,6 +295,9 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 	}
 	src := m.Source(pid)
 	d.rule, d.src = m.Origin(), src
+	if !src.IsValid() {
+		return noSource(m, d)
+	}
 	// Share source ports per 4-tuple, as connect() does by itself: without
 	// this, bind(port 0) reserves a port for the source address alone and
 	// a busy client runs out of ports at ~28k connections in TIME_WAIT.
@@ -408,6 +411,9 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	src := m.Source(pid)
 	d.rule, d.src = m.Origin(), src
+	if !src.IsValid() {
+		return noSource(m, d)
+	}
 	b := buf[:ReadLen(c.AddrLen)]
 	if err := ReplaceAddr(b, src); err != nil {
 		d.note = "left alone: IPv6 source for an IPv4 socket"
@@ -463,6 +469,18 @@ func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error, d *decis
 	h.warnOnce(warnKey{step: "bind", src: src, errno: errno},
 		"cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
 		"source", src, "rule", m.Origin(), "err", errno.Error())
+	return notify.Continue()
+}
+
+// noSource applies on_error to a call whose rule has no source present on
+// the host (policy.Env.Present): the call fails as a bind to an absent
+// source would, or goes on unchanged. The supervisor logs the rule's state
+// when it changes, not per call.
+func noSource(m policy.Match, d *decision) notify.Response {
+	if m.OnError() == policy.OnErrorFail {
+		return notify.Fail(unix.EADDRNOTAVAIL)
+	}
+	d.note = "left alone: no source of the rule is present"
 	return notify.Continue()
 }
 

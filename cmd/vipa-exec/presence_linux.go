@@ -1,0 +1,56 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+)
+
+// watchAddrs follows the addresses of the supervisor's network namespace
+// (the one vipa-exec started in) for the policies' Env.Present, and logs
+// what their changes mean to the policy current returns (nil until there is
+// one). Without a watcher it warns and returns nil: every source then counts
+// as present, as before vipa-exec followed them.
+func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func() *policy.AddrSet, stop func()) {
+	w, err := hostaddr.Watch(func(old, new *policy.AddrSet) {
+		if p := current(); p != nil {
+			logPresence(log, p, old, new)
+		}
+	}, func(err error) {
+		log.Warn("following the host's addresses", "err", err)
+	})
+	if err != nil {
+		log.Warn("cannot follow the host's addresses; rules use every source, present or not", "err", err)
+		return nil, func() {}
+	}
+	return w.Set, w.Close
+}
+
+// warnAbsent warns, before the program starts, once per source of p that
+// is not a usable address of this host (the network namespace vipa-exec
+// runs in, which the supervisor follows) and once per rule that has none.
+func warnAbsent(w io.Writer, p *policy.Policy) {
+	local, err := hostaddr.Dump()
+	if err != nil {
+		fmt.Fprintf(w, "vipa-exec: warning: cannot read this host's addresses: %v\n", err)
+		return
+	}
+	logPresence(slog.New(warnHandler{w}), p, nil, hostaddr.Usable(local))
+}
+
+// attachLogged is attach for reloads: a reloaded policy whose sources are
+// not all present is logged as vipa-exec warns at start.
+func attachLogged(attach func(*policy.Policy) (*policy.Policy, error), present func() *policy.AddrSet, log *slog.Logger) func(*policy.Policy) (*policy.Policy, error) {
+	return func(p *policy.Policy) (*policy.Policy, error) {
+		q, err := attach(p)
+		if err == nil && present != nil {
+			logPresence(log, q, nil, present())
+		}
+		return q, err
+	}
+}
