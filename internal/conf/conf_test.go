@@ -107,19 +107,19 @@ var parseErrorTests = []struct {
 		name: "unknown table",
 		in:   pad(`[settings]`, `debug = true`),
 		line: 4, key: "settings", err: ErrUnknownKey,
-		msg: `policy.toml:4: settings: unknown table; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:4: settings: unknown table; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "unknown top-level key",
 		in:   lines(`version = 1`, ``, okConnect[0], okConnect[1], okConnect[2]),
 		line: 1, key: "version", err: ErrUnknownKey,
-		msg: `policy.toml:1: version: unknown key; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:1: version: unknown key; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "quoted unknown table",
 		in:   pad(`[["bind rule"]]`),
 		line: 4, key: `"bind rule"`, err: ErrUnknownKey,
-		msg: `policy.toml:4: "bind rule": unknown table; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:4: "bind rule": unknown table; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "plain table instead of array",
@@ -408,19 +408,19 @@ var parseErrorTests = []struct {
 		name: "empty file",
 		in:   "",
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	{
 		name: "only comments",
 		in:   lines(`# [[connect]]`, `# destination = "10.0.0.0/8"`),
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	{
 		name: "empty arrays",
 		in:   lines(`connect = []`, `bind = []`),
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	// Line numbers that a naive line scanner gets wrong.
 	{
