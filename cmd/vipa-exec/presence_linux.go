@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
 	"github.com/vipa-exec/vipa-exec/internal/hostroute"
@@ -40,7 +41,9 @@ func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func()
 // a subscription it warns and returns nil: [[interface]] rules then match
 // nothing, and the kernel chooses.
 func watchRoutes(log *slog.Logger) (route func(netip.Addr) (string, bool), stop func()) {
-	t, err := hostroute.Watch(func(err error) {
+	t, err := hostroute.Watch(func(what []string) {
+		log.Debug("routing changed: outgoing interfaces are asked again", "changes", strings.Join(what, ", "))
+	}, func(err error) {
 		log.Warn("following the host's routes", "err", err)
 	})
 	if err != nil {

@@ -5,7 +5,9 @@ package hostroute
 import (
 	"net/netip"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -42,9 +44,17 @@ func TestTable(t *testing.T) {
 		ip(t, ns, args...)
 	}
 	var tab *Table
+	changes := make(chan string, 1000)
 	ns.Do(t, func() error {
 		var err error
-		tab, err = Watch(func(err error) { t.Errorf("watch: %v", err) })
+		tab, err = Watch(func(what []string) {
+			for _, w := range what {
+				select {
+				case changes <- w:
+				default:
+				}
+			}
+		}, func(err error) { t.Errorf("watch: %v", err) })
 		return err
 	})
 	defer tab.Close()
@@ -78,6 +88,14 @@ func TestTable(t *testing.T) {
 		testutil.WaitFor(t, what, func() bool { return lookup(dst) == want })
 	}
 	ip(t, ns, "route", "replace", "10.1.0.0/16", "dev", "d2")
+	for seen := false; !seen; {
+		select {
+		case w := <-changes:
+			seen = w == "RTM_NEWROUTE 10.1.0.0/16"
+		case <-time.After(testutil.WaitTimeout):
+			t.Fatal("no RTM_NEWROUTE 10.1.0.0/16 reported")
+		}
+	}
 	wait("10.1.0.0/16 moved to d2", "10.1.2.3", "d2")
 	ip(t, ns, "route", "del", "10.0.0.0/8", "dev", "d1", "metric", "5")
 	wait("10.0.0.0/8 by d2 only", "10.3.2.3", "d2")
@@ -91,4 +109,39 @@ func TestTable(t *testing.T) {
 	wait("ip rule to table 100", "10.3.2.3", "d3")
 	ip(t, ns, "link", "set", "d3", "down")
 	wait("d3 down", "198.51.100.1", "none")
+}
+
+// FuzzDescribe feeds Describe any notification: it must not panic.
+func FuzzDescribe(f *testing.F) {
+	f.Add(uint16(syscall.RTM_NEWROUTE), []byte{2, 16, 0, 0, 254, 3, 1, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 1, 0, 0})
+	f.Add(uint16(syscall.RTM_DELROUTE), []byte{10, 129, 0, 0, 254, 3, 1, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 1, 0, 0})
+	f.Add(uint16(syscall.RTM_NEWLINK), []byte{0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(uint16(syscall.RTM_NEWRULE), []byte{})
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
+		Describe(syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: typ, Len: uint32(syscall.NLMSG_HDRLEN + len(data))}, Data: data})
+	})
+}
+
+// TestDescribe decodes route and link notifications as the kernel sends
+// them.
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		typ  uint16
+		data []byte
+		want string
+	}{
+		{syscall.RTM_NEWROUTE, []byte{2, 16, 0, 0, 254, 3, 1, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 1, 0, 0}, "RTM_NEWROUTE 10.1.0.0/16"},
+		{syscall.RTM_DELROUTE, []byte{2, 0, 0, 0, 254, 3, 1, 0, 0, 0, 0, 0}, "RTM_DELROUTE default"},
+		{syscall.RTM_NEWROUTE, []byte{2, 33, 0, 0, 254, 3, 1, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 1, 0, 0}, "RTM_NEWROUTE (malformed)"},
+		{syscall.RTM_NEWROUTE, []byte{2, 16}, "RTM_NEWROUTE (short)"},
+		{syscall.RTM_NEWLINK, []byte{0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "RTM_NEWLINK 3"},
+		{syscall.RTM_NEWRULE, nil, "RTM_NEWRULE"},
+		{syscall.RTM_NEWADDR, nil, "message type 20"},
+	}
+	for _, tt := range tests {
+		m := syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: tt.typ, Len: uint32(syscall.NLMSG_HDRLEN + len(tt.data))}, Data: tt.data}
+		if got := Describe(m); got != tt.want {
+			t.Errorf("Describe(%d, % x) = %q, want %q", tt.typ, tt.data, got, tt.want)
+		}
+	}
 }

@@ -14,7 +14,7 @@ var errUnsupported = fmt.Errorf("read the host's routes: %w", errors.ErrUnsuppor
 type Table struct{ *Cache }
 
 // Watch fails: rtnetlink is Linux-only.
-func Watch(func(error)) (*Table, error) { return nil, errUnsupported }
+func Watch(func([]string), func(error)) (*Table, error) { return nil, errUnsupported }
 
 // Close does nothing.
 func (*Table) Close() {}
