@@ -744,4 +744,19 @@ func TestExample(t *testing.T) {
 	if _, _, ok := p.Bind(false, 22, 1); ok {
 		t.Error("example: bind to port 22 matched a rule, want none")
 	}
+	// Everything routed out of eth1: the catch-all [[connect]] rules come
+	// before the [[interface]] rule, as its comment says.
+	viaEth1, err := p.WithEnv(policy.Env{Route: func(netip.Addr) (string, bool) { return "eth1", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{"203.0.113.7:443": "192.0.2.10", "[2001:db8:1::5]:443": "2001:db8::10"} {
+		m, ok := viaEth1.MatchConnect(netip.MustParseAddrPort(dst), policy.TCP)
+		if !ok || m.Interface() != "" || m.Source(1).String() != want {
+			t.Errorf("example: connect to %s routed out of eth1 matched %s (interface %q), want the catch-all and %s", dst, m.Origin(), m.Interface(), want)
+		}
+	}
+	if m, ok := viaEth1.MatchInterface(netip.MustParseAddrPort("203.0.113.7:443"), policy.TCP); !ok || m.Source(1).String() != "192.0.2.40" {
+		t.Errorf("example: the [[interface]] rule of eth1 = %v, %v; want 192.0.2.40", m.Origin(), ok)
+	}
 }
