@@ -44,7 +44,7 @@ func watchRoutes(log *slog.Logger) (route func(netip.Addr) (string, bool), stop 
 	t, err := hostroute.Watch(func(what []string) {
 		log.Debug("routing changed: outgoing interfaces are asked again", "changes", strings.Join(what, ", "))
 	}, func(err error) {
-		log.Warn("following the host's routes", "err", err)
+		log.Warn("following the host's routes", "err", oneLine(err))
 	})
 	if err != nil {
 		log.Warn("cannot follow the host's routes; [[interface]] rules match nothing", "err", err)

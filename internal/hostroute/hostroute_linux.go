@@ -24,12 +24,16 @@ type Table struct {
 	onChange func(what []string)
 	onError  func(error)
 
+	warned sync.Map // lookup errors reported, by errno
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	done      chan struct{}
 }
 
 // Watch subscribes to the routing changes and returns an empty Table.
+// A lookup that fails (EMFILE, say) leaves the call's interface unknown, so
+// no [[interface]] rule matches it: onError hears of it once per errno.
 // onChange (may be nil) is called, from one goroutine, after every batch
 // of notifications has invalidated the cache, with what changed
 // ([Describe]); onError (may be nil) is called when the subscription reports an error
@@ -42,7 +46,8 @@ func Watch(onChange func(what []string), onError func(error)) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink subscribe to route changes: %w", err)
 	}
-	t := &Table{Cache: NewCache(Lookup), sock: sock, onChange: onChange, onError: onError, closed: make(chan struct{}), done: make(chan struct{})}
+	t := &Table{sock: sock, onChange: onChange, onError: onError, closed: make(chan struct{}), done: make(chan struct{})}
+	t.Cache = NewCache(t.lookup)
 	go t.run()
 	return t, nil
 }
@@ -123,6 +128,22 @@ var msgNames = map[uint16]string{
 	unix.RTM_NEWROUTE: "RTM_NEWROUTE", unix.RTM_DELROUTE: "RTM_DELROUTE",
 	unix.RTM_NEWRULE: "RTM_NEWRULE", unix.RTM_DELRULE: "RTM_DELRULE",
 	unix.RTM_NEWLINK: "RTM_NEWLINK", unix.RTM_DELLINK: "RTM_DELLINK",
+}
+
+// lookup is Lookup, its errors reported once per errno.
+func (t *Table) lookup(dst netip.Addr) (string, bool, error) {
+	name, ok, err := Lookup(dst)
+	if err != nil && t.onError != nil {
+		var key any = err.Error()
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			key = errno
+		}
+		if _, seen := t.warned.LoadOrStore(key, true); !seen {
+			t.onError(fmt.Errorf("%w; [[interface]] rules match no call whose route cannot be read", err))
+		}
+	}
+	return name, ok, err
 }
 
 // Close ends the subscription and waits for its goroutine.

@@ -3,6 +3,7 @@
 package hostroute
 
 import (
+	"errors"
 	"net/netip"
 	"os/exec"
 	"syscall"
@@ -143,5 +144,31 @@ func TestDescribe(t *testing.T) {
 		if got := Describe(m); got != tt.want {
 			t.Errorf("Describe(%d, % x) = %q, want %q", tt.typ, tt.data, got, tt.want)
 		}
+	}
+}
+
+// TestLookupErrorReported: a route that cannot be read is reported, once
+// per errno, and not cached.
+func TestLookupErrorReported(t *testing.T) {
+	errs := make(chan error, 10)
+	tab, err := Watch(nil, func(err error) { errs <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	for range 3 {
+		// The kernel refuses an RTM_GETROUTE without an address (ERANGE).
+		if name, ok := tab.Interface(netip.Addr{}); ok {
+			t.Errorf("Interface(zero Addr) = %s, want none", name)
+		}
+	}
+	if len(errs) != 1 {
+		t.Fatalf("%d errors reported, want 1", len(errs))
+	}
+	if err := <-errs; !errors.Is(err, syscall.ERANGE) {
+		t.Errorf("reported %v, want ERANGE", err)
+	}
+	if n := len(tab.m); n != 0 {
+		t.Errorf("%d entries cached, want none", n)
 	}
 }
