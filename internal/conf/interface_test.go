@@ -105,7 +105,7 @@ func TestParseInterfaceErrors(t *testing.T) {
 		},
 		{
 			name: "duplicate interface",
-			in:   pad(`[[interface]]`, `name = "eth0"`, `sources = ["192.0.2.1"]`, `[[interface]]`, `name = "eth0"`, `sources = ["2001:db8::1"]`),
+			in:   pad(`[[interface]]`, `name = "eth0"`, `sources = ["192.0.2.1"]`, `[[interface]]`, `name = "eth0"`, `sources = ["192.0.2.2"]`),
 			line: 8, key: "interface.name", err: policy.ErrDuplicateInterface,
 			msg: `policy.toml:8: interface.name: duplicate interface "eth0": the rule at policy.toml:4 has the same one, so this rule would never match`,
 		},

@@ -101,6 +101,10 @@ func TestInterfaceRuleErrors(t *testing.T) {
 			{Interface: "eth0", Sources: addrs("192.0.2.1")},
 			{Interface: "eth0", Protocol: TCP, Sources: addrs("192.0.2.2")},
 		}, "name", ErrDuplicateInterface},
+		{"twice, after a rule of both families", []ConnectRule{
+			{Interface: "eth0", Sources: addrs("192.0.2.1", "2001:db8::1")},
+			{Interface: "eth0", Sources: addrs("2001:db8::2")},
+		}, "name", ErrDuplicateInterface},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.rules, nil)
@@ -109,11 +113,13 @@ func TestInterfaceRuleErrors(t *testing.T) {
 			t.Errorf("%s: New() = %v, want an interface rule error of %s wrapping %v", tt.name, err, tt.field, tt.err)
 		}
 	}
-	// A destination rule and an interface rule never shadow each other.
+	// A destination rule and an interface rule never shadow each other,
+	// nor do rules of one interface for different families.
 	if _, err := New([]ConnectRule{
 		{Destination: pfx("0.0.0.0/0"), Sources: addrs("192.0.2.1")},
 		{Interface: "eth0", Sources: addrs("192.0.2.2")},
 		{Interface: "eth1", Sources: addrs("192.0.2.2")},
+		{Interface: "eth0", Sources: addrs("2001:db8::2")},
 	}, nil); err != nil {
 		t.Errorf("New() = %v", err)
 	}

@@ -108,6 +108,9 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 		}
 		tg := target{r.Interface, r.Destination}
 		for _, j := range seen[tg] {
+			if r.Interface != "" && families(&r)&^families(&connect[j]) != 0 {
+				continue // r serves a family j does not
+			}
 			if err := shadowed(&connect[j], &r, j); err != nil {
 				if r.Interface != "" {
 					return nil, fail("name", -1, err)
@@ -277,6 +280,23 @@ func (p *Policy) addInterface(r *ConnectRule, index int, env Env) (Selector, err
 		return nil, err
 	}
 	return first, nil
+}
+
+// families returns the families an interface rule serves: bit 0 IPv4, bit 1
+// IPv6, by its sources; both for policy kernel.
+func families(r *ConnectRule) int {
+	if r.Policy == Kernel {
+		return 3
+	}
+	f := 0
+	for _, a := range r.Sources {
+		if a.Is4() {
+			f |= 1
+		} else {
+			f |= 2
+		}
+	}
+	return f
 }
 
 // ifaceEntry is an interface rule's part for one family.
