@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -40,7 +41,17 @@ func runCheck(ctx context.Context, flagPath string, stdout, _ io.Writer) (int, e
 // warnings in it.
 func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr) int {
 	connect, bind := res.Policy.ConnectRules(), res.Policy.BindRules()
-	fmt.Fprintf(out, "%s: %s file, %s and %s\n", path, res.Format, count(len(connect), "[[connect]] rule", "[[connect]] rules"), count(len(bind), "[[bind]] rule", "[[bind]] rules"))
+	ifaces := 0
+	for _, r := range connect {
+		if r.Interface != "" {
+			ifaces++
+		}
+	}
+	rules := count(len(connect)-ifaces, "[[connect]] rule", "[[connect]] rules")
+	if ifaces > 0 {
+		rules += ", " + count(ifaces, "[[interface]] rule", "[[interface]] rules")
+	}
+	fmt.Fprintf(out, "%s: %s file, %s and %s\n", path, res.Format, rules, count(len(bind), "[[bind]] rule", "[[bind]] rules"))
 	for _, w := range res.Warnings {
 		fmt.Fprintln(out, w)
 	}
@@ -68,6 +79,9 @@ func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr)
 	}
 	for _, r := range connect {
 		what := "connect " + r.Destination.String()
+		if r.Interface != "" {
+			what = "interface " + r.Interface
+		}
 		if r.Ports != (policy.PortRange{}) {
 			what += " ports " + r.Ports.String()
 		}
@@ -75,6 +89,9 @@ func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr)
 			what += " " + r.Protocol.String()
 		}
 		rule(r.Origin, what, r.Policy, r.RRMode, r.Sources)
+		if r.Interface != "" && !hasInterface(r.Interface) {
+			fmt.Fprintf(tw, "    no interface %s on this host (yet): the rule applies once there is\n", r.Interface)
+		}
 	}
 	for _, r := range bind {
 		rule(r.Origin, "bind "+r.Ports.String(), r.Policy, r.RRMode, r.Sources)
@@ -122,4 +139,11 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// hasInterface reports whether this host (network namespace) has an
+// interface of that name now.
+func hasInterface(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
 }

@@ -179,8 +179,18 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 		}
 	} else {
 		fmt.Fprintf(out, "connect to %s over %s\n", describeTarget(t), strings.ToUpper(proto.String()))
+		if p.HasInterfaceRules() {
+			if name, ok := p.Route(t.addr.Addr()); ok {
+				line("route", "out of "+name)
+			} else {
+				line("route", "none: no route, or it cannot be read")
+			}
+		}
 		if m, ok = p.MatchConnect(t.addr, proto); ok {
 			rule = connectRule(p, m, t)
+			if im, iok := p.MatchInterface(t.addr, proto); iok && m.Interface() == "" {
+				rule += "; it comes before the [[interface]] rule at " + im.Origin() + " of " + im.Interface() + ": destination rules first"
+			}
 		}
 	}
 	if !ok {
@@ -311,6 +321,13 @@ func sourceName(a netip.Addr, names map[netip.Addr]string) string {
 // its rule, so it is the one of m's origin that matches t: a src_vipa.conf
 // line with a host name gives several rules, with distinct destinations.
 func connectRule(p *policy.Policy, m policy.Match, t target) string {
+	if name := m.Interface(); name != "" {
+		for _, r := range p.ConnectRules() {
+			if r.Origin == m.Origin() {
+				return "interface " + name + portsProtocol(r) + ": no [[connect]] rule matches, and the route goes out of " + name
+			}
+		}
+	}
 	rules := p.ConnectRules()
 	rules = slices.DeleteFunc(rules, func(r policy.ConnectRule) bool {
 		return r.Origin != m.Origin() || !r.Destination.Contains(t.addr.Addr().Unmap())
@@ -319,7 +336,13 @@ func connectRule(p *policy.Policy, m policy.Match, t target) string {
 		return "[[connect]]"
 	}
 	r := rules[0]
-	s := "destination " + r.Destination.String()
+	return "destination " + r.Destination.String() + portsProtocol(r)
+}
+
+// portsProtocol describes what a connect rule matches beyond its
+// destination or interface.
+func portsProtocol(r policy.ConnectRule) string {
+	s := ""
 	if r.Ports != (policy.PortRange{}) {
 		s += ", ports " + r.Ports.String()
 	}

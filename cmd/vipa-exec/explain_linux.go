@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
+	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 )
@@ -51,6 +52,12 @@ func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.P
 	if local, err := hostaddr.Dump(); err == nil {
 		set := hostaddr.Usable(local)
 		env.Present = func() *policy.AddrSet { return set }
+	}
+	// The kernel's route at each call, as a supervisor's first call would
+	// ask it.
+	env.Route = func(dst netip.Addr) (string, bool) {
+		name, ok, err := hostroute.Lookup(dst)
+		return name, ok && err == nil
 	}
 	pol, err := p.WithEnv(env)
 	if err != nil {

@@ -122,6 +122,10 @@ Policy file:
                                 # sockets), kernel (leave the kernel's choice)
   on_error    = "continue"      # or "fail": return bind's errno to PROGRAM
 
+  [[interface]]                 # connections no [[connect]] rule matches
+  name    = "eth1"              # whose route goes out of eth1
+  sources = ["192.0.2.11"]      # IPv4 and IPv6 may mix; other keys as above
+
   [options]                     # fixed when PROGRAM starts
   trap_sendmsg   = false        # true: sendmsg(), sendmmsg() too; costs each
                                 # a round trip to the supervisor

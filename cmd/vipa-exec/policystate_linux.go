@@ -38,7 +38,8 @@ type policyState struct {
 	warned bool
 	host   *sockdiag.Host
 
-	present func() *policy.AddrSet // the host's addresses; nil: all present
+	present func() *policy.AddrSet          // the host's addresses; nil: all present
+	route   func(netip.Addr) (string, bool) // outgoing interfaces; nil: [[interface]] rules match nothing
 }
 
 func newPolicyState(path string, log *slog.Logger) *policyState {
@@ -47,7 +48,7 @@ func newPolicyState(path string, log *slog.Logger) *policyState {
 
 // attach connects p's stateful rules to the system.
 func (e *policyState) attach(p *policy.Policy) (*policy.Policy, error) {
-	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets, Present: e.present})
+	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets, Present: e.present, Route: e.route})
 }
 
 // processAlive reports whether pid exists; a zombie does until reaped.

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
+	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
@@ -31,6 +35,24 @@ func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func()
 	return w.Set, w.Close
 }
 
+// watchRoutes follows the routes of the supervisor's network namespace for
+// the policies' Env.Route. It follows them whatever the policy, since a
+// reload may add [[interface]] rules; only those ask it anything. Without
+// a subscription it warns and returns nil: [[interface]] rules then match
+// nothing, and the kernel chooses.
+func watchRoutes(log *slog.Logger) (route func(netip.Addr) (string, bool), stop func()) {
+	t, err := hostroute.Watch(func(what []string) {
+		log.Debug("routing changed: outgoing interfaces are asked again", "changes", strings.Join(what, ", "))
+	}, func(err error) {
+		log.Warn("following the host's routes", "err", oneLine(err))
+	})
+	if err != nil {
+		log.Warn("cannot follow the host's routes; [[interface]] rules match nothing", "err", err)
+		return nil, func() {}
+	}
+	return t.Interface, t.Close
+}
+
 // warnAbsent warns, before the program starts, once per source of p that
 // is not a usable address of this host (the network namespace vipa-exec
 // runs in, which the supervisor follows) and once per rule that has none.
@@ -41,6 +63,21 @@ func warnAbsent(w io.Writer, p *policy.Policy) {
 		return
 	}
 	logPresence(slog.New(warnHandler{w}), p, nil, hostaddr.Usable(local))
+	warnNoInterface(w, p)
+}
+
+// warnNoInterface warns once per [[interface]] rule whose interface this
+// host (network namespace) does not have: interfaces come and go, so the
+// rule applies once it is there.
+func warnNoInterface(w io.Writer, p *policy.Policy) {
+	for _, r := range p.ConnectRules() {
+		if r.Interface == "" {
+			continue
+		}
+		if _, err := net.InterfaceByName(r.Interface); err != nil {
+			fmt.Fprintf(w, "vipa-exec: warning: %s: no interface %q on this host (yet); the rule applies once there is\n", r.Origin, r.Interface)
+		}
+	}
 }
 
 // attachLogged is attach for reloads: a reloaded policy whose sources are

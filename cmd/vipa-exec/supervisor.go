@@ -55,7 +55,10 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		return nil
 	})
 	env.present = present
+	routes, stopRoutes := watchRoutes(log)
+	env.route = routes
 	if pol, err = env.attach(pol); err != nil {
+		stopRoutes()
 		stopAddrs()
 		env.close()
 		return nil, err
@@ -85,6 +88,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	return func(l *notify.Listener) error {
 		defer env.close()
 		defer stopAddrs()
+		defer stopRoutes()
 		if srv != nil {
 			defer srv.Close() // removes its socket files
 		}

@@ -109,8 +109,9 @@ func syntaxError(name string, data []byte, err error) *Error {
 
 // The keys of each kind of rule, in the order help texts list them.
 var ruleKeys = map[string][]string{
-	"connect": {"destination", "ports", "protocol", "sources", "policy", "rr_mode", "on_error"},
-	"bind":    {"ports", "sources", "policy", "rr_mode", "on_error"},
+	"connect":   {"destination", "ports", "protocol", "sources", "policy", "rr_mode", "on_error"},
+	"interface": {"name", "ports", "protocol", "sources", "policy", "rr_mode", "on_error"},
+	"bind":      {"ports", "sources", "policy", "rr_mode", "on_error"},
 }
 
 type file struct {
@@ -176,8 +177,9 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 	})
 
 	// Rules go to New at their table's index, which the rule errors of New
-	// refer to.
-	connect := make([]policy.ConnectRule, count(items, "connect"))
+	// refer to; [[interface]] rules follow the [[connect]] rules.
+	nConnect := count(items, "connect")
+	connect := make([]policy.ConnectRule, nConnect+count(items, "interface"))
 	bind := make([]policy.BindRule, count(items, "bind"))
 	for _, it := range items {
 		if it.table == nil {
@@ -190,6 +192,12 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 				return nil, e
 			}
 			connect[it.table.index] = r
+		case "interface":
+			r, e := f.interfaceRule(it.table)
+			if e != nil {
+				return nil, e
+			}
+			connect[nConnect+it.table.index] = r
 		case "bind":
 			r, e := f.bindRule(it.table)
 			if e != nil {
@@ -199,13 +207,16 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 		}
 	}
 	if len(connect)+len(bind) == 0 {
-		return nil, f.errorf(1, "", ErrNoRules, "no rules: add a [[connect]] or [[bind]] table")
+		return nil, f.errorf(1, "", ErrNoRules, "no rules: add a [[connect]], [[interface]] or [[bind]] table")
 	}
 	p, err := policy.New(connect, bind)
 	if err != nil {
 		var re *policy.RuleError
 		if !errors.As(err, &re) {
 			return nil, f.errorf(1, "", err, "%s", err.Error())
+		}
+		if re.Kind == "interface" {
+			re.Index -= nConnect
 		}
 		line := f.pos.elemLine(re.Kind, re.Index, re.Field, re.Source)
 		return nil, f.errorf(line, re.Kind+"."+re.Field, re.Err, "%s", re.Err.Error())
@@ -324,12 +335,12 @@ func (f *file) unknownTop(k string, v any, line int) *Error {
 	case map[string]any, []map[string]any:
 		what = "table"
 	}
-	if s := suggest(k, []string{"connect", "bind", "options"}); s == "options" {
+	if s := suggest(k, []string{"connect", "interface", "bind", "options"}); s == "options" {
 		return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; did you mean [options]?", what)
 	} else if s != "" {
 		return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; did you mean [[%s]]?", what, s)
 	}
-	return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; a policy file has only [[connect]] and [[bind]] tables and [options]", what)
+	return f.errorf(line, quoteKey(k), ErrUnknownKey, "unknown %s; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]", what)
 }
 
 // fields walks the keys of a rule table in file order. For known keys it
@@ -365,14 +376,14 @@ func (f *file) fields(t *table, set func(key string, v any) *Error) *Error {
 }
 
 // optional reports whether rule table t may leave out key k: all but a
-// [[connect]]'s destination, a [[bind]]'s ports, and sources unless the
-// rule's policy is kernel.
+// [[connect]]'s destination, an [[interface]]'s name, a [[bind]]'s ports,
+// and sources unless the rule's policy is kernel.
 func optional(t *table, k string) bool {
 	switch k {
-	case "destination":
+	case "destination", "name":
 		return false
 	case "ports":
-		return t.kind == "connect"
+		return t.kind != "bind"
 	case "sources":
 		return t.m["policy"] == policy.Kernel
 	}
@@ -419,6 +430,41 @@ func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 		switch k {
 		case "destination":
 			r.Destination, err = f.destination(t, v)
+		case "ports":
+			r.Ports, err = f.connectPorts(t, v)
+		case "protocol":
+			r.Protocol, err = f.protocol(t, v)
+		}
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	r.Policy, r.RRMode, r.OnError = c.policy, c.rrMode, c.onError
+	r.Sources, err = f.addrs(t, c.sources)
+	return r, err
+}
+
+// interfaceRule reads an [[interface]] rule: a connect rule for the
+// connections routed out of an interface, matched by name.
+func (f *file) interfaceRule(t *table) (policy.ConnectRule, *Error) {
+	r := policy.ConnectRule{Origin: f.origin(t)}
+	var c shared
+	err := f.fields(t, func(k string, v any) *Error {
+		if ok, err := f.sharedField(t, k, v, &c); ok {
+			return err
+		}
+		var err *Error
+		switch k {
+		case "name":
+			s, ok := v.(string)
+			if !ok {
+				return f.keyErr(t, "name", ErrType, `want an interface name like "eth0", got %s`, typeName(v))
+			}
+			r.Interface = s
+			if e := policy.CheckInterfaceName(s); e != nil {
+				return f.keyErr(t, "name", e, "%s", e.Error())
+			}
 		case "ports":
 			r.Ports, err = f.connectPorts(t, v)
 		case "protocol":

@@ -107,19 +107,19 @@ var parseErrorTests = []struct {
 		name: "unknown table",
 		in:   pad(`[settings]`, `debug = true`),
 		line: 4, key: "settings", err: ErrUnknownKey,
-		msg: `policy.toml:4: settings: unknown table; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:4: settings: unknown table; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "unknown top-level key",
 		in:   lines(`version = 1`, ``, okConnect[0], okConnect[1], okConnect[2]),
 		line: 1, key: "version", err: ErrUnknownKey,
-		msg: `policy.toml:1: version: unknown key; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:1: version: unknown key; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "quoted unknown table",
 		in:   pad(`[["bind rule"]]`),
 		line: 4, key: `"bind rule"`, err: ErrUnknownKey,
-		msg: `policy.toml:4: "bind rule": unknown table; a policy file has only [[connect]] and [[bind]] tables and [options]`,
+		msg: `policy.toml:4: "bind rule": unknown table; a policy file has only [[connect]], [[interface]] and [[bind]] tables and [options]`,
 	},
 	{
 		name: "plain table instead of array",
@@ -408,19 +408,19 @@ var parseErrorTests = []struct {
 		name: "empty file",
 		in:   "",
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	{
 		name: "only comments",
 		in:   lines(`# [[connect]]`, `# destination = "10.0.0.0/8"`),
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	{
 		name: "empty arrays",
 		in:   lines(`connect = []`, `bind = []`),
 		line: 1, err: ErrNoRules,
-		msg: `policy.toml:1: no rules: add a [[connect]] or [[bind]] table`,
+		msg: `policy.toml:1: no rules: add a [[connect]], [[interface]] or [[bind]] table`,
 	},
 	// Line numbers that a naive line scanner gets wrong.
 	{
@@ -743,5 +743,20 @@ func TestExample(t *testing.T) {
 	}
 	if _, _, ok := p.Bind(false, 22, 1); ok {
 		t.Error("example: bind to port 22 matched a rule, want none")
+	}
+	// Everything routed out of eth1: the catch-all [[connect]] rules come
+	// before the [[interface]] rule, as its comment says.
+	viaEth1, err := p.WithEnv(policy.Env{Route: func(netip.Addr) (string, bool) { return "eth1", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{"203.0.113.7:443": "192.0.2.10", "[2001:db8:1::5]:443": "2001:db8::10"} {
+		m, ok := viaEth1.MatchConnect(netip.MustParseAddrPort(dst), policy.TCP)
+		if !ok || m.Interface() != "" || m.Source(1).String() != want {
+			t.Errorf("example: connect to %s routed out of eth1 matched %s (interface %q), want the catch-all and %s", dst, m.Origin(), m.Interface(), want)
+		}
+	}
+	if m, ok := viaEth1.MatchInterface(netip.MustParseAddrPort("203.0.113.7:443"), policy.TCP); !ok || m.Source(1).String() != "192.0.2.40" {
+		t.Errorf("example: the [[interface]] rule of eth1 = %v, %v; want 192.0.2.40", m.Origin(), ok)
 	}
 }

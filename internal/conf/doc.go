@@ -1,5 +1,5 @@
-// Package conf reads policy files: TOML with [[connect]] and [[bind]]
-// tables, or src_vipa 2.x configuration files, turned into a
+// Package conf reads policy files: TOML with [[connect]], [[interface]]
+// and [[bind]] tables, or src_vipa 2.x configuration files, turned into a
 // [policy.Policy].
 //
 // examples/policy.toml documents the format for administrators.

@@ -78,6 +78,10 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 	seen := map[string]bool{}
 	for _, r := range connect {
 		checkOrigin(r.Origin)
+		if r.Interface != "" {
+			checkInterfaceRule(t, p, r)
+			continue
+		}
 		if err := policy.CheckDestination(r.Destination); err != nil {
 			t.Fatalf("accepted rule %+v: %v", r, err)
 		}
@@ -117,6 +121,35 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 			} else if !got.Ports.Contains(r.Ports.Lo) {
 				t.Fatalf("Bind(%v, %d) = %+v, whose ports do not contain it", a.Is6(), r.Ports.Lo, got)
 			}
+		}
+	}
+}
+
+// checkInterfaceRule checks an accepted [[interface]] rule: a valid name and
+// sources, and reachable for each family it has sources of when every
+// route goes out of its interface, unless a [[connect]] rule comes first.
+func checkInterfaceRule(t *testing.T, p *policy.Policy, r policy.ConnectRule) {
+	t.Helper()
+	kernel := r.Policy == policy.Kernel
+	if err := policy.CheckInterfaceName(r.Interface); err != nil || r.Destination.IsValid() ||
+		len(r.Sources) == 0 && !kernel || (r.Selector == nil) != kernel || !slices.Contains(policy.Names(), r.Policy) || r.OnError > policy.OnErrorFail {
+		t.Fatalf("accepted rule %+v (%v)", r, err)
+	}
+	q, err := p.WithEnv(policy.Env{Route: func(netip.Addr) (string, bool) { return r.Interface, true }})
+	if err != nil {
+		t.Fatalf("WithEnv: %v", err)
+	}
+	for _, a := range r.Sources {
+		if err := policy.CheckSource(a); err != nil {
+			t.Fatalf("accepted rule %+v: %v", r, err)
+		}
+		dst := netip.AddrPortFrom(a, max(r.Ports.Lo, 1))
+		m, ok := q.MatchInterface(dst, r.Protocol)
+		if !ok || m.Interface() != r.Interface {
+			t.Fatalf("MatchInterface(%s, %s) = %q, %v; want a rule of %s", dst, r.Protocol, m.Origin(), ok, r.Interface)
+		}
+		if m.Origin() == r.Origin && !slices.Contains(m.Sources(), a) {
+			t.Fatalf("MatchInterface(%s) offers %v, not %s", dst, m.Sources(), a)
 		}
 	}
 }

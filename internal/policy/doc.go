@@ -1,7 +1,7 @@
 // Package policy decides which virtual IP address (VIPA) a trapped bind or
 // connect call is bound to.
 //
-// A [Policy] holds the [[connect]] and [[bind]] rules of a policy file in file
+// A [Policy] holds the [[connect]], [[interface]] and [[bind]] rules of a policy file in file
 // order; [Policy.MatchConnect] and [Policy.MatchBind] find the rule that
 // applies to a call and the returned [Match] lets the rule's [Selector] pick
 // one of its sources. The package is pure Go: it knows nothing of sockets,
@@ -21,6 +21,13 @@
 // so "::/0" never catches IPv4 traffic; the source returned is then plain
 // IPv4 and the caller maps it back. The zone of a destination (fe80::1%eth0)
 // is ignored for matching.
+//
+// Interface rules ([ConnectRule] with an Interface) match a connect that no
+// connect rule matches, by the interface the kernel routes its destination
+// out of ([Env.Route]): the first in file order of that interface whose
+// ports and protocol match and that has a source of the destination's
+// family. A destination rule comes first because the administrator named
+// the destination; policy kernel there still excludes.
 //
 // Bind rules apply to bind() on the wildcard address and are tried in file
 // order: the first whose port range contains the port and that has a source of

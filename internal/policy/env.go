@@ -35,6 +35,14 @@ type Env struct {
 	// is present. It runs on every trapped call of a rule with sources,
 	// so it must be cheap and safe for concurrent use.
 	Present func() *AddrSet
+
+	// Route returns the name of the interface the kernel would route a
+	// connection to dst out of, ok=false when it has no route. The
+	// [[interface]] rules match by it; nil: they match nothing. It runs
+	// on every trapped call that no [[connect]] rule matches, when the
+	// policy has [[interface]] rules, so it must be cheap (cached) and
+	// safe for concurrent use.
+	Route func(dst netip.Addr) (iface string, ok bool)
 }
 
 // Counter is the shared state of an rr rule.
@@ -90,7 +98,11 @@ func (p *Policy) WithEnv(env Env) (*Policy, error) {
 // or sources changed gets another.
 func (r *ConnectRule) RuleKey() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connect destination=%s", r.Destination)
+	if r.Interface != "" {
+		fmt.Fprintf(&b, "interface name=%s", r.Interface)
+	} else {
+		fmt.Fprintf(&b, "connect destination=%s", r.Destination)
+	}
 	if r.Ports != (PortRange{}) {
 		fmt.Fprintf(&b, " ports=%s", r.Ports)
 	}

@@ -62,6 +62,15 @@ func (m Match) Peek(pid int) netip.Addr {
 // kernel): the caller must not touch the socket.
 func (m Match) Kernel() bool { return m.policy == Kernel }
 
+// Interface is the matched rule's interface name, "" but for an
+// [[interface]] rule.
+func (m Match) Interface() string {
+	if m.connect == nil {
+		return ""
+	}
+	return m.connect.Interface
+}
+
 // Policy is the matched rule's policy name.
 func (m Match) Policy() string { return m.policy }
 
@@ -94,8 +103,48 @@ func (p *Policy) MatchConnect(dst netip.AddrPort, proto Protocol) (Match, bool) 
 				present: p.presence(), cache: e.present}, true
 		}
 	}
+	return p.MatchInterface(dst, proto)
+}
+
+// MatchInterface finds the [[interface]] rule for a call: the first in
+// file order for the interface the kernel routes dst out of ([Env.Route])
+// whose ports and protocol match, with sources of dst's family or policy
+// kernel. [Policy.MatchConnect] asks it when no [[connect]] rule matches.
+func (p *Policy) MatchInterface(dst netip.AddrPort, proto Protocol) (Match, bool) {
+	addr, port := dst.Addr().Unmap().WithZone(""), dst.Port()
+	rules := p.iface6
+	if addr.Is4() {
+		rules = p.iface4
+	}
+	if len(rules) == 0 || p.route == nil {
+		return Match{}, false
+	}
+	name, ok := p.route(addr)
+	if !ok {
+		return Match{}, false
+	}
+	for _, e := range rules {
+		r := e.rule
+		if r.Interface == name && r.Ports.orAll().Contains(port) && (r.Protocol == AnyProtocol || r.Protocol == proto) {
+			return Match{connect: r, sel: e.sel, sources: e.sources, policy: r.Policy, onError: r.OnError, origin: r.Origin,
+				present: p.presence(), cache: e.present}, true
+		}
+	}
 	return Match{}, false
 }
+
+// Route returns the interface the kernel would route a connection to dst
+// out of, by [Env.Route]; ok=false without a route or without Env.Route.
+func (p *Policy) Route(dst netip.Addr) (iface string, ok bool) {
+	if p.route == nil {
+		return "", false
+	}
+	return p.route(dst.Unmap().WithZone(""))
+}
+
+// HasInterfaceRules reports whether some rule is an [[interface]] rule:
+// only then do calls need [Env.Route].
+func (p *Policy) HasInterfaceRules() bool { return len(p.iface4)+len(p.iface6) > 0 }
 
 // MatchBind finds the rule for a bind() on the wildcard address of a socket
 // of the given family (v6: ::, else 0.0.0.0) to port: the first in file

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"slices"
+	"strconv"
 )
 
 // Policy is a validated set of rules. It is immutable after [New] and safe
@@ -18,6 +19,12 @@ type Policy struct {
 	// Connect rules of each family, longest prefix first and in file order
 	// among equal lengths, so the first that matches a call wins.
 	connect4, connect6 []connectEntry
+
+	// Interface rules (connect rules with an Interface) with sources or
+	// policy kernel for each family, in file order, and the outgoing
+	// interface of a destination (Env.Route).
+	iface4, iface6 []ifaceEntry
+	route          func(dst netip.Addr) (string, bool)
 
 	// Bind candidates per rule, in file order: bind4[i] and bind6[i] are
 	// the sources of bind[i] for a wildcard bind on AF_INET and AF_INET6,
@@ -64,16 +71,33 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 		bindCustom:    make([]bool, len(bind)),
 
 		present:        env.Present,
+		route:          env.Route,
 		connectPresent: make([]presentCache, len(connect)),
 		bindPresent4:   make([]presentCache, len(bind)),
 		bindPresent6:   make([]presentCache, len(bind)),
 	}
-	seen := make(map[netip.Prefix][]int, len(connect))
+	// Rules of the same destination, or of the same interface.
+	type target struct {
+		iface string
+		dst   netip.Prefix
+	}
+	seen := make(map[target][]int, len(connect))
 	for i, r := range connect {
-		fail := func(field string, src int, err error) error {
-			return &RuleError{Kind: "connect", Index: i, Field: field, Source: src, Err: err}
+		kind := "connect"
+		if r.Interface != "" {
+			kind = "interface"
 		}
-		if err := CheckDestination(r.Destination); err != nil {
+		fail := func(field string, src int, err error) error {
+			return &RuleError{Kind: kind, Index: i, Field: field, Source: src, Err: err}
+		}
+		if r.Interface != "" {
+			if err := CheckInterfaceName(r.Interface); err != nil {
+				return nil, fail("name", -1, err)
+			}
+			if r.Destination != (netip.Prefix{}) {
+				return nil, fail("destination", -1, fmt.Errorf("%w: an interface rule has none", ErrInvalidDestination))
+			}
+		} else if err := CheckDestination(r.Destination); err != nil {
 			return nil, fail("destination", -1, err)
 		}
 		if err := r.Ports.check(); err != nil {
@@ -82,12 +106,19 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 		if r.Protocol > UDP {
 			return nil, fail("protocol", -1, fmt.Errorf("%w %s", ErrInvalidProtocol, r.Protocol))
 		}
-		for _, j := range seen[r.Destination] {
+		tg := target{r.Interface, r.Destination}
+		for _, j := range seen[tg] {
+			if r.Interface != "" && families(&r)&^families(&connect[j]) != 0 {
+				continue // r serves a family j does not
+			}
 			if err := shadowed(&connect[j], &r, j); err != nil {
+				if r.Interface != "" {
+					return nil, fail("name", -1, err)
+				}
 				return nil, fail("destination", -1, err)
 			}
 		}
-		seen[r.Destination] = append(seen[r.Destination], i)
+		seen[tg] = append(seen[tg], i)
 		if r.Policy == "" {
 			r.Policy = OneVIPA
 		}
@@ -104,7 +135,12 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 			return nil, fail("on_error", -1, err)
 		}
 		p.connectCustom[i] = r.Selector != nil
-		if r.Selector == nil {
+		if r.Interface != "" {
+			var err error
+			if r.Selector, err = p.addInterface(&r, i, env); err != nil {
+				return nil, fail("policy", -1, err)
+			}
+		} else if r.Selector == nil {
 			var err error
 			if r.Selector, err = newSelector(r.Policy, selectorSpec{key: r.RuleKey(), sources: r.Sources, mode: r.RRMode}, env); err != nil {
 				return nil, fail("policy", -1, err)
@@ -184,10 +220,18 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 
 	for i := range p.connect {
 		e := connectEntry{&p.connect[i], &p.connectPresent[i]}
+		if e.rule.Interface != "" {
+			continue
+		}
 		if e.rule.Destination.Addr().Is4() {
 			p.connect4 = append(p.connect4, e)
 		} else {
 			p.connect6 = append(p.connect6, e)
+		}
+	}
+	for _, list := range [][]ifaceEntry{p.iface4, p.iface6} {
+		for k := range list {
+			list[k].rule = &p.connect[list[k].index]
 		}
 	}
 	longestFirst := func(a, b connectEntry) int {
@@ -196,6 +240,72 @@ func build(connect []ConnectRule, bind []BindRule, env Env) (*Policy, error) {
 	slices.SortStableFunc(p.connect4, longestFirst)
 	slices.SortStableFunc(p.connect6, longestFirst)
 	return p, nil
+}
+
+// addInterface adds interface rule r, connect[index], its Sources checked,
+// to p.iface4 and p.iface6, each with the rule's sources of that family and
+// a selector of its own, as a [[bind]] rule's, and returns the rule's
+// Selector. build points the entries at the rule once it has stored it.
+func (p *Policy) addInterface(r *ConnectRule, index int, env Env) (Selector, error) {
+	var srcs4, srcs6 []netip.Addr
+	for _, a := range r.Sources {
+		if a.Is4() {
+			srcs4 = append(srcs4, a)
+		} else {
+			srcs6 = append(srcs6, a)
+		}
+	}
+	var first Selector
+	add := func(list *[]ifaceEntry, srcs []netip.Addr, fam string) error {
+		if len(srcs) == 0 && r.Policy != Kernel {
+			return nil
+		}
+		e := ifaceEntry{index: index, sources: srcs, sel: r.Selector, present: new(presentCache)}
+		if e.sel == nil && r.Policy != Kernel {
+			var err error
+			if e.sel, err = newSelector(r.Policy, selectorSpec{key: r.RuleKey() + " family=" + fam, sources: srcs, mode: r.RRMode}, env); err != nil {
+				return err
+			}
+		}
+		if first == nil {
+			first = e.sel
+		}
+		*list = append(*list, e)
+		return nil
+	}
+	if err := add(&p.iface4, srcs4, "ipv4"); err != nil {
+		return nil, err
+	}
+	if err := add(&p.iface6, srcs6, "ipv6"); err != nil {
+		return nil, err
+	}
+	return first, nil
+}
+
+// families returns the families an interface rule serves: bit 0 IPv4, bit 1
+// IPv6, by its sources; both for policy kernel.
+func families(r *ConnectRule) int {
+	if r.Policy == Kernel {
+		return 3
+	}
+	f := 0
+	for _, a := range r.Sources {
+		if a.Is4() {
+			f |= 1
+		} else {
+			f |= 2
+		}
+	}
+	return f
+}
+
+// ifaceEntry is an interface rule's part for one family.
+type ifaceEntry struct {
+	rule    *ConnectRule // set once the rule is stored
+	index   int          // of the rule in p.connect
+	sources []netip.Addr
+	sel     Selector // nil for policy kernel
+	present *presentCache
 }
 
 // connectEntry is a connect rule with the cache of its present sources.
@@ -211,14 +321,18 @@ func shadowed(j, r *ConnectRule, index int) error {
 	if j.Protocol != AnyProtocol && j.Protocol != r.Protocol || !j.Ports.orAll().covers(r.Ports.orAll()) {
 		return nil
 	}
+	dup, target := ErrDuplicateDestination, r.Destination.String()
+	if r.Interface != "" {
+		dup, target = ErrDuplicateInterface, strconv.Quote(r.Interface)
+	}
 	if j.Ports == r.Ports && j.Protocol == r.Protocol {
 		what := ""
 		if r.Ports != (PortRange{}) || r.Protocol != AnyProtocol {
 			what = " with the same ports and protocol"
 		}
-		return fmt.Errorf("%w %s: the rule at %s has the same one%s, so this rule would never match", ErrDuplicateDestination, r.Destination, originOr(j.Origin, index), what)
+		return fmt.Errorf("%w %s: the rule at %s has the same one%s, so this rule would never match", dup, target, originOr(j.Origin, index), what)
 	}
-	return fmt.Errorf("%w %s: the rule at %s has the same one and matches every port and protocol this rule does, so this rule would never match; put the narrower rule first", ErrDuplicateDestination, r.Destination, originOr(j.Origin, index))
+	return fmt.Errorf("%w %s: the rule at %s has the same one and matches every port and protocol this rule does, so this rule would never match; put the narrower rule first", dup, target, originOr(j.Origin, index))
 }
 
 // policyError is what checkPolicy found wrong, and with which field.

@@ -14,6 +14,7 @@ import (
 var (
 	ErrInvalidDestination   = errors.New("invalid destination")
 	ErrDuplicateDestination = errors.New("duplicate destination")
+	ErrDuplicateInterface   = errors.New("duplicate interface")
 	ErrNoSources            = errors.New("no sources")
 	ErrInvalidSource        = errors.New("invalid source")
 	ErrDuplicateSource      = errors.New("duplicate source")
@@ -264,6 +265,28 @@ func CheckConnectSource(dst netip.Prefix, a netip.Addr) error {
 	return nil
 }
 
+// ErrInvalidInterface is wrapped by the error of [CheckInterfaceName].
+var ErrInvalidInterface = errors.New("invalid interface name")
+
+// CheckInterfaceName reports whether name can name a network interface, by
+// the kernel's rules (dev_valid_name): 1 to 15 bytes, not "." or "..", no
+// '/', ':' or white space. Whether such an interface exists is another
+// matter: interfaces come and go.
+func CheckInterfaceName(name string) error {
+	const ifNameSize = 16 // IFNAMSIZ, with the terminating NUL
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidInterface)
+	case len(name) >= ifNameSize:
+		return fmt.Errorf("%w %q: longer than %d bytes", ErrInvalidInterface, name, ifNameSize-1)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w %q", ErrInvalidInterface, name)
+	case strings.ContainsAny(name, "/: \t\n\v\f\r\x00"):
+		return fmt.Errorf("%w %q: no '/', ':', white space or NUL", ErrInvalidInterface, name)
+	}
+	return nil
+}
+
 func family(a netip.Addr) string {
 	if a.Is4() {
 		return "IPv4"
@@ -271,12 +294,15 @@ func family(a netip.Addr) string {
 	return "IPv6"
 }
 
-// ConnectRule is one [[connect]] rule.
+// ConnectRule is one [[connect]] rule, or, with Interface set, one
+// [[interface]] rule: a rule for the connections the kernel routes out of
+// that interface, which no [[connect]] rule matches.
 type ConnectRule struct {
-	Destination netip.Prefix // masked; IPv4 prefixes are plain IPv4, never 4in6
+	Interface   string       // an [[interface]] rule's interface name; "" for a [[connect]] rule
+	Destination netip.Prefix // masked; IPv4 prefixes are plain IPv4, never 4in6; none for an [[interface]] rule
 	Ports       PortRange    // destination ports; the zero PortRange means every port
 	Protocol    Protocol     // AnyProtocol, TCP or UDP
-	Sources     []netip.Addr // all of Destination's family; may be empty for policy kernel
+	Sources     []netip.Addr // all of Destination's family (an [[interface]] rule's may mix); may be empty for policy kernel
 	Policy      string       // selector name; "" means onevipa
 	Selector    Selector     // nil: the selector of Policy
 	RRMode      fs.FileMode  // policy rr only: mode of the shared state; 0 means DefaultRRMode
@@ -299,9 +325,9 @@ type BindRule struct {
 // (Source >= 0 for an error about one element of Sources) it is about, so
 // that package conf can point at the line.
 type RuleError struct {
-	Kind   string // "connect" or "bind"
+	Kind   string // "connect", "interface" (a ConnectRule with Interface) or "bind"
 	Index  int    // index of the rule in the slice given to New
-	Field  string // "destination", "ports", "protocol", "sources", "policy", "rr_mode" or "on_error"
+	Field  string // "destination", "name", "ports", "protocol", "sources", "policy", "rr_mode" or "on_error"
 	Source int    // index into Sources, or -1
 	Err    error
 }
