@@ -5,6 +5,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -360,4 +361,80 @@ func TestIntegrationStatusDaemon(t *testing.T) {
 	if res.Exit != 1 || strings.Contains(res.Stdout, strconv.Itoa(supervisor)) {
 		t.Errorf("--status as nobody: %v, want exit 1 and no root supervisor", res)
 	}
+}
+
+// TestIntegrationStatusListUsers: root's --status lists the supervisor of
+// another user, found at its socket path in that user's runtime directory,
+// with its uid; the user's own --status lists it too, and none of root's.
+func TestIntegrationStatusListUsers(t *testing.T) {
+	e := newEnv(t)
+	// A uid of its own, so that no other test's supervisor shares its
+	// runtime directory, made here as a login would.
+	const uid = 43127
+	run := fmt.Sprintf("/run/user/%d", uid)
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	if err := os.Chown(run, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	asUser := func(argv ...string) []string {
+		id := strconv.Itoa(uid)
+		return append([]string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--"}, argv...)
+	}
+	pol := e.policy(standardPolicy)
+	// start runs a program that prints its pid and waits for stdin to close.
+	start := func(argv ...string) (*testutil.Proc, io.Closer, int) {
+		cmd := e.command(append(argv, "-p", pol, "/bin/sh", "-c", "echo $$; read x; exit 0")...)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := testutil.Start(t, cmd)
+		pid, err := strconv.Atoi(p.Line(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, stdin, pid
+	}
+	root, rootStdin, rootProgram := start(e.vipaExec)
+	p, stdin, program := start(asUser(e.vipaExec)...)
+	supervisor := testutil.WaitSupervisor(t, program)
+	rootSupervisor := testutil.WaitSupervisor(t, rootProgram)
+	testutil.WaitFor(t, "the user's status socket", func() bool {
+		_, err := os.Stat(fmt.Sprintf("%s/vipa-exec/status/%d.sock", run, program))
+		return err == nil
+	})
+
+	// listed finds the line of supervisor s in --status output.
+	listed := func(out string, s int) []string {
+		for _, l := range testutil.Lines(out) {
+			if f := strings.Fields(l); len(f) == 10 && f[0] == strconv.Itoa(s) {
+				return f
+			}
+		}
+		return nil
+	}
+	// Outside the namespace: only the socket paths find the supervisors.
+	res := testutil.Run(t, exec.Command(e.vipaExec, "--status"))
+	wantOK(t, "--status", res)
+	if f := listed(res.Stdout, supervisor); f == nil || f[1] != strconv.Itoa(program) || f[2] != strconv.Itoa(uid) {
+		t.Errorf("root's --status: line of supervisor %d %q, want program %d, uid %d\n%s", supervisor, f, program, uid, res.Stdout)
+	}
+	if listed(res.Stdout, rootSupervisor) == nil {
+		t.Errorf("root's --status: no line for root's supervisor %d\n%s", rootSupervisor, res.Stdout)
+	}
+	res = e.run(asUser(e.vipaExec, "--status")...)
+	wantOK(t, "the user's --status", res)
+	if f := listed(res.Stdout, supervisor); f == nil || listed(res.Stdout, rootSupervisor) != nil {
+		t.Errorf("the user's --status: want the line of %d and none for root's %d\n%s", supervisor, rootSupervisor, res.Stdout)
+	}
+
+	stdin.Close()
+	wantOK(t, "the user's program", p.Wait(t))
+	testutil.WaitSupervisorGone(t, program)
+	rootStdin.Close()
+	wantOK(t, "root's program", root.Wait(t))
+	testutil.WaitSupervisorGone(t, rootProgram)
 }
