@@ -22,11 +22,14 @@ const maxCallers = 1 << 16
 // which tells the thread that called from a later one of the same id.
 //
 // The hot path costs one sync.Map load; /proc is read on a thread's first
-// call only.
+// call only. So a thread whose id a dead caller had is taken for known, and
+// missed, until the dead one is forgotten: --status may not find a process
+// that called only from such a thread.
 type callers struct {
-	m     sync.Map // tid (uint32) -> start time (uint64), in clock ticks since boot
-	n     atomic.Int64
-	prune atomic.Int64 // n at which to forget the dead
+	m       sync.Map // tid (uint32) -> start time (uint64), in clock ticks since boot
+	n       atomic.Int64
+	prune   atomic.Int64 // n at which to forget the dead
+	pruning atomic.Bool
 }
 
 // saw records tid's call.
@@ -38,8 +41,12 @@ func (c *callers) saw(tid uint32) {
 	if err != nil {
 		return // gone already
 	}
-	if n := c.n.Load(); n >= maxCallers/2 && n >= c.prune.Load() {
-		c.forgetDead()
+	if n := c.n.Load(); n >= maxCallers/2 && n >= c.prune.Load() && c.pruning.CompareAndSwap(false, true) {
+		// Off the caller's path: a scan reads /proc once per thread.
+		go func() {
+			c.forgetDead()
+			c.pruning.Store(false)
+		}()
 	}
 	if c.n.Load() >= maxCallers {
 		return

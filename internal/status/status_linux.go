@@ -445,11 +445,17 @@ func Find(pid int) (*Report, error) {
 		p = next
 	}
 	var refused error
+	asked := map[int]bool{} // a supervisor listens under its pid and its program's
 	for _, sp := range Supervisors() {
+		if asked[sp] {
+			continue
+		}
 		r, err := Query(sp, pid)
 		switch {
 		case err == nil && r.Serves != nil && *r.Serves:
 			return r, nil
+		case err == nil:
+			asked[r.Supervisor], asked[r.Program] = true, true
 		case refused == nil && errors.Is(err, fs.ErrPermission):
 			refused = err
 		}
