@@ -70,43 +70,60 @@ func TestIntegrationCounters(t *testing.T) {
 	// before letting the program exit.
 	script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
 		client + " -w " + other4.String() + " 8080 >/dev/null; echo ready; read x; exit 0"
-	cmd := e.command(e.vipaExec, "--log-format", "json", "-p", pol, "/bin/sh", "-c", script)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testutil.Start(t, cmd)
-	if got := p.Line(t); got != "ready" {
-		t.Fatalf("program said %q, want ready", got)
-	}
-	if err := syscall.Kill(testutil.WaitSupervisor(t, p.Pid()), syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "counters line on stderr", func() bool { return strings.Contains(p.Stderr(), `"msg":"counters"`) })
-	stdin.Close()
-	res := p.Wait(t)
-	e.supervisorGone(res)
-	wantOK(t, "program", res)
-	var got map[string]any
-	for _, line := range testutil.Lines(res.Stderr) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err == nil && m["msg"] == "counters" {
-			got = m
+	counters := func(t *testing.T, format, marker string) string {
+		e := e.with(t)
+		cmd := e.command(e.vipaExec, "--log-format", format, "-p", pol, "/bin/sh", "-c", script)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if got == nil {
+		p := testutil.Start(t, cmd)
+		if got := p.Line(t); got != "ready" {
+			t.Fatalf("program said %q, want ready", got)
+		}
+		if err := syscall.Kill(testutil.WaitSupervisor(t, p.Pid()), syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		testutil.WaitFor(t, "counters line on stderr", func() bool { return strings.Contains(p.Stderr(), marker) })
+		stdin.Close()
+		res := p.Wait(t)
+		e.supervisorGone(res)
+		wantOK(t, "program", res)
+		for _, line := range testutil.Lines(res.Stderr) {
+			if strings.Contains(line, marker) {
+				return line
+			}
+		}
 		t.Fatalf("no counters line on stderr:\n%s", res.Stderr)
+		return ""
 	}
-	calls, _ := got["calls"].(map[string]any)
-	left, _ := got["left_alone"].(map[string]any)
-	per, _ := got["per_source"].([]any)
-	if calls["connect"] != 2.0 || got["bound"] != 1.0 || got["failed"] != 0.0 || left["left alone: no rule"] != 1.0 {
-		t.Errorf("counters %v: want 2 connects, 1 bound, 1 left alone (no rule), 0 failed", got)
-	}
-	if len(per) != 1 {
-		t.Fatalf("per_source %v, want one entry", per)
-	}
-	if p := per[0].(map[string]any); p["source"] != vipa4.String() || p["count"] != 1.0 || p["rule"] != pol+":2" {
-		t.Errorf("per_source %v, want rule %s:2, source %v, count 1", p, pol, vipa4)
-	}
+
+	// The text format names each counter as --status --json does.
+	t.Run("text", func(t *testing.T) {
+		line := counters(t, "text", "msg=counters")
+		for _, want := range []string{" calls.connect=2 ", " calls.bind=0 ", " bound=1 ", " failed=0 ", " left_alone.no_rule=1 ",
+			" per_source." + pol + ":2/" + vipa4.String() + "=1"} {
+			if !strings.Contains(line+" ", want) {
+				t.Errorf("counters line %q: no %q", line, want)
+			}
+		}
+		if strings.Contains(line, "map[") || strings.Contains(line, "left_alone.bound_by_program") {
+			t.Errorf("counters line %q: want names, and no reason that never happened", line)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(counters(t, "json", `"msg":"counters"`)), &got); err != nil {
+			t.Fatal(err)
+		}
+		calls, _ := got["calls"].(map[string]any)
+		left, _ := got["left_alone"].(map[string]any)
+		per, _ := got["per_source"].(map[string]any)
+		if calls["connect"] != 2.0 || got["bound"] != 1.0 || got["failed"] != 0.0 || left["no_rule"] != 1.0 || len(left) != 1 {
+			t.Errorf("counters %v: want 2 connects, 1 bound, 1 left alone (no_rule), 0 failed", got)
+		}
+		if k := pol + ":2/" + vipa4.String(); len(per) != 1 || per[k] != 1.0 {
+			t.Errorf("per_source %v, want %s: 1", per, k)
+		}
+	})
 }

@@ -3,11 +3,16 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,8 +137,8 @@ func TestIntegrationStatus(t *testing.T) {
 			// Another user is refused; outside the namespace root's
 			// supervisor is found all the same, at its socket path.
 			res := e.run(asNobody(e.vipaExec, "--status", strconv.Itoa(program))...)
-			if res.Exit != 2 || !strings.Contains(res.Stderr, "permission denied") || res.Stdout != "" {
-				t.Errorf("--status as nobody: %v, want exit 2 and permission denied", res)
+			if res.Exit != 2 || !strings.Contains(res.Stderr, "runs as root; ask as root (sudo vipa-exec --status "+strconv.Itoa(program)+")") || res.Stdout != "" {
+				t.Errorf("--status as nobody: %v, want exit 2 and a refusal that says to ask as root", res)
 			}
 			res = testutil.Run(t, exec.Command(e.vipaExec, "--status", strconv.Itoa(program)))
 			if res.Exit != 0 || strings.Join(statusFields(t, res.Stdout)["program"], "") != strconv.Itoa(program) {
@@ -228,4 +233,208 @@ func TestIntegrationStatus(t *testing.T) {
 			t.Errorf("--status with --policy: %v, want exit 2", res)
 		}
 	})
+}
+
+// pyDaemon daemonizes the way a Type=forking service does (fork, setsid,
+// fork, the parents exit), then, as the daemon, connects to argv[1]:8080,
+// hands its pid to the first parent, which prints it and exits, and waits
+// for a signal with its stdio on /dev/null.
+const pyDaemon = `
+import os, signal, socket, sys
+r, w = os.pipe()
+if os.fork():
+    os.close(w)
+    print(os.read(r, 64).decode(), flush=True)
+    os._exit(0)
+os.close(r)
+os.setsid()
+if os.fork():
+    os._exit(0)
+socket.create_connection((sys.argv[1], 8080)).close()
+null = os.open("/dev/null", os.O_RDWR)
+for fd in range(3):
+    os.dup2(null, fd)
+os.write(w, str(os.getpid()).encode())
+os.close(w)
+signal.pause()
+`
+
+// TestIntegrationStatusDaemon: a daemon that forked away from the program
+// (reparented, its session its own) is found by --status DAEMON_PID from
+// the call it made; --status without a pid lists its supervisor, and
+// --status --json prints the documented schema; another user asking gets
+// a refusal in plain words.
+func TestIntegrationStatusDaemon(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	cmd := e.command(e.vipaExec, "-p", pol, python, "-c", pyDaemon, dst4.String())
+	stderr, err := os.Create(t.TempDir() + "/stderr") // the supervisor keeps it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
+	p := testutil.Start(t, cmd)
+	program := p.Pid()
+	daemon, err := strconv.Atoi(p.Line(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(daemon, syscall.SIGTERM)
+		testutil.WaitSupervisorGone(t, program)
+	})
+	wantOK(t, "program", p.Wait(t))
+	supervisor := testutil.WaitSupervisor(t, program)
+	wantSources(t, "the daemon's connection", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	res := e.run(e.vipaExec, "--status", strconv.Itoa(daemon))
+	wantOK(t, "--status DAEMON", res)
+	f := statusFields(t, res.Stdout)
+	if got, want := strings.Join(f["program"], ""), strconv.Itoa(program); got != want {
+		t.Errorf("--status %d: program %q, want %s\n%s", daemon, got, want, res.Stdout)
+	}
+	if got, want := strings.Join(f["supervisor"], ""), fmt.Sprintf("%d (detached)", supervisor); got != want {
+		t.Errorf("--status %d: supervisor %q, want %q", daemon, got, want)
+	}
+
+	// The listing: a header, and this supervisor's line among those of
+	// the host.
+	res = e.run(e.vipaExec, "--status")
+	wantOK(t, "--status", res)
+	lines := testutil.Lines(res.Stdout)
+	found := false
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) == 10 && f[0] == strconv.Itoa(supervisor) {
+			found = true
+			if want := []string{strconv.Itoa(program), "0", "detached"}; !slices.Equal(f[1:4], want) || f[5] != "1" || f[6] != "1" || f[9] != pol {
+				t.Errorf("--status line %q: want program, uid, mode %v, 1 call, 1 bound, policy %s", l, want, pol)
+			}
+		}
+	}
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "SUPERVISOR") || !found {
+		t.Errorf("--status: no line for supervisor %d:\n%s", supervisor, res.Stdout)
+	}
+
+	// The JSON, by the schema of docs/vipa-exec.8.
+	res = e.run(e.vipaExec, "--status", strconv.Itoa(daemon), "--json")
+	wantOK(t, "--status DAEMON --json", res)
+	var r struct {
+		Schema     int `json:"schema"`
+		Supervisor int `json:"supervisor"`
+		Program    int `json:"program"`
+		Counters   struct {
+			Calls     map[string]uint64 `json:"calls"`
+			Bound     uint64            `json:"bound"`
+			LeftAlone map[string]uint64 `json:"left_alone"`
+		} `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("--status --json: %v\n%s", err, res.Stdout)
+	}
+	if r.Schema != 1 || r.Supervisor != supervisor || r.Program != program || r.Counters.Bound != 1 ||
+		r.Counters.Calls["connect"] != 1 || len(r.Counters.Calls) != 5 {
+		t.Errorf("--status --json: %+v, want schema 1, supervisor %d, program %d, 1 connect, 1 bound", r, supervisor, program)
+	}
+	if n, ok := r.Counters.LeftAlone["no_rule"]; !ok || n != 0 {
+		t.Errorf("--status --json: left_alone %v, want no_rule: 0 among them", r.Counters.LeftAlone)
+	}
+	res = e.run(e.vipaExec, "--status", "--json")
+	var l struct {
+		Schema      int               `json:"schema"`
+		Supervisors []json.RawMessage `json:"supervisors"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &l); err != nil || res.Exit != 0 || l.Schema != 1 || len(l.Supervisors) == 0 {
+		t.Errorf("--status --json: %v, want schema 1 and supervisors (%v)", res, err)
+	}
+
+	// Another user: root's supervisor refuses, in plain words; the
+	// listing has none of root's.
+	res = e.run(asNobody(e.vipaExec, "--status", strconv.Itoa(supervisor))...)
+	want := fmt.Sprintf("vipa-exec: --status %d: the supervisor (pid %d) runs as root; ask as root (sudo vipa-exec --status %d)\n", supervisor, supervisor, supervisor)
+	if res.Exit != 2 || res.Stderr != want || res.Stdout != "" {
+		t.Errorf("--status as nobody: %v, want exit 2 and %q", res, want)
+	}
+	res = e.run(asNobody(e.vipaExec, "--status")...)
+	if res.Exit != 1 || strings.Contains(res.Stdout, strconv.Itoa(supervisor)) {
+		t.Errorf("--status as nobody: %v, want exit 1 and no root supervisor", res)
+	}
+}
+
+// TestIntegrationStatusListUsers: root's --status lists the supervisor of
+// another user, found at its socket path in that user's runtime directory,
+// with its uid; the user's own --status lists it too, and none of root's.
+func TestIntegrationStatusListUsers(t *testing.T) {
+	e := newEnv(t)
+	// A uid of its own, so that no other test's supervisor shares its
+	// runtime directory, made here as a login would.
+	const uid = 43127
+	run := fmt.Sprintf("/run/user/%d", uid)
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	if err := os.Chown(run, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	asUser := func(argv ...string) []string {
+		id := strconv.Itoa(uid)
+		return append([]string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--"}, argv...)
+	}
+	pol := e.policy(standardPolicy)
+	// start runs a program that prints its pid and waits for stdin to close.
+	start := func(argv ...string) (*testutil.Proc, io.Closer, int) {
+		cmd := e.command(append(argv, "-p", pol, "/bin/sh", "-c", "echo $$; read x; exit 0")...)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := testutil.Start(t, cmd)
+		pid, err := strconv.Atoi(p.Line(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, stdin, pid
+	}
+	root, rootStdin, rootProgram := start(e.vipaExec)
+	p, stdin, program := start(asUser(e.vipaExec)...)
+	supervisor := testutil.WaitSupervisor(t, program)
+	rootSupervisor := testutil.WaitSupervisor(t, rootProgram)
+	testutil.WaitFor(t, "the user's status socket", func() bool {
+		_, err := os.Stat(fmt.Sprintf("%s/vipa-exec/status/%d.sock", run, program))
+		return err == nil
+	})
+
+	// listed finds the line of supervisor s in --status output.
+	listed := func(out string, s int) []string {
+		for _, l := range testutil.Lines(out) {
+			if f := strings.Fields(l); len(f) == 10 && f[0] == strconv.Itoa(s) {
+				return f
+			}
+		}
+		return nil
+	}
+	// Outside the namespace: only the socket paths find the supervisors.
+	res := testutil.Run(t, exec.Command(e.vipaExec, "--status"))
+	wantOK(t, "--status", res)
+	if f := listed(res.Stdout, supervisor); f == nil || f[1] != strconv.Itoa(program) || f[2] != strconv.Itoa(uid) {
+		t.Errorf("root's --status: line of supervisor %d %q, want program %d, uid %d\n%s", supervisor, f, program, uid, res.Stdout)
+	}
+	if listed(res.Stdout, rootSupervisor) == nil {
+		t.Errorf("root's --status: no line for root's supervisor %d\n%s", rootSupervisor, res.Stdout)
+	}
+	res = e.run(asUser(e.vipaExec, "--status")...)
+	wantOK(t, "the user's --status", res)
+	if f := listed(res.Stdout, supervisor); f == nil || listed(res.Stdout, rootSupervisor) != nil {
+		t.Errorf("the user's --status: want the line of %d and none for root's %d\n%s", supervisor, rootSupervisor, res.Stdout)
+	}
+
+	stdin.Close()
+	wantOK(t, "the user's program", p.Wait(t))
+	testutil.WaitSupervisorGone(t, program)
+	rootStdin.Close()
+	wantOK(t, "root's program", root.Wait(t))
+	testutil.WaitSupervisorGone(t, rootProgram)
 }

@@ -46,7 +46,7 @@ const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]
        vipa-exec --check [-p FILE]
        vipa-exec --explain DEST[:PORT] [--protocol tcp|udp] [-p FILE]
        vipa-exec --convert FILE
-       vipa-exec --status PID
+       vipa-exec --status [PID] [--json]
 
 Run PROGRAM so that its outgoing connections leave from a virtual IP address
 (VIPA) chosen by a policy, and its listening sockets can be moved onto one.
@@ -103,12 +103,16 @@ Maintenance (instead of PROGRAM):
                       the protocol --explain assumes (default tcp)
       --convert FILE  print the src_vipa.conf FILE as a TOML policy file,
                       comments kept
-      --status PID    show the supervisor serving PID (or its nearest
-                      ancestor started by vipa-exec): its pid, policy file,
-                      uptime and counters; exit 1 if there is none. Run it
-                      as root for root's supervisors, as the user for
-                      theirs; without /run/user/UID, in the program's
+      --status PID    show the supervisor serving PID (its nearest
+                      ancestor started by vipa-exec, or the program it
+                      forked away from and has called through): its pid,
+                      policy file, uptime and counters; exit 1 if there is
+                      none. Without PID, list the supervisors you may ask.
+                      Run it as root for root's supervisors, as the user
+                      for theirs; without /run/user/UID, in the program's
                       network namespace
+      --json          with --status: print the versioned JSON of the man
+                      page's STATUS SCHEMA
 
 Policy file:
   [[connect]]                   # outgoing connections
@@ -196,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	var (
 		policyPath, userName, groupName string
 		help, showVersion               bool
-		check                           bool
+		check, jsonOut                  bool
 		explain, convert, protocol      string
 		statusPid                       string
 		logLevel, logFormat             string
@@ -216,10 +220,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&protocol, "protocol", "", "")
 	fs.StringVar(&convert, "convert", "", "")
 	fs.StringVar(&statusPid, "status", "", "")
+	fs.BoolVar(&jsonOut, "json", false, "")
 	fs.StringVar(&logLevel, "log-level", "warn", "")
 	fs.StringVar(&logFormat, "log-format", "text", "")
 	fs.StringVar(&supervise, "supervise", string(launch.ModeAuto), "")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(statusArgs(fs, args)); err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", optionError(fs, args, err))
 	}
 	if help {
@@ -246,8 +251,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		case "explain":
 			return runExplain(ctx, policyPath, explain, protocol, stdout, stderr)
 		case "status":
-			return runStatus(statusPid, stdout)
+			return runStatus(statusPid, jsonOut, stdout)
 		}
+	}
+	if set["json"] {
+		return exitUsage, errors.New("--json goes with --status (see vipa-exec --help)")
 	}
 	if set["protocol"] {
 		return exitUsage, errors.New("--protocol goes with --explain (see vipa-exec --help)")
@@ -381,8 +389,40 @@ func verbUsage(v string, set map[string]bool, argv []string) error {
 		return errors.New("--status asks the supervisor, which knows its policy file: no --policy")
 	case v != "explain" && set["protocol"]:
 		return errors.New("--protocol goes with --explain")
+	case v != "status" && set["json"]:
+		return errors.New("--json goes with --status")
 	}
 	return nil
+}
+
+// statusArgs is args with a --status that has no PID after it (the last
+// option, or one followed by another option) given an empty one, which
+// lists the supervisors: flag would take the next option for its value.
+func statusArgs(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args)+1)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		switch f := fs.Lookup(name); {
+		case name == "status" && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")):
+			a += "="
+		case f != nil && !isBool(f) && i+1 < len(args):
+			out = append(out, a) // and its value, which may be anything
+			i++
+			a = args[i]
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isBool reports whether f takes no value.
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // findPolicy returns the policy file to read: -p, else $VIPA_EXEC_POLICY,

@@ -3,21 +3,29 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
-	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 	"github.com/vipa-exec/vipa-exec/internal/status"
 )
 
 // runStatus prints what the supervisor serving pid (or its nearest ancestor
-// started by vipa-exec) reports: exit 0, 1 if there is no such process or
-// none serves it, 2 on errors (permission denied among them).
-func runStatus(arg string, stdout io.Writer) (int, error) {
+// started by vipa-exec, or the one an ancestor's calls name) reports: exit
+// 0, 1 if there is no such process or none serves it, 2 on errors
+// (permission denied among them). Without a pid it lists the supervisors
+// the caller may ask: exit 0, 1 if there are none. asJSON prints the
+// versioned JSON of docs/vipa-exec.8 instead.
+func runStatus(arg string, asJSON bool, stdout io.Writer) (int, error) {
+	if arg == "" {
+		return runList(asJSON, stdout)
+	}
 	pid, err := strconv.Atoi(arg)
 	if err != nil || pid <= 0 {
 		return exitUsage, fmt.Errorf("--status %q: want a pid", arg)
@@ -29,8 +37,54 @@ func runStatus(arg string, stdout io.Writer) (int, error) {
 	case err != nil:
 		return exitUsage, err
 	}
+	if asJSON {
+		r.Serves = nil // the pid asked is the caller's: it needs no answer
+		return 0, writeJSON(stdout, r)
+	}
 	writeStatus(stdout, pid, r)
 	return 0, nil
+}
+
+// runList prints one line per supervisor the caller may ask.
+func runList(asJSON bool, stdout io.Writer) (int, error) {
+	rs := status.List()
+	exit := 0
+	if len(rs) == 0 {
+		exit = exitWarnings
+	}
+	if asJSON {
+		return exit, writeJSON(stdout, status.Listing{Schema: status.Schema, Supervisors: append([]status.Report{}, rs...)})
+	}
+	if len(rs) == 0 {
+		return exit, errors.New("--status: no vipa-exec supervisor you may ask runs here (root's answer only root; those of another network namespace listen there)")
+	}
+	writeList(stdout, rs)
+	return 0, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+// writeList prints a table of rs, the policy file last as it may hold
+// spaces.
+func writeList(w io.Writer, rs []status.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUPERVISOR\tPROGRAM\tUID\tMODE\tUPTIME\tCALLS\tBOUND\tFAILED\tLEFT ALONE\tPOLICY")
+	for _, r := range rs {
+		var calls, left uint64
+		for _, n := range r.Counters.Calls {
+			calls += n
+		}
+		for _, n := range r.Counters.LeftAlone {
+			left += n
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Supervisor, r.Program, r.UID,
+			status.Clean(r.Mode), r.Uptime().Round(time.Second), calls, r.Counters.Bound, r.Counters.Failed, left, status.Clean(r.Policy))
+	}
+	tw.Flush()
 }
 
 // writeStatus prints r for the admin who asked about pid, every string
@@ -40,7 +94,7 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		fmt.Fprintf(w, "%-12s%s\n", key, fmt.Sprintf(format, args...))
 	}
 	if pid != r.Program && pid != r.Supervisor {
-		line("pid", "%d, a descendant of program %d, shares its filter", pid, r.Program)
+		line("pid", "%d, a process forked from program %d, under its filter", pid, r.Program)
 	}
 	line("program", "%d", r.Program)
 	line("supervisor", "%d (%s)", r.Supervisor, status.Clean(r.Mode))
@@ -52,8 +106,10 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 	line("bound", "%d", c.Bound)
 	line("failed", "%d", c.Failed)
 	reasons := make([]string, 0, len(c.LeftAlone))
-	for k := range c.LeftAlone {
-		reasons = append(reasons, k)
+	for k, n := range c.LeftAlone {
+		if n != 0 {
+			reasons = append(reasons, k)
+		}
 	}
 	sort.Strings(reasons)
 	key := "left alone"
@@ -61,7 +117,7 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		line(key, "0")
 	}
 	for _, k := range reasons {
-		line(key, "%d %s", c.LeftAlone[k], status.Clean(strings.TrimPrefix(k, "left alone: ")))
+		line(key, "%d %s", c.LeftAlone[k], status.Clean(rewrite.ReasonText(k)))
 		key = ""
 	}
 	key = "per source"

@@ -24,7 +24,7 @@ func TestWriteStatus(t *testing.T) {
 		Counters: rewrite.Snapshot{
 			Calls: map[string]uint64{"connect": 9, "bind": 2, "sendto": 1},
 			Bound: 6, Failed: 1,
-			LeftAlone: map[string]uint64{"left alone: no rule": 2, "left alone: bound by the program": 1},
+			LeftAlone: map[string]uint64{"no_rule": 2, "bound_by_program": 1, "caller_gone": 0},
 			PerSource: []rewrite.SourceCount{
 				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.10"), Count: 4},
 				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.11"), Count: 2},
@@ -49,7 +49,7 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	}{
 		{10, body},
 		{20, body},
-		{30, "pid         30, a descendant of program 10, shares its filter\n" + body},
+		{30, "pid         30, a process forked from program 10, under its filter\n" + body},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
@@ -62,7 +62,7 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	var b bytes.Buffer
 	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
 		Counters: rewrite.Snapshot{
-			LeftAlone: map[string]uint64{"left alone: \x1b[31m": 1},
+			LeftAlone: map[string]uint64{"\x1b[31m": 1},
 			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("192.0.2.10"), Count: 1}},
 		}})
 	if bytes.ContainsFunc(b.Bytes(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x202e }) {
@@ -75,5 +75,24 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("empty counters: no %q in\n%s", want, b.String())
 		}
+	}
+}
+
+func TestWriteList(t *testing.T) {
+	start := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	rs := []status.Report{
+		{Supervisor: 20, Program: 10, Mode: "detached", Policy: "/etc/vipa-exec/web policy.toml", Started: start, Now: start.Add(65 * time.Second),
+			Counters: rewrite.Snapshot{Calls: map[string]uint64{"connect": 9, "bind": 2}, Bound: 6, Failed: 1,
+				LeftAlone: map[string]uint64{"no_rule": 3, "caller_gone": 1}}},
+		{Supervisor: 31, Program: 30, UID: 1000, Mode: "parent\x1b[2J", Policy: "/p", Started: start, Now: start},
+	}
+	want := `SUPERVISOR  PROGRAM  UID   MODE        UPTIME  CALLS  BOUND  FAILED  LEFT ALONE  POLICY
+20          10       0     detached    1m5s    11     6      1       4           /etc/vipa-exec/web policy.toml
+31          30       1000  parent?[2J  0s      0      0      0       0           /p
+`
+	var b bytes.Buffer
+	writeList(&b, rs)
+	if d := testutil.Diff(testutil.Lines(want), testutil.Lines(b.String())); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }

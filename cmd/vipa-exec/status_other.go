@@ -8,4 +8,4 @@ import (
 )
 
 // runStatus fails: supervisors run on Linux only.
-func runStatus(string, io.Writer) (int, error) { return exitUsage, errors.ErrUnsupported }
+func runStatus(string, bool, io.Writer) (int, error) { return exitUsage, errors.ErrUnsupported }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,7 +205,14 @@ func (st *statusInfo) reloaded() {
 	st.mu.Unlock()
 }
 
-func (st *statusInfo) report() status.Report {
+// report is what the supervisor says of itself, and whether it serves the
+// pid asked about, if any.
+func (st *statusInfo) report(asked int) status.Report {
+	var serves *bool
+	if asked > 0 {
+		b := status.Serves(asked, st.setup.Program, os.Getpid(), st.h.Called)
+		serves = &b
+	}
 	mode := launch.ModeDetached
 	if st.setup.Parent {
 		mode = launch.ModeParent
@@ -214,8 +222,35 @@ func (st *statusInfo) report() status.Report {
 	return status.Report{
 		Supervisor: os.Getpid(), Program: st.setup.Program, Mode: string(mode),
 		Policy: st.setup.Path, PolicyLoaded: st.loaded, Reloads: st.reloads,
-		Started: st.started, Now: time.Now(), Counters: st.h.Stats(),
+		Started: st.started, Now: time.Now(), Counters: st.h.Stats(), Serves: serves,
 	}
+}
+
+// counterAttrs are the counters as log attributes under the names of the
+// --status --json schema: groups, which the text format writes as
+// calls.connect=2 left_alone.no_rule=1 and the json format as objects.
+// Reasons that never happened are left out.
+func counterAttrs(st rewrite.Snapshot) []any {
+	group := func(name string, m map[string]uint64, all bool) slog.Attr {
+		keys := make([]string, 0, len(m))
+		for k, v := range m {
+			if all || v != 0 {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		attrs := make([]any, 0, len(keys))
+		for _, k := range keys {
+			attrs = append(attrs, slog.Uint64(k, m[k]))
+		}
+		return slog.Group(name, attrs...)
+	}
+	per := make([]any, 0, len(st.PerSource))
+	for _, s := range st.PerSource {
+		per = append(per, slog.Uint64(s.Rule+"/"+s.Source.String(), s.Count))
+	}
+	return []any{group("calls", st.Calls, true), "bound", st.Bound, "failed", st.Failed,
+		group("left_alone", st.LeftAlone, false), slog.Group("per_source", per...)}
 }
 
 // logStatsOn logs the handler's counters whenever sig arrives, at warn so
@@ -227,8 +262,8 @@ func logStatsOn(sig os.Signal, program int, h *rewrite.Handler, log *slog.Logger
 	go func() {
 		for range ch {
 			st := h.Stats()
-			log.Warn("counters", "program", program, "uptime", time.Since(start).Round(time.Second).String(),
-				"calls", st.Calls, "bound", st.Bound, "failed", st.Failed, "left_alone", st.LeftAlone, "per_source", st.PerSource)
+			log.Warn("counters", append([]any{"program", program, "uptime", time.Since(start).Round(time.Second).String()},
+				counterAttrs(st)...)...)
 		}
 	}()
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +78,9 @@ func TestVerbUsage(t *testing.T) {
 		{[]string{"--status", "1", "-p", "f"}, `--status asks the supervisor, which knows its policy file: no --policy (see vipa-exec --help)`},
 		{[]string{"--status", "1", "--check"}, `--check and --status exclude each other (see vipa-exec --help)`},
 		{[]string{"--status", "abc"}, `--status "abc": want a pid`},
+		{[]string{"--status", "-u", "nobody"}, `--user goes with a PROGRAM, not with --status (see vipa-exec --help)`},
+		{[]string{"--json", "true"}, `--json goes with --status (see vipa-exec --help)`},
+		{[]string{"--check", "--json"}, `--json goes with --status (see vipa-exec --help)`},
 		{[]string{"--supervise=both", "true"}, `--supervise "both": want auto, detached or parent (see vipa-exec --help)`},
 		{[]string{"--convert", "f", "-p", "g"}, `--convert reads its FILE, not --policy (see vipa-exec --help)`},
 		{[]string{"--check", "--protocol", "udp"}, `--protocol goes with --explain (see vipa-exec --help)`},
@@ -93,6 +98,32 @@ func TestVerbUsage(t *testing.T) {
 				t.Errorf("run() wrote %q, %q; want nothing", stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+// TestStatusArgs: a --status without a pid after it gets an empty one;
+// option values and PROGRAM's arguments are left as they are.
+func TestStatusArgs(t *testing.T) {
+	tests := []struct{ args, want []string }{
+		{[]string{"--status"}, []string{"--status="}},
+		{[]string{"--status", "--json"}, []string{"--status=", "--json"}},
+		{[]string{"-status", "1"}, []string{"-status", "1"}},
+		{[]string{"--json", "--status", "12"}, []string{"--json", "--status", "12"}},
+		{[]string{"--status=7"}, []string{"--status=7"}},
+		{[]string{"-p", "--status", "prog", "--status"}, []string{"-p", "--status", "prog", "--status"}},
+		{[]string{"prog", "--status"}, []string{"prog", "--status"}},
+		{[]string{"--", "--status"}, []string{"--", "--status"}},
+		{[]string{"--check", "--status"}, []string{"--check", "--status="}},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.String("status", "", "")
+		fs.String("p", "", "")
+		fs.Bool("json", false, "")
+		fs.Bool("check", false, "")
+		if got := statusArgs(fs, tt.args); !slices.Equal(got, tt.want) {
+			t.Errorf("statusArgs(%q) = %q, want %q", tt.args, got, tt.want)
+		}
 	}
 }
 

@@ -19,7 +19,21 @@ const (
 	OpSendto             // sendto(fd, buf, len, flags, addr, addrlen)
 	OpSendmsg            // sendmsg(fd, msg, flags)
 	OpSendmmsg           // sendmmsg(fd, msgvec, vlen, flags)
+	NumOps               // the number of Op values, for tables indexed by Op
 )
+
+// opNames are the stable names of the calls: the keys of the counters in
+// --status --json and in the SIGUSR1 log line.
+var opNames = [NumOps]string{OpNone: "none", OpConnect: "connect", OpBind: "bind",
+	OpSendto: "sendto", OpSendmsg: "sendmsg", OpSendmmsg: "sendmmsg"}
+
+// String is the call's stable name, such as "connect".
+func (o Op) String() string {
+	if o >= NumOps {
+		return fmt.Sprintf("op%d", uint8(o))
+	}
+	return opNames[o]
+}
 
 // Call is a trapped call's arguments, decoded from its ABI.
 type Call struct {

@@ -21,10 +21,11 @@ import (
 // Handler applies a policy to trapped bind(2) and connect(2) calls.
 // It implements notify.Handler.
 type Handler struct {
-	policy atomic.Pointer[policy.Policy]
-	log    *slog.Logger
-	warned sync.Map // warnKey -> struct{}: one warning per cause
-	stats  Stats
+	policy  atomic.Pointer[policy.Policy]
+	log     *slog.Logger
+	warned  sync.Map // warnKey -> struct{}: one warning per cause
+	stats   Stats
+	callers callers // the threads that made a trapped call, for --status
 }
 
 // warnKey is one cause of warning: a step that failed, the source it was
@@ -72,7 +73,8 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 	default:
 		return notify.Continue()
 	}
-	h.stats.record(int(c.Op)-1, &d, resp.Errno != 0)
+	h.stats.record(c.Op, &d, resp.Errno != 0)
+	h.callers.saw(r.Pid)
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.logDecision(r, c, &d, resp)
 	}
@@ -88,9 +90,8 @@ type decision struct {
 	rule string         // FILE:LINE of the rule that matched
 	src  netip.Addr     // the source bound, or tried
 	note string         // why nothing was bound, or what failed
+	why  Reason         // note's reason, for the counters
 }
-
-var opNames = [...]string{notify.OpConnect: "connect", notify.OpBind: "bind", notify.OpSendto: "sendto", notify.OpSendmsg: "sendmsg", notify.OpSendmmsg: "sendmmsg"}
 
 func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
 	result := "bound"
@@ -102,7 +103,7 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 	case !d.src.IsValid():
 		result = "left alone"
 	}
-	attrs := []any{"pid", r.Pid, "call", opNames[c.Op], "result", result}
+	attrs := []any{"pid", r.Pid, "call", c.Op.String(), "result", result}
 	if d.dst.IsValid() {
 		key := "destination"
 		if c.Op == notify.OpBind {
@@ -155,13 +156,13 @@ func ReadLen(addrlen uint64) int { return int(min(uint32(addrlen), SizeofSockadd
 func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, ErrNotInet), errors.Is(err, ErrShortSockaddr):
-		d.note = "not an IPv4 or IPv6 address"
+		d.why, d.note = ReasonNotInet, "not an IPv4 or IPv6 address"
 		return notify.Continue()
 	case errors.Is(err, unix.EFAULT):
-		d.note = "left alone: address unreadable, for the kernel to report"
+		d.why, d.note = ReasonUnreadable, "left alone: address unreadable, for the kernel to report"
 		return notify.Continue()
 	case errors.Is(err, unix.ESRCH), !r.Valid():
-		d.note = "left alone: the caller is gone"
+		d.why, d.note = ReasonCallerGone, "left alone: the caller is gone"
 		return notify.Continue()
 	}
 	errno := errnoOf(err)
@@ -177,7 +178,7 @@ func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *deci
 		d.rule = strict
 		return notify.Fail(errno)
 	}
-	d.note = "left alone: read the address: " + errno.Error()
+	d.why, d.note = ReasonReadFailed, "left alone: read the address: "+errno.Error()
 	return notify.Continue()
 }
 
@@ -209,10 +210,10 @@ func failRule(pol *policy.Policy, op notify.Op) (origin string, ok bool) {
 func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, unix.EBADF), errors.Is(err, unix.ENOTSOCK), errors.Is(err, ErrNotInet):
-		d.note = "left alone: not an IPv4 or IPv6 socket"
+		d.why, d.note = ReasonNotInetSocket, "left alone: not an IPv4 or IPv6 socket"
 		return notify.Continue()
 	case errors.Is(err, notify.ErrNotPending), errors.Is(err, unix.ESRCH), !r.Valid():
-		d.note = "left alone: the caller is gone"
+		d.why, d.note = ReasonCallerGone, "left alone: the caller is gone"
 		return notify.Continue()
 	}
 	errno := errnoOf(err)
@@ -223,7 +224,7 @@ func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, er
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
-	d.note = "left alone: " + step + ": " + errno.Error()
+	d.why, d.note = ReasonRewriteFailed, "left alone: "+step+": "+errno.Error()
 	return notify.Continue()
 }
 
@@ -276,7 +277,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 	}
 	defer unix.Close(sock)
 	if !unbound {
-		d.note = "left alone: bound by the program"
+		d.why, d.note = ReasonBoundByProgram, "left alone: bound by the program"
 		return notify.Continue() // its choice stands
 	}
 	if pol.UsesProtocol() {
@@ -286,7 +287,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 		}
 	}
 	if family == AFInet && !dst.Is4() {
-		d.note = "left alone: IPv6 destination on an IPv4 socket"
+		d.why, d.note = ReasonIPv6OnIPv4, "left alone: IPv6 destination on an IPv4 socket"
 		return notify.Continue() // the kernel refuses this connect anyway
 	}
 	pid, err := r.Tgid()
@@ -312,9 +313,9 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 
 // leave records why a call no rule binds for is left alone.
 func (d *decision) leave(m policy.Match, matched bool) notify.Response {
-	d.note = "left alone: no rule"
+	d.why, d.note = ReasonNoRule, "left alone: no rule"
 	if matched && m.Kernel() {
-		d.rule, d.note = m.Origin(), "left alone: policy kernel"
+		d.rule, d.why, d.note = m.Origin(), ReasonPolicyKernel, "left alone: policy kernel"
 	}
 	return notify.Continue()
 }
@@ -383,7 +384,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	d.dst = sa.Addr
 	if !sa.IsWildcard() {
-		d.note = "left alone: not the wildcard address"
+		d.why, d.note = ReasonNotWildcard, "left alone: not the wildcard address"
 		return notify.Continue()
 	}
 	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
@@ -402,7 +403,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	unix.Close(sock)
 	if family != sa.Family {
-		d.note = "left alone: address family differs from the socket's"
+		d.why, d.note = ReasonFamilyMismatch, "left alone: address family differs from the socket's"
 		return notify.Continue() // the kernel refuses this mix itself
 	}
 	pid, err := r.Tgid()
@@ -416,7 +417,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	b := buf[:ReadLen(c.AddrLen)]
 	if err := ReplaceAddr(b, src); err != nil {
-		d.note = "left alone: IPv6 source for an IPv4 socket"
+		d.why, d.note = ReasonIPv6SourceIPv4, "left alone: IPv6 source for an IPv4 socket"
 		return notify.Continue()
 	}
 	if err := r.WriteMem(c.Addr, b); err != nil {
@@ -437,23 +438,23 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 func (h *Handler) deferBind(r *notify.Request, c notify.Call, sa Sockaddr, d *decision) notify.Response {
 	sock, family, unbound, err := getSocket(r, c.Fd)
 	if err != nil {
-		d.note = "left alone: wildcard bind not deferred: " + errnoOf(err).Error()
+		d.why, d.note = ReasonWildcardNotDeferred, "left alone: wildcard bind not deferred: "+errnoOf(err).Error()
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
 	switch {
 	case family != sa.Family:
-		d.note = "left alone: address family differs from the socket's"
+		d.why, d.note = ReasonFamilyMismatch, "left alone: address family differs from the socket's"
 	case !unbound:
-		d.note = "left alone: bound already" // the kernel answers EINVAL
+		d.why, d.note = ReasonBoundAlready, "left alone: bound already" // the kernel answers EINVAL
 	case sockProtocol(sock) == policy.AnyProtocol:
-		d.note = "left alone: wildcard bind of a socket neither TCP nor UDP"
+		d.why, d.note = ReasonNotTCPUDP, "left alone: wildcard bind of a socket neither TCP nor UDP"
 	default:
 		if err := setNoPort(sock); err != nil {
-			d.note = "left alone: wildcard bind not deferred: " + errnoOf(err).Error()
+			d.why, d.note = ReasonWildcardNotDeferred, "left alone: wildcard bind not deferred: "+errnoOf(err).Error()
 			return notify.Continue()
 		}
-		d.note = "deferred: wildcard bind to port 0, source and port chosen at connect"
+		d.why, d.note = ReasonDeferred, "deferred: wildcard bind to port 0, source and port chosen at connect"
 	}
 	return notify.Continue()
 }
@@ -465,7 +466,7 @@ func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error, d *decis
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
-	d.note = "left alone: bind failed: " + errno.Error()
+	d.why, d.note = ReasonBindFailed, "left alone: bind failed: "+errno.Error()
 	h.warnOnce(warnKey{step: "bind", src: src, errno: errno},
 		"cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
 		"source", src, "rule", m.Origin(), "err", errno.Error())
@@ -480,7 +481,7 @@ func noSource(m policy.Match, d *decision) notify.Response {
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(unix.EADDRNOTAVAIL)
 	}
-	d.note = "left alone: no source of the rule is present"
+	d.why, d.note = ReasonNoSourcePresent, "left alone: no source of the rule is present"
 	return notify.Continue()
 }
 

@@ -3,6 +3,8 @@
 package status
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +13,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -23,9 +27,16 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/trusted"
 )
 
+// Schema is the version of the JSON that --status --json prints and that
+// supervisors answer with: a Report, or a Listing. It changes when a field is
+// removed or changes meaning, not when one is added (docs/vipa-exec.8).
+const Schema = 1
+
 // Report is what a supervisor says of itself.
 type Report struct {
+	Schema       int              `json:"schema"`
 	Supervisor   int              `json:"supervisor"` // its pid
+	UID          uint32           `json:"uid"`        // its user, as the kernel says (SO_PEERCRED)
 	Program      int              `json:"program"`    // the pid of the program it serves
 	Mode         string           `json:"mode"`       // "detached" or "parent"
 	Policy       string           `json:"policy"`     // the policy file
@@ -34,14 +45,56 @@ type Report struct {
 	Started      time.Time        `json:"started"`
 	Now          time.Time        `json:"now"` // when the report was made, for the uptime
 	Counters     rewrite.Snapshot `json:"counters"`
-	Error        string           `json:"error,omitempty"` // set instead of the rest when the client may not know
+	// Serves answers the request's Pid: the supervisor serves it (see
+	// Serves). Omitted when no pid was asked about.
+	Serves *bool  `json:"serves,omitempty"`
+	Error  string `json:"error,omitempty"` // set instead of the rest when the client may not know
+}
+
+// Listing is what --status --json prints without a pid.
+type Listing struct {
+	Schema      int      `json:"schema"`
+	Supervisors []Report `json:"supervisors"`
+}
+
+// Request is what a client sends, as one line of JSON, before it reads
+// the Report: Pid, if not 0, asks whether the supervisor serves it.
+type Request struct {
+	Pid int `json:"pid,omitempty"`
+}
+
+// maxRequest bounds a request line.
+const maxRequest = 256
+
+// ParseRequest decodes a request line: one JSON object, no unknown
+// fields, a pid that is not negative.
+func ParseRequest(b []byte) (Request, error) {
+	var req Request
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&req); err != nil {
+		return Request{}, fmt.Errorf("bad request: %w", err)
+	}
+	if d.More() {
+		return Request{}, errors.New("bad request: more than one object")
+	}
+	if req.Pid < 0 {
+		return Request{}, fmt.Errorf("bad request: pid %d", req.Pid)
+	}
+	return req, nil
 }
 
 // Uptime is how long the supervisor had run when it made the report.
 func (r *Report) Uptime() time.Duration { return r.Now.Sub(r.Started) }
 
 // Name is the abstract socket name of the supervisor of program pid.
-func Name(pid int) string { return "@vipa-exec/" + strconv.Itoa(pid) }
+func Name(pid int) string { return namePrefix + strconv.Itoa(pid) }
+
+const namePrefix = "@vipa-exec/"
+
+// soAcceptCon is the flag of a listening socket in /proc/net/unix:
+// __SO_ACCEPTCON of include/linux/net.h, which x/sys does not have.
+const soAcceptCon = 1 << 16
 
 // rootDir is where root's supervisors put their sockets; userDir (with the
 // uid) where another user's do. Only the supervisor's user can write
@@ -77,10 +130,10 @@ type Server struct {
 // Serve listens under the socket path (in the directory of this process's
 // euid, if it can make one only that user can write) and the abstract name
 // of each of pids (the program served, and the supervisor itself, so that
-// either pid finds it) and answers each client with report(), after
-// checking that it runs as root or as the supervisor's user. It fails if
-// it can listen under none of them.
-func Serve(pids []int, report func() Report) (*Server, error) {
+// either pid finds it) and answers each client's Request with
+// report(request.Pid), after checking that it runs as root or as the
+// supervisor's user. It fails if it can listen under none of them.
+func Serve(pids []int, report func(asked int) Report) (*Server, error) {
 	s := &Server{}
 	var errs []error
 	euid := os.Geteuid()
@@ -163,7 +216,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func loop(l *net.UnixListener, report func() Report) {
+func loop(l *net.UnixListener, report func(int) Report) {
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
@@ -177,20 +230,51 @@ func loop(l *net.UnixListener, report func() Report) {
 	}
 }
 
-func answer(c *net.UnixConn, report func() Report) {
+func answer(c *net.UnixConn, report func(int) Report) {
 	defer c.Close()
-	_ = c.SetWriteDeadline(time.Now().Add(answerTimeout))
+	_ = c.SetDeadline(time.Now().Add(answerTimeout))
 	// An error names the supervisor too: the client checks that first.
-	r := Report{Supervisor: os.Getpid()}
+	// Others are refused before their request is read: they cannot hold
+	// the loop for answerTimeout.
+	r := Report{Schema: Schema, Supervisor: os.Getpid()}
 	if cred, err := peerCred(c); err != nil {
 		r.Error = err.Error()
 	} else if euid := os.Geteuid(); cred.Uid != 0 && int(cred.Uid) != euid {
 		r.Error = fmt.Sprintf("permission denied: the supervisor answers only root and uid %d", euid)
+	} else if line, err := bufio.NewReaderSize(io.LimitReader(c, maxRequest), maxRequest).ReadSlice('\n'); err != nil {
+		r.Error = fmt.Sprintf("read request: %v", err)
+	} else if req, err := ParseRequest(line); err != nil {
+		r.Error = err.Error()
 	} else {
-		r = report()
+		r = report(req.Pid)
+		r.Schema = Schema
 	}
 	_ = json.NewEncoder(c).Encode(&r)
 }
+
+// Serves reports whether the supervisor of program (whose own pid is
+// supervisor) serves pid: pid or one of its ancestors is the program, the
+// supervisor, or a process that called (a thread of it made a trapped
+// call). A daemon that forked away from the program is reparented to init
+// and no longer descends from it: it is known by its calls, or by those of
+// an ancestor (nginx's master for its workers). One that never made a
+// trapped call is not known.
+func Serves(pid, program, supervisor int, called func(pid int) bool) bool {
+	for p, n := pid, 0; p > 1 && n < maxDepth; n++ {
+		if p == program || p == supervisor || called(p) {
+			return true
+		}
+		next, err := parentPid(p)
+		if err != nil || next == p {
+			return false
+		}
+		p = next
+	}
+	return false
+}
+
+// maxDepth bounds the walks up a process's ancestry.
+const maxDepth = 4096
 
 // peerCred returns the credentials of the process at the other end of c:
 // for a client, those of the server when it called listen(2).
@@ -221,40 +305,75 @@ var (
 
 // Query asks the supervisor of program pid for its report: at the socket
 // path of root's supervisors, then at that of the caller's, then at the
-// abstract name.
+// abstract name. asked, if not 0, is the pid the caller wants served
+// (for the error of a refusal, and the report's Serves).
 //
 // Abstract socket names are anybody's to take, and a program that runs as
 // another user under root's supervisor can take the names of its own
 // children. So who answered is checked before anything it says is used:
 // only a peer (SO_PEERCRED) running as root or as the caller is believed,
 // and only if it is the supervisor its report names.
-func Query(pid int) (*Report, error) {
+func Query(pid, asked int) (*Report, error) {
 	d, addr, err := dial(pid)
 	if err != nil {
 		return nil, err
 	}
-	c := d.(*net.UnixConn)
+	return ask(d.(*net.UnixConn), addr, asked, trustedPeer)
+}
+
+// ask sends the request for asked on c, connected to addr, and reads the
+// report of a peer that trust accepts.
+func ask(c *net.UnixConn, addr string, asked int, trust func(cred *unix.Ucred, euid int) error) (*Report, error) {
 	defer c.Close()
 	cred, err := peerCred(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	if err := trustedPeer(cred, os.Geteuid()); err != nil {
+	euid := os.Geteuid()
+	if err := trust(cred, euid); err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(answerTimeout))
+	_ = c.SetDeadline(time.Now().Add(answerTimeout))
+	req, _ := json.Marshal(Request{Pid: asked})
+	// A peer that answers without reading is judged by its answer.
+	_, werr := c.Write(append(req, '\n'))
 	var r Report
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&r); err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return nil, fmt.Errorf("read status of %s: %w", addr, err)
 	}
 	if int(cred.Pid) != r.Supervisor {
 		return nil, fmt.Errorf("%s: answered by pid %d, which says it is supervisor %d: %w", addr, cred.Pid, r.Supervisor, ErrUntrusted)
 	}
 	if r.Error != "" {
+		if cred.Uid != uint32(euid) && euid != 0 {
+			return nil, &RefusedError{Pid: asked, Supervisor: r.Supervisor, UID: cred.Uid}
+		}
 		return nil, errors.New(Clean(r.Error))
 	}
+	r.UID = cred.Uid
 	return &r, nil
 }
+
+// RefusedError is a supervisor's refusal to tell a caller that is neither
+// root nor its user.
+type RefusedError struct {
+	Pid        int    // the pid asked about
+	Supervisor int    // the pid of the supervisor that refused
+	UID        uint32 // the supervisor's user
+}
+
+func (e *RefusedError) Error() string {
+	if e.UID == 0 {
+		return fmt.Sprintf("--status %d: the supervisor (pid %d) runs as root; ask as root (sudo vipa-exec --status %d)", e.Pid, e.Supervisor, e.Pid)
+	}
+	return fmt.Sprintf("--status %d: the supervisor (pid %d) runs as uid %d; ask as that user or as root (sudo vipa-exec --status %d)", e.Pid, e.Supervisor, e.UID, e.Pid)
+}
+
+// Unwrap makes a refusal fs.ErrPermission.
+func (e *RefusedError) Unwrap() error { return fs.ErrPermission }
 
 // dial connects to the first socket of the supervisor of pid that
 // answers, and returns its address.
@@ -303,14 +422,16 @@ func Clean(s string) string {
 
 // Find asks the supervisor serving pid: pid's own if pid is a program
 // started by vipa-exec or a supervisor, else that of its nearest ancestor
-// started by vipa-exec, as a program's children share its filter. The
+// started by vipa-exec, as a program's children share its filter; failing
+// that, every supervisor the caller may ask, whether it serves pid (see
+// Serves): a daemon that forked away is no longer a descendant. The
 // report's Program and Supervisor tell which it was.
 func Find(pid int) (*Report, error) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
 		return nil, fmt.Errorf("%w %d", ErrNoProcess, pid)
 	}
-	for p := pid; p > 1; {
-		r, err := Query(p)
+	for p, n := pid, 0; p > 1 && n < maxDepth; n++ {
+		r, err := Query(p, pid)
 		if err == nil {
 			return r, nil
 		}
@@ -323,11 +444,146 @@ func Find(pid int) (*Report, error) {
 		}
 		p = next
 	}
-	err := fmt.Errorf("%w serves pid %d or its ancestors", ErrNoSupervisor, pid)
+	var refused error
+	asked := map[int]bool{} // a supervisor listens under its pid and its program's
+	for _, sp := range Supervisors() {
+		if asked[sp] {
+			continue
+		}
+		r, err := Query(sp, pid)
+		switch {
+		case err == nil && r.Serves != nil && *r.Serves:
+			return r, nil
+		case err == nil:
+			asked[r.Supervisor], asked[r.Program] = true, true
+		case refused == nil && errors.Is(err, fs.ErrPermission):
+			refused = err
+		}
+	}
+	err := fmt.Errorf("%w serves pid %d, its ancestors or a process of theirs that made a trapped call", ErrNoSupervisor, pid)
+	if refused != nil {
+		err = fmt.Errorf("%w; some supervisors do not answer you: ask as root (sudo vipa-exec --status %d)", err, pid)
+	}
 	if otherNetns(pid) {
 		err = fmt.Errorf("%w; pid %d is in another network namespace, where its supervisor's socket is: run --status there (nsenter -n -t %d)", err, pid, pid)
 	}
 	return nil, err
+}
+
+// Supervisors returns the pids under which supervisors listen that the
+// caller can see: the socket files in root's directory and in the
+// caller's, and the abstract names of the caller's network namespace. Most
+// supervisors listen under two pids (the program's and their own).
+func Supervisors() []int {
+	seen := map[int]bool{}
+	var pids []int
+	add := func(pid int) {
+		if pid > 0 && !seen[pid] {
+			seen[pid] = true
+			pids = append(pids, pid)
+		}
+	}
+	dirs := []string{rootDir}
+	if euid := os.Geteuid(); euid != 0 {
+		dirs = append(dirs, dirFor(euid))
+	}
+	for _, dir := range dirs {
+		names, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+		for _, n := range names {
+			if pid, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(n), ".sock")); err == nil {
+				add(pid)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/net/unix"); err == nil {
+		for _, pid := range abstractNames(string(b)) {
+			add(pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids
+}
+
+// abstractNames returns the pids of the listening abstract sockets named
+// "@vipa-exec/PID" in the text of /proc/net/unix.
+func abstractNames(table string) []int {
+	var pids []int
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		// Num RefCount Protocol Flags Type St Inode Path
+		if len(f) != 8 {
+			continue
+		}
+		flags, err := strconv.ParseUint(f[3], 16, 32)
+		if err != nil || flags&soAcceptCon == 0 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(f[7], namePrefix)
+		if !ok {
+			continue
+		}
+		if pid, err := strconv.Atoi(rest); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// List asks every supervisor the caller may ask for its report, one per
+// supervisor, by supervisor pid. Those that refuse or cannot be believed
+// are left out. Root also asks the supervisors of other users at their
+// socket paths, and believes one there if it runs as the user whose
+// directory holds it: what it says is that user's word about their own
+// supervisor, and its UID says whose.
+func List() []Report {
+	var out []Report
+	seen := map[int]bool{}
+	add := func(r *Report, err error) {
+		if err == nil && !seen[r.Supervisor] {
+			seen[r.Supervisor] = true
+			out = append(out, *r)
+		}
+	}
+	for _, pid := range Supervisors() {
+		add(Query(pid, 0))
+	}
+	if os.Geteuid() == 0 {
+		socks, _ := filepath.Glob(filepath.Join(strings.Replace(userDir, "%d", "*", 1), "*.sock"))
+		for _, sock := range socks {
+			add(askUser(sock))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Supervisor < out[j].Supervisor })
+	return out
+}
+
+// askUser asks the supervisor at sock, in the socket directory of a user,
+// believing only a peer that runs as that user, who owns the directory
+// and alone (with root) can write it.
+func askUser(sock string) (*Report, error) {
+	dir := filepath.Dir(sock)
+	var uid uint32
+	if _, err := fmt.Sscanf(dir, userDir, &uid); err != nil || dir != dirFor(int(uid)) {
+		return nil, fmt.Errorf("%s: not a user's socket directory", sock)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.IsDir() || st.Uid != uid || fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%s: %w", dir, ErrUntrusted)
+	}
+	c, err := net.DialTimeout("unix", sock, answerTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return ask(c.(*net.UnixConn), sock, 0, func(cred *unix.Ucred, _ int) error {
+		if cred.Uid != uid {
+			return fmt.Errorf("answered by pid %d of uid %d in the directory of uid %d: %w", cred.Pid, cred.Uid, uid, ErrUntrusted)
+		}
+		return nil
+	})
 }
 
 // parentPid reads the parent of pid from /proc/PID/stat.

@@ -3,12 +3,14 @@
 package status
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,11 +72,11 @@ func TestServeQuery(t *testing.T) {
 	want := Report{Supervisor: me, Program: me, Mode: "detached", Policy: "/etc/p.toml",
 		Started: started, PolicyLoaded: started, Reloads: 2,
 		Counters: rewrite.Snapshot{Bound: 7, Calls: map[string]uint64{"connect": 9}}}
-	srv, err := Serve([]int{me}, func() Report { r := want; r.Now = time.Now(); return r })
+	srv, err := Serve([]int{me}, func(int) Report { r := want; r.Now = time.Now(); return r })
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Query(me)
+	r, err := Query(me, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestServeQuery(t *testing.T) {
 	}
 
 	srv.Close()
-	if _, err := Query(me); !errors.Is(err, ErrNoSupervisor) {
+	if _, err := Query(me, 0); !errors.Is(err, ErrNoSupervisor) {
 		t.Errorf("after Close: %v, want ErrNoSupervisor", err)
 	}
 	if _, err := Find(child.Process.Pid); !errors.Is(err, ErrNoSupervisor) {
@@ -158,12 +160,12 @@ func TestFindNoProcess(t *testing.T) {
 func TestServeNameTaken(t *testing.T) {
 	socketDirs(t)
 	me := os.Getpid()
-	a, err := Serve([]int{me}, func() Report { return Report{} })
+	a, err := Serve([]int{me}, func(int) Report { return Report{} })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil || !strings.Contains(err.Error(), Name(me)) {
+	if _, err := Serve([]int{me}, func(int) Report { return Report{} }); err == nil || !strings.Contains(err.Error(), Name(me)) {
 		t.Errorf("second server under %s: %v, want an error naming it", Name(me), err)
 	}
 }
@@ -189,11 +191,11 @@ func TestServePath(t *testing.T) {
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
 
-	srv, err := Serve([]int{me}, func() Report { return Report{Supervisor: me, Program: me, Policy: "/p"} })
+	srv, err := Serve([]int{me}, func(int) Report { return Report{Supervisor: me, Program: me, Policy: "/p"} })
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Query(me)
+	r, err := Query(me, 0)
 	if err != nil || r.Policy != "/p" {
 		t.Fatalf("Query with the abstract name taken = %+v, %v; want the report at %s", r, err, Path(os.Geteuid(), me))
 	}
@@ -205,7 +207,148 @@ func TestServePath(t *testing.T) {
 	if err := os.Chmod(dirFor(os.Geteuid()), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Serve([]int{me}, func() Report { return Report{} }); err == nil {
+	if _, err := Serve([]int{me}, func(int) Report { return Report{} }); err == nil {
 		t.Error("Serve used a directory writable by all")
+	}
+}
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		line string
+		want Request
+		ok   bool
+	}{
+		{"{}\n", Request{}, true},
+		{`{"pid": 1234}` + "\n", Request{Pid: 1234}, true},
+		{`{"pid": -1}`, Request{}, false},
+		{`{"pid": "1"}`, Request{}, false},
+		{`{"pid": 1, "x": 2}`, Request{}, false}, // unknown fields
+		{`{} {}`, Request{}, false},
+		{"", Request{}, false},
+		{"serves 1?", Request{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseRequest([]byte(tt.line))
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRequest(%q) = %+v, %v; want %+v, ok %v", tt.line, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte(`{"pid": 1234}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := ParseRequest(b)
+		if err != nil {
+			return
+		}
+		if req.Pid < 0 {
+			t.Errorf("ParseRequest(%q) = pid %d", b, req.Pid)
+		}
+		again, err := ParseRequest(append(must(json.Marshal(req)), '\n'))
+		if err != nil || again != req {
+			t.Errorf("round trip of %+v: %+v, %v", req, again, err)
+		}
+	})
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestAbstractNames(t *testing.T) {
+	const table = `Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 22100 @vipa-exec/1234
+0000000000000000: 00000002 00000000 00010000 0001 01 22101 @vipa-exec/77
+0000000000000000: 00000003 00000000 00000000 0001 03 22102 @vipa-exec/55
+0000000000000000: 00000002 00000000 00010000 0001 01 22103 /run/vipa-exec/status/9.sock
+0000000000000000: 00000002 00000000 00010000 0001 01 22104 @vipa-exec/x
+0000000000000000: 00000002 00000000 00010000 0001 01 22105 @vipa-exec/-3
+0000000000000000: 00000002 00000000 00010000 0001 01 22106 @other/12
+0000000000000000: 00000002 00000000 00010000 0001 01 22107
+`
+	got := abstractNames(table)
+	if want := []int{1234, 77}; !slices.Equal(got, want) {
+		t.Errorf("abstractNames = %v, want %v (listening ones only)", got, want)
+	}
+}
+
+// TestServes: the program, the supervisor and their descendants are
+// served, and a process that is neither but called, with its
+// descendants; others are not.
+func TestServes(t *testing.T) {
+	me := os.Getpid()
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	defer child.Process.Kill()
+	c := child.Process.Pid
+	none := func(int) bool { return false }
+	tests := []struct {
+		name              string
+		pid, program, sup int
+		called            func(int) bool
+		want              bool
+	}{
+		{"the program", me, me, 1 << 30, none, true},
+		{"the supervisor", me, 1 << 30, me, none, true},
+		{"a descendant of the program", c, me, 1 << 30, none, true},
+		{"a stranger", c, 1 << 30, 1 << 30, none, false},
+		{"a caller", c, 1 << 30, 1 << 30, func(p int) bool { return p == c }, true},
+		{"a caller's descendant", c, 1 << 30, 1 << 30, func(p int) bool { return p == me }, true},
+		{"init", 1, 1, 1, func(int) bool { return true }, false},
+	}
+	for _, tt := range tests {
+		if got := Serves(tt.pid, tt.program, tt.sup, tt.called); got != tt.want {
+			t.Errorf("%s: Serves(%d) = %v, want %v", tt.name, tt.pid, got, tt.want)
+		}
+	}
+}
+
+// TestFindCaller: a process whose ancestors are no program is found
+// through the supervisor that says it serves it, and List names each
+// supervisor once.
+func TestFindCaller(t *testing.T) {
+	socketDirs(t)
+	me := os.Getpid()
+	stranger := exec.Command("sleep", "30")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Wait()
+	defer stranger.Process.Kill()
+	s := stranger.Process.Pid
+	// This process serves as supervisor under its pid and a program's, 1 << 29.
+	srv, err := Serve([]int{1 << 29, me}, func(asked int) Report {
+		b := asked == s
+		return Report{Supervisor: me, Program: 1 << 29, Mode: "detached", Serves: &b}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r, err := Find(s)
+	if err != nil || r.Supervisor != me {
+		t.Errorf("Find(%d) = %+v, %v; want supervisor %d", s, r, err, me)
+	}
+	// Other supervisors of the host may be listed too.
+	mine := 0
+	for _, r := range List() {
+		if r.Supervisor == me && r.Schema == Schema && r.Program == 1<<29 {
+			mine++
+		}
+	}
+	if mine != 1 {
+		t.Errorf("List() has %d reports of %d, want one, schema %d", mine, me, Schema)
+	}
+	srv.Close()
+	if _, err := Find(s); !errors.Is(err, ErrNoSupervisor) {
+		t.Errorf("Find(%d) after Close: %v, want ErrNoSupervisor", s, err)
 	}
 }
