@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
+	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
@@ -56,10 +57,17 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		return nil
 	})
 	env.present = present
-	routes, stopRoutes := watchRoutes(log)
-	env.route = routes
+	// The route subscription starts once the program runs, not to delay its
+	// start: until then a route is the kernel's answer, uncached.
+	var routed atomic.Pointer[routeFunc]
+	env.route = func(dst netip.Addr) (string, bool) {
+		if f := routed.Load(); f != nil {
+			return (*f)(dst)
+		}
+		name, ok, err := hostroute.Lookup(dst)
+		return name, ok && err == nil
+	}
 	if pol, err = env.attach(pol); err != nil {
-		stopRoutes()
 		stopAddrs()
 		env.close()
 		return nil, err
@@ -89,7 +97,18 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	return func(l *notify.Listener) error {
 		defer env.close()
 		defer stopAddrs()
-		defer stopRoutes()
+		var late sync.WaitGroup
+		stopRoutes := func() {}
+		late.Go(func() {
+			if route, stop := watchRoutes(log); route != nil {
+				routed.Store(&route)
+				stopRoutes = stop
+			}
+		})
+		defer func() {
+			late.Wait()
+			stopRoutes()
+		}()
 		if srv != nil {
 			defer srv.Close() // removes its socket files
 		}
@@ -100,6 +119,9 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
 }
+
+// routeFunc answers which interface the kernel routes a destination out of.
+type routeFunc = func(netip.Addr) (string, bool)
 
 // parentPoll is how often a parent supervisor looks at its policy file.
 // It polls rather than holding an inotify instance, whose teardown would
