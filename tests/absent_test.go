@@ -106,9 +106,12 @@ func (l *logLines) waitN(t *testing.T, n int, needles ...string) {
 	}
 }
 
-func (e *env) startBatches(t *testing.T, pol string, dst netip.Addr) *batchClient {
+// startBatches starts shBatches under vipa-exec with pol and the options
+// opts (--log-level debug, say).
+func (e *env) startBatches(t *testing.T, pol string, dst netip.Addr, opts ...string) *batchClient {
 	t.Helper()
-	cmd := e.command(e.vipa(pol, "sh", "-c", shBatches, goClient(t), netip.AddrPortFrom(dst, serverPort).String())...)
+	argv := append(opts, "sh", "-c", shBatches, goClient(t), netip.AddrPortFrom(dst, serverPort).String())
+	cmd := e.command(e.vipa(pol, argv...)...)
 	c := &batchClient{t: t, log: newLogLines()}
 	cmd.Stderr = c.log
 	var err error

@@ -115,16 +115,7 @@ func TestIntegrationInterface(t *testing.T) {
 // says when the routing changed.
 func (e *env) startDebugBatches(t *testing.T, pol string, dst netip.Addr) *batchClient {
 	t.Helper()
-	cmd := e.command(e.vipa(pol, "--log-level", "debug", "sh", "-c", shBatches, goClient(t), netip.AddrPortFrom(dst, serverPort).String())...)
-	c := &batchClient{t: t, log: newLogLines()}
-	cmd.Stderr = c.log
-	var err error
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	c.p = testutil.Start(t, cmd)
-	t.Cleanup(func() { c.stdin.Close() })
-	return c
+	return e.startBatches(t, pol, dst, "--log-level", "debug")
 }
 
 // routeAChanged is in the supervisor's debug line once the route to

@@ -193,7 +193,7 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 			}
 			connect[it.table.index] = r
 		case "interface":
-			r, e := f.interfaceRule(it.table)
+			r, e := f.connectRule(it.table)
 			if e != nil {
 				return nil, e
 			}
@@ -419,6 +419,9 @@ func (f *file) sharedField(t *table, k string, v any, c *shared) (bool, *Error) 
 	return true, err
 }
 
+// connectRule reads a [[connect]] rule, or an [[interface]] rule: a connect
+// rule for the connections routed out of an interface, matched by name.
+// fields has checked that each key belongs to the table's kind.
 func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 	r := policy.ConnectRule{Origin: f.origin(t)}
 	var c shared
@@ -430,6 +433,8 @@ func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 		switch k {
 		case "destination":
 			r.Destination, err = f.destination(t, v)
+		case "name":
+			r.Interface, err = f.interfaceName(t, v)
 		case "ports":
 			r.Ports, err = f.connectPorts(t, v)
 		case "protocol":
@@ -445,39 +450,16 @@ func (f *file) connectRule(t *table) (policy.ConnectRule, *Error) {
 	return r, err
 }
 
-// interfaceRule reads an [[interface]] rule: a connect rule for the
-// connections routed out of an interface, matched by name.
-func (f *file) interfaceRule(t *table) (policy.ConnectRule, *Error) {
-	r := policy.ConnectRule{Origin: f.origin(t)}
-	var c shared
-	err := f.fields(t, func(k string, v any) *Error {
-		if ok, err := f.sharedField(t, k, v, &c); ok {
-			return err
-		}
-		var err *Error
-		switch k {
-		case "name":
-			s, ok := v.(string)
-			if !ok {
-				return f.keyErr(t, "name", ErrType, `want an interface name like "eth0", got %s`, typeName(v))
-			}
-			r.Interface = s
-			if e := policy.CheckInterfaceName(s); e != nil {
-				return f.keyErr(t, "name", e, "%s", e.Error())
-			}
-		case "ports":
-			r.Ports, err = f.connectPorts(t, v)
-		case "protocol":
-			r.Protocol, err = f.protocol(t, v)
-		}
-		return err
-	})
-	if err != nil {
-		return r, err
+// interfaceName reads an [[interface]] rule's name.
+func (f *file) interfaceName(t *table, v any) (string, *Error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", f.keyErr(t, "name", ErrType, `want an interface name like "eth0", got %s`, typeName(v))
 	}
-	r.Policy, r.RRMode, r.OnError = c.policy, c.rrMode, c.onError
-	r.Sources, err = f.addrs(t, c.sources)
-	return r, err
+	if e := policy.CheckInterfaceName(s); e != nil {
+		return s, f.keyErr(t, "name", e, "%s", e.Error())
+	}
+	return s, nil
 }
 
 func (f *file) bindRule(t *table) (policy.BindRule, *Error) {
