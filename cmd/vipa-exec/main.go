@@ -130,7 +130,7 @@ Policy file:
   name    = "eth1"              # whose route goes out of eth1
   sources = ["192.0.2.11"]      # IPv4 and IPv6 may mix; other keys as above
 
-  [options]                     # fixed when PROGRAM starts
+  [options]                     # the filter's are fixed when PROGRAM starts
   trap_sendmsg   = false        # true: sendmsg(), sendmmsg() too; costs each
                                 # a round trip to the supervisor
   allow_io_uring = false        # true: io_uring works, its connections are
@@ -139,10 +139,13 @@ Policy file:
   defer_wildcard_binds = true   # a bind() to 0.0.0.0:0 or [::]:0 (dig, host,
                                 # nslookup) leaves the source to the connect
                                 # rule; false: the kernel's source
+  absent_sources = "skip"       # sources not on the host are skipped while
+                                # gone; "use": bind them anyway, on_error decides
 
   [[bind]]                      # bind() to 0.0.0.0 or :: with such a port
   ports   = "6000-6999"
   sources = ["192.0.2.10"]
+
   /usr/share/doc/vipa-exec/examples/policy.toml (examples/policy.toml in
   the source) explains every key.
 
