@@ -3,6 +3,7 @@
 package launch
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -65,9 +66,9 @@ func ChooseMode(m Mode) (mode Mode, why string, err error) {
 func chooseMode(m Mode, scope int, ptraceCap bool) (Mode, string, error) {
 	switch {
 	case scope >= 3:
-		return "", "", fmt.Errorf("Yama ptrace_scope is %d: no process may read another's memory, which the supervisor must (see kernel.yama.ptrace_scope)", scope)
+		return "", "", fmt.Errorf("kernel.yama.ptrace_scope is %d: no process may read another's memory, which the supervisor must", scope)
 	case scope == 2 && !ptraceCap:
-		return "", "", fmt.Errorf("Yama ptrace_scope is 2: only CAP_SYS_PTRACE may read another process's memory, which the supervisor must; run vipa-exec as root")
+		return "", "", errors.New("kernel.yama.ptrace_scope is 2: only CAP_SYS_PTRACE may read another process's memory, which the supervisor must; run vipa-exec as root")
 	case scope == 1 && !ptraceCap:
 		switch m {
 		case ModeDetached:

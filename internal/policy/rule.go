@@ -362,17 +362,6 @@ func checkSources(srcs []netip.Addr, check func(netip.Addr) error) (int, error) 
 	return -1, nil
 }
 
-func selector(name string, sel Selector) (string, Selector, error) {
-	if name == "" {
-		name = OneVIPA
-	}
-	if sel != nil {
-		return name, sel, nil
-	}
-	sel, err := NewSelector(name)
-	return name, sel, err
-}
-
 func checkOnError(o OnError) error {
 	if o > OnErrorFail {
 		return fmt.Errorf("%w %s", ErrInvalidOnError, o)
