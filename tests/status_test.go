@@ -203,6 +203,10 @@ func TestIntegrationStatus(t *testing.T) {
 		script := `sleep 300 & echo $!; exec ` + python + ` -c "$0" $! 0 31337 ""`
 		p := testutil.Start(t, e.command(e.vipaExec, "-p", pol, "-u", "nobody", "/bin/sh", "-c", script, pySquatter))
 		child := p.Line(t)
+		if pid, err := strconv.Atoi(child); err == nil {
+			// The program's child outlives it: end it with the test.
+			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		}
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("program said %q", got)
 		}
