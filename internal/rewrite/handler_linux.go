@@ -89,8 +89,28 @@ type decision struct {
 	dst  netip.AddrPort // the address the call named
 	rule string         // FILE:LINE of the rule that matched
 	src  netip.Addr     // the source bound, or tried
-	note string         // why nothing was bound, or what failed
-	why  Reason         // note's reason, for the counters
+	why  Reason         // why nothing was bound: the counters' key
+	// detail says what failed, after why's words in the debug log: an
+	// errno, or for ReasonRewriteFailed the step and its errno.
+	detail string
+}
+
+// note is the decision in the debug log's words: "left alone: " and the
+// reason's, with what failed. A call that is no concern of vipa-exec's,
+// and a deferred bind, are no "left alone"; a failed rewrite names its
+// step in place of the reason's words.
+func (d *decision) note() string {
+	switch d.why {
+	case ReasonNotInet, ReasonDeferred:
+		return d.why.Text()
+	case ReasonRewriteFailed:
+		return "left alone: " + d.detail
+	}
+	s := "left alone: " + d.why.Text()
+	if d.detail != "" {
+		s += ": " + d.detail
+	}
+	return s
 }
 
 func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
@@ -98,8 +118,8 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 	switch {
 	case resp.Errno != 0:
 		result = "failed: " + resp.Errno.Error()
-	case d.note != "":
-		result = d.note
+	case d.why != ReasonNone:
+		result = d.note()
 	case !d.src.IsValid():
 		result = "left alone"
 	}
@@ -156,13 +176,13 @@ func ReadLen(addrlen uint64) int { return int(min(uint32(addrlen), SizeofSockadd
 func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, ErrNotInet), errors.Is(err, ErrShortSockaddr):
-		d.why, d.note = ReasonNotInet, "not an IPv4 or IPv6 address"
+		d.why = ReasonNotInet
 		return notify.Continue()
 	case errors.Is(err, unix.EFAULT):
-		d.why, d.note = ReasonUnreadable, "left alone: address unreadable, for the kernel to report"
+		d.why = ReasonUnreadable
 		return notify.Continue()
 	case errors.Is(err, unix.ESRCH), !r.Valid():
-		d.why, d.note = ReasonCallerGone, "left alone: the caller is gone"
+		d.why = ReasonCallerGone
 		return notify.Continue()
 	}
 	errno := errnoOf(err)
@@ -178,7 +198,7 @@ func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *deci
 		d.rule = strict
 		return notify.Fail(errno)
 	}
-	d.why, d.note = ReasonReadFailed, "left alone: read the address: "+errno.Error()
+	d.why, d.detail = ReasonReadFailed, errno.Error()
 	return notify.Continue()
 }
 
@@ -210,10 +230,10 @@ func failRule(pol *policy.Policy, op notify.Op) (origin string, ok bool) {
 func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, unix.EBADF), errors.Is(err, unix.ENOTSOCK), errors.Is(err, ErrNotInet):
-		d.why, d.note = ReasonNotInetSocket, "left alone: not an IPv4 or IPv6 socket"
+		d.why = ReasonNotInetSocket
 		return notify.Continue()
 	case errors.Is(err, notify.ErrNotPending), errors.Is(err, unix.ESRCH), !r.Valid():
-		d.why, d.note = ReasonCallerGone, "left alone: the caller is gone"
+		d.why = ReasonCallerGone
 		return notify.Continue()
 	}
 	errno := errnoOf(err)
@@ -224,7 +244,7 @@ func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, er
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
-	d.why, d.note = ReasonRewriteFailed, "left alone: "+step+": "+errno.Error()
+	d.why, d.detail = ReasonRewriteFailed, step+": "+errno.Error()
 	return notify.Continue()
 }
 
@@ -277,7 +297,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 	}
 	defer unix.Close(sock)
 	if !unbound {
-		d.why, d.note = ReasonBoundByProgram, "left alone: bound by the program"
+		d.why = ReasonBoundByProgram
 		return notify.Continue() // its choice stands
 	}
 	if pol.UsesProtocol() {
@@ -287,7 +307,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 		}
 	}
 	if family == AFInet && !dst.Is4() {
-		d.why, d.note = ReasonIPv6OnIPv4, "left alone: IPv6 destination on an IPv4 socket"
+		d.why = ReasonIPv6OnIPv4
 		return notify.Continue() // the kernel refuses this connect anyway
 	}
 	pid, err := r.Tgid()
@@ -313,9 +333,9 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 
 // leave records why a call no rule binds for is left alone.
 func (d *decision) leave(m policy.Match, matched bool) notify.Response {
-	d.why, d.note = ReasonNoRule, "left alone: no rule"
+	d.why = ReasonNoRule
 	if matched && m.Kernel() {
-		d.rule, d.why, d.note = m.Origin(), ReasonPolicyKernel, "left alone: policy kernel"
+		d.rule, d.why = m.Origin(), ReasonPolicyKernel
 	}
 	return notify.Continue()
 }
@@ -384,7 +404,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	d.dst = sa.Addr
 	if !sa.IsWildcard() {
-		d.why, d.note = ReasonNotWildcard, "left alone: not the wildcard address"
+		d.why = ReasonNotWildcard
 		return notify.Continue()
 	}
 	// ::ffff:0.0.0.0 is the IPv4 wildcard spelled for an AF_INET6 socket.
@@ -403,7 +423,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	unix.Close(sock)
 	if family != sa.Family {
-		d.why, d.note = ReasonFamilyMismatch, "left alone: address family differs from the socket's"
+		d.why = ReasonFamilyMismatch
 		return notify.Continue() // the kernel refuses this mix itself
 	}
 	pid, err := r.Tgid()
@@ -417,7 +437,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	}
 	b := buf[:ReadLen(c.AddrLen)]
 	if err := ReplaceAddr(b, src); err != nil {
-		d.why, d.note = ReasonIPv6SourceIPv4, "left alone: IPv6 source for an IPv4 socket"
+		d.why = ReasonIPv6SourceIPv4
 		return notify.Continue()
 	}
 	if err := r.WriteMem(c.Addr, b); err != nil {
@@ -438,23 +458,23 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 func (h *Handler) deferBind(r *notify.Request, c notify.Call, sa Sockaddr, d *decision) notify.Response {
 	sock, family, unbound, err := getSocket(r, c.Fd)
 	if err != nil {
-		d.why, d.note = ReasonWildcardNotDeferred, "left alone: wildcard bind not deferred: "+errnoOf(err).Error()
+		d.why, d.detail = ReasonWildcardNotDeferred, errnoOf(err).Error()
 		return notify.Continue()
 	}
 	defer unix.Close(sock)
 	switch {
 	case family != sa.Family:
-		d.why, d.note = ReasonFamilyMismatch, "left alone: address family differs from the socket's"
+		d.why = ReasonFamilyMismatch
 	case !unbound:
-		d.why, d.note = ReasonBoundAlready, "left alone: bound already" // the kernel answers EINVAL
+		d.why = ReasonBoundAlready // the kernel answers EINVAL
 	case sockProtocol(sock) == policy.AnyProtocol:
-		d.why, d.note = ReasonNotTCPUDP, "left alone: wildcard bind of a socket neither TCP nor UDP"
+		d.why = ReasonNotTCPUDP
 	default:
 		if err := setNoPort(sock); err != nil {
-			d.why, d.note = ReasonWildcardNotDeferred, "left alone: wildcard bind not deferred: "+errnoOf(err).Error()
+			d.why, d.detail = ReasonWildcardNotDeferred, errnoOf(err).Error()
 			return notify.Continue()
 		}
-		d.why, d.note = ReasonDeferred, "deferred: wildcard bind to port 0, source and port chosen at connect"
+		d.why = ReasonDeferred
 	}
 	return notify.Continue()
 }
@@ -466,7 +486,7 @@ func (h *Handler) bindFailed(m policy.Match, src netip.Addr, err error, d *decis
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
-	d.why, d.note = ReasonBindFailed, "left alone: bind failed: "+errno.Error()
+	d.why, d.detail = ReasonBindFailed, errno.Error()
 	h.warnOnce(warnKey{step: "bind", src: src, errno: errno},
 		"cannot bind source address; leaving the kernel's choice (further failures for this source and error are not logged)",
 		"source", src, "rule", m.Origin(), "err", errno.Error())
@@ -481,7 +501,7 @@ func noSource(m policy.Match, d *decision) notify.Response {
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(unix.EADDRNOTAVAIL)
 	}
-	d.why, d.note = ReasonNoSourcePresent, "left alone: no source of the rule is present"
+	d.why = ReasonNoSourcePresent
 	return notify.Continue()
 }
 

@@ -57,7 +57,7 @@ func TestNames(t *testing.T) {
 // under its name, so that the JSON has the same keys from the start.
 func TestSnapshotKeys(t *testing.T) {
 	var s Stats
-	s.record(notify.OpConnect, &decision{why: ReasonNoRule, note: "left alone: no rule"}, false)
+	s.record(notify.OpConnect, &decision{why: ReasonNoRule}, false)
 	s.record(notify.OpSendto, &decision{}, false)
 	s.record(notify.OpBind, &decision{}, true)
 	got := s.Snapshot()
@@ -110,5 +110,28 @@ func TestCallers(t *testing.T) {
 	reused.m.Store(me, uint64(1))
 	if reused.called(pid) {
 		t.Error("a thread id with another start time was taken for the caller")
+	}
+}
+
+// TestDecisionNote: the debug log's words for each kind of decision, as
+// they were when every call site spelt them out.
+func TestDecisionNote(t *testing.T) {
+	tests := []struct {
+		d    decision
+		want string
+	}{
+		{decision{why: ReasonNoRule}, "left alone: no rule"},
+		{decision{why: ReasonPolicyKernel}, "left alone: policy kernel"},
+		{decision{why: ReasonNotInet}, "not an IPv4 or IPv6 address"},
+		{decision{why: ReasonDeferred}, "deferred: wildcard bind to port 0, source and port chosen at connect"},
+		{decision{why: ReasonBindFailed, detail: "cannot assign requested address"}, "left alone: bind failed: cannot assign requested address"},
+		{decision{why: ReasonReadFailed, detail: "operation not permitted"}, "left alone: read the address: operation not permitted"},
+		{decision{why: ReasonRewriteFailed, detail: "get the socket: too many open files"}, "left alone: get the socket: too many open files"},
+		{decision{why: ReasonWildcardNotDeferred, detail: "bad file descriptor"}, "left alone: wildcard bind not deferred: bad file descriptor"},
+	}
+	for _, tt := range tests {
+		if got := tt.d.note(); got != tt.want {
+			t.Errorf("note of %v = %q, want %q", tt.d.why, got, tt.want)
+		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 // The filter traps it only with an addrlen of 16 to 128 bytes.
 func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	if c.Addr == 0 {
-		d.why, d.note = ReasonNoDestination, "left alone: no destination"
+		d.why = ReasonNoDestination
 		return notify.Continue()
 	}
 	return h.connect(r, c, d)
@@ -41,14 +41,14 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 	}
 	m := decodeMsghdr(hdr, c.Compat)
 	if m.name == 0 {
-		d.why, d.note = ReasonNoDestination, "left alone: no destination"
+		d.why = ReasonNoDestination
 		return notify.Continue()
 	}
 	if m.control != 0 && m.controllen > 0 {
 		var ctl [maxControl]byte
 		b := ctl[:min(m.controllen, maxControl)]
 		if r.ReadMem(m.control, b) == nil && pktinfoSource(b, c.Compat) {
-			d.why, d.note = ReasonPktinfo, "left alone: source set by PKTINFO"
+			d.why = ReasonPktinfo
 			return notify.Continue()
 		}
 	}
@@ -60,7 +60,7 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 // sent by sendmsg (struct mmsghdr starts with its struct msghdr).
 func (h *Handler) sendmmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
 	if uint32(c.AddrLen) == 0 {
-		d.why, d.note = ReasonNoMessage, "left alone: no message"
+		d.why = ReasonNoMessage
 		return notify.Continue()
 	}
 	return h.sendmsg(r, c, d)

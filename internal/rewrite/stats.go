@@ -41,7 +41,7 @@ func (s *Stats) record(op notify.Op, d *decision, failed bool) {
 	switch {
 	case failed:
 		s.failed.Add(1)
-	case d.note != "":
+	case d.why != ReasonNone:
 		s.leftAlone[d.why].Add(1)
 	case d.src.IsValid():
 		s.bound.Add(1)
