@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
@@ -35,22 +34,16 @@ func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func()
 	return w.Set, w.Close
 }
 
-// watchRoutes follows the routes of the supervisor's network namespace for
-// the policies' Env.Route. It follows them whatever the policy, since a
-// reload may add [[interface]] rules; only those ask it anything. Without
-// a subscription it warns and returns nil: [[interface]] rules then match
-// nothing, and the kernel chooses.
-func watchRoutes(log *slog.Logger) (route func(netip.Addr) (string, bool), stop func()) {
-	t, err := hostroute.Watch(func(what []string) {
+// newRoutes is the routes of the supervisor's network namespace for the
+// policies' Env.Route, kept whatever the policy, since a reload may add
+// [[interface]] rules; only those ask it anything. It asks the kernel on
+// every call until its Follow has subscribed to the routing changes.
+func newRoutes(log *slog.Logger) *hostroute.Table {
+	return hostroute.New(func(what []string) {
 		log.Debug("routing changed: outgoing interfaces are asked again", "changes", strings.Join(what, ", "))
 	}, func(err error) {
 		log.Warn("following the host's routes", "err", oneLine(err))
 	})
-	if err != nil {
-		log.Warn("cannot follow the host's routes; [[interface]] rules match nothing", "err", err)
-		return nil, func() {}
-	}
-	return t.Interface, t.Close
 }
 
 // warnAbsent warns, before the program starts, once per source of p that

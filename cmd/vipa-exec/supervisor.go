@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
-	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
@@ -59,14 +58,8 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	env.present = present
 	// The route subscription starts once the program runs, not to delay its
 	// start: until then a route is the kernel's answer, uncached.
-	var routed atomic.Pointer[routeFunc]
-	env.route = func(dst netip.Addr) (string, bool) {
-		if f := routed.Load(); f != nil {
-			return (*f)(dst)
-		}
-		name, ok, err := hostroute.Lookup(dst)
-		return name, ok && err == nil
-	}
+	routes := newRoutes(log)
+	env.route = routes.Interface
 	if pol, err = env.attach(pol); err != nil {
 		stopAddrs()
 		env.close()
@@ -98,16 +91,14 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		defer env.close()
 		defer stopAddrs()
 		var late sync.WaitGroup
-		stopRoutes := func() {}
 		late.Go(func() {
-			if route, stop := watchRoutes(log); route != nil {
-				routed.Store(&route)
-				stopRoutes = stop
+			if err := routes.Follow(); err != nil {
+				log.Warn("cannot follow the host's routes; [[interface]] rules ask the kernel on every call", "err", err)
 			}
 		})
 		defer func() {
 			late.Wait()
-			stopRoutes()
+			routes.Close()
 		}()
 		if srv != nil {
 			defer srv.Close() // removes its socket files
@@ -119,9 +110,6 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 		return notify.Serve(l, h, supervisorWorkers)
 	}, nil
 }
-
-// routeFunc answers which interface the kernel routes a destination out of.
-type routeFunc = func(netip.Addr) (string, bool)
 
 // parentPoll is how often a parent supervisor looks at its policy file.
 // It polls rather than holding an inotify instance, whose teardown would

@@ -20,18 +20,20 @@ import (
 // of the routes, rules or links of the caller's network namespace.
 type Table struct {
 	*Cache
-	sock     *nl.NetlinkSocket
 	onChange func(what []string)
 	onError  func(error)
 
 	warned sync.Map // lookup errors reported, by errno
 
+	mu        sync.Mutex
+	sock      *nl.NetlinkSocket // set by Follow
 	closeOnce sync.Once
 	closed    chan struct{}
-	done      chan struct{}
+	done      chan struct{} // closed when run returns, once Follow started it
 }
 
-// Watch subscribes to the routing changes and returns an empty Table.
+// New returns a Table that asks the kernel on every call until Follow has
+// subscribed to the routing changes, and caches its answers from then on.
 // A lookup that fails (EMFILE, say) leaves the call's interface unknown, so
 // no [[interface]] rule matches it: onError hears of it once per errno.
 // onChange (may be nil) is called, from one goroutine, after every batch
@@ -39,16 +41,45 @@ type Table struct {
 // ([Describe]); onError (may be nil) is called when the subscription reports an error
 // other than an overrun, after which the Table asks the kernel on every
 // call: it cannot tell when its answers go stale.
-func Watch(onChange func(what []string), onError func(error)) (*Table, error) {
+func New(onChange func(what []string), onError func(error)) *Table {
+	t := &Table{onChange: onChange, onError: onError, closed: make(chan struct{})}
+	t.Cache = NewCache(t.lookup)
+	t.Bypass()
+	return t
+}
+
+// Follow subscribes to the routing changes; from then on the Table caches
+// its answers. Without a subscription it goes on asking the kernel on every
+// call.
+func (t *Table) Follow() error {
 	sock, err := nl.Subscribe(unix.NETLINK_ROUTE,
 		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
 		unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE, unix.RTNLGRP_LINK)
 	if err != nil {
-		return nil, fmt.Errorf("rtnetlink subscribe to route changes: %w", err)
+		return fmt.Errorf("rtnetlink subscribe to route changes: %w", err)
 	}
-	t := &Table{sock: sock, onChange: onChange, onError: onError, closed: make(chan struct{}), done: make(chan struct{})}
-	t.Cache = NewCache(t.lookup)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.closed:
+		sock.Close()
+		return nil
+	default:
+	}
+	t.sock, t.done = sock, make(chan struct{})
+	// Answers asked before the subscription may be stale by now.
+	t.Invalidate()
+	t.bypass.Store(false)
 	go t.run()
+	return nil
+}
+
+// Watch is New and Follow: an empty Table that caches from the start.
+func Watch(onChange func(what []string), onError func(error)) (*Table, error) {
+	t := New(onChange, onError)
+	if err := t.Follow(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -146,13 +177,20 @@ func (t *Table) lookup(dst netip.Addr) (string, bool, error) {
 	return name, ok, err
 }
 
-// Close ends the subscription and waits for its goroutine.
+// Close ends the subscription, if any, and waits for its goroutine.
 func (t *Table) Close() {
+	t.mu.Lock()
 	t.closeOnce.Do(func() {
 		close(t.closed)
-		t.sock.Close()
+		if t.sock != nil {
+			t.sock.Close()
+		}
 	})
-	<-t.done
+	done := t.done
+	t.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // Lookup asks the kernel which interface it routes dst out of, as ip route

@@ -172,3 +172,27 @@ func TestLookupErrorReported(t *testing.T) {
 		t.Errorf("%d entries cached, want none", n)
 	}
 }
+
+// TestNewFollow: a Table from New asks the kernel on every call, caching
+// nothing, until Follow has subscribed; Close needs no Follow.
+func TestNewFollow(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	tb := New(nil, nil)
+	if name, ok := tb.Interface(lo); !ok || name != "lo" {
+		t.Fatalf("before Follow: Interface(%v) = %q, %v, want lo", lo, name, ok)
+	}
+	if n := len(tb.m); n != 0 {
+		t.Errorf("before Follow: %d answers cached, want none", n)
+	}
+	if err := tb.Follow(); err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := tb.Interface(lo); !ok || name != "lo" {
+		t.Fatalf("after Follow: Interface(%v) = %q, %v, want lo", lo, name, ok)
+	}
+	if n := len(tb.m); n != 1 {
+		t.Errorf("after Follow: %d answers cached, want 1", n)
+	}
+	tb.Close()
+	New(nil, nil).Close()
+}

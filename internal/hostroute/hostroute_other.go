@@ -16,6 +16,14 @@ type Table struct{ *Cache }
 // Watch fails: rtnetlink is Linux-only.
 func Watch(func([]string), func(error)) (*Table, error) { return nil, errUnsupported }
 
+// New returns a Table whose every lookup fails: rtnetlink is Linux-only.
+func New(func([]string), func(error)) *Table {
+	return &Table{NewCache(func(netip.Addr) (string, bool, error) { return "", false, errUnsupported })}
+}
+
+// Follow fails: rtnetlink is Linux-only.
+func (*Table) Follow() error { return errUnsupported }
+
 // Close does nothing.
 func (*Table) Close() {}
 
