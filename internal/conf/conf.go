@@ -225,7 +225,7 @@ func (f *file) build(doc map[string]any) (*policy.Policy, error) {
 }
 
 // optionKeys are the keys of [options], in the order help texts list them.
-var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "defer_wildcard_binds", "absent_sources"}
+var optionKeys = []string{"trap_sendmsg", "allow_io_uring", "defer_wildcard_binds", "absent_sources", "engine"}
 
 // options reads the [options] table. Its keys are reported at the table's
 // line: locate tracks the keys of rule tables only.
@@ -262,6 +262,20 @@ func (f *file) options(v any, line int) (policy.Options, *Error) {
 				return o, f.errorf(line, key, err, "%s", err.Error())
 			}
 			o.AbsentSources = a
+			continue
+		case "engine":
+			v, ok := m[k].(string)
+			if !ok {
+				return o, f.errorf(line, key, ErrType, "want a string, one of %s; got %s", strings.Join(policy.EngineNames(), ", "), typeName(m[k]))
+			}
+			e, err := policy.ParseEngine(v)
+			if err != nil {
+				if s := suggest(v, policy.EngineNames()); s != "" {
+					return o, f.errorf(line, key, err, "invalid engine %q; did you mean %q?", v, s)
+				}
+				return o, f.errorf(line, key, err, "%s", err.Error())
+			}
+			o.Engine = e
 			continue
 		default:
 			if s := suggest(k, optionKeys); s != "" {

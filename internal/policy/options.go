@@ -33,6 +33,10 @@ type Options struct {
 	// AbsentSources says what a rule does with a source that is not an
 	// address of the host ([Env.Present]); it applies on reload too.
 	AbsentSources AbsentSources
+	// Engine is the engine the file asks for; --engine overrides it
+	// ([ChooseEngine]). Like the filter's options it takes effect at the
+	// next start: the engine is chosen once, before the program starts.
+	Engine Engine
 }
 
 // DefersWildcardBinds reports whether a bind to the wildcard address and
