@@ -276,16 +276,41 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 	}
 }
 
-// Remove removes the group's directory. A group already gone is no
-// error; one that still holds processes or groups is, wrapping EBUSY.
+// Remove removes the group's directory, and first the empty groups of
+// nested instances below it that were killed before they could remove
+// their own. A group already gone is no error; one that still holds
+// processes or other groups is, wrapping EBUSY.
 func (g *Group) Remove() error {
 	if g.fd < 0 {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, os.ErrClosed)
 	}
-	if err := unix.Unlinkat(g.parent, g.name, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
+	if err := removeGroup(g.parent, g.name); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, err)
 	}
 	return nil
+}
+
+// removeGroup removes the group name under dir, after the vipa-exec.N
+// groups below it if it has any. rmdir refuses every group that is not
+// empty.
+func removeGroup(dir int, name string) error {
+	err := unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
+	if err != unix.EBUSY {
+		return err
+	}
+	fd, oerr := openBeneath(dir, name, unix.O_RDONLY|unix.O_DIRECTORY)
+	if oerr != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	names, _ := f.Readdirnames(-1)
+	for _, n := range names {
+		if _, ok := ownerPID(n); ok {
+			removeGroup(fd, n)
+		}
+	}
+	f.Close()
+	return unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
 }
 
 // Close closes the group's descriptors; it does not remove the group.

@@ -34,19 +34,28 @@ func testParent(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if e.IsDir() {
-				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-					t.Errorf("clean up: %v", err)
-				}
-			}
-		}
-		if err := os.Remove(dir); err != nil {
+		if err := rmdirAll(dir); err != nil {
 			t.Errorf("clean up: %v", err)
 		}
 	})
 	return dir
+}
+
+// rmdirAll removes the cgroup dir and the groups below it, deepest first
+// (a cgroup's files cannot be removed, only its directory).
+func rmdirAll(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := rmdirAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.Remove(dir)
 }
 
 // start starts a program in the cgroup of directory descriptor fd (-1:
@@ -381,5 +390,38 @@ func TestCreateRefuses(t *testing.T) {
 				t.Fatalf("Create(%s, %d): %v, want %v", tt.parent, tt.pid, err, tt.err)
 			}
 		})
+	}
+}
+
+// TestRemoveNested: the empty groups that killed nested instances left
+// inside the group go with it; a group of another name stops Remove.
+func TestRemoveNested(t *testing.T) {
+	g := create(t, testParent(t), os.Getpid())
+	inner := filepath.Join(g.Path(), "vipa-exec."+strconv.Itoa(deadPID(t)))
+	innermost := filepath.Join(inner, "vipa-exec."+strconv.Itoa(deadPID(t)))
+	if err := os.MkdirAll(innermost, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(g.Path(), "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Remove(); !errors.Is(err, unix.EBUSY) || !strings.Contains(err.Error(), g.Path()) {
+		t.Errorf("Remove with a foreign group inside: %v, want EBUSY naming %s", err, g.Path())
+	}
+	if err := os.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(inner); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("nested group after Remove: %v, want ErrNotExist", err)
+	}
+	if err := os.MkdirAll(innermost, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(g.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Remove: %v, want ErrNotExist", err)
 	}
 }
