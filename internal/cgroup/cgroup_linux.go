@@ -168,9 +168,10 @@ func ownerPID(name string) (int, bool) {
 // is not the caller's to signal is alive too.
 func alive(pid int) bool { return unix.Kill(pid, 0) != unix.ESRCH }
 
-// removeIfEmpty removes the group name under dir if its cgroup.events says
-// populated 0, and reports whether it is gone. rmdir itself refuses a group
-// that got a process in between (EBUSY).
+// removeIfEmpty removes the group name under dir, with the vipa-exec.N
+// groups below it, if its cgroup.events says populated 0, and reports
+// whether it is gone. rmdir itself refuses a group that got a process in
+// between (EBUSY).
 func removeIfEmpty(dir int, name string) bool {
 	data, err := readBeneath(dir, name+"/cgroup.events")
 	if err != nil {
@@ -179,7 +180,7 @@ func removeIfEmpty(dir int, name string) bool {
 	if populated, err := parsePopulated(data); err != nil || populated {
 		return false
 	}
-	err = unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
+	err = removeGroup(dir, name)
 	return err == nil || err == unix.ENOENT
 }
 

@@ -313,6 +313,8 @@ func TestCreateStale(t *testing.T) {
 		return dir
 	}
 	stale := mk("vipa-exec." + strconv.Itoa(deadPID(t)))
+	staleNested := mk("vipa-exec." + strconv.Itoa(deadPID(t)))
+	mk(filepath.Join(filepath.Base(staleNested), "vipa-exec."+strconv.Itoa(deadPID(t))))
 	busy := mk("vipa-exec." + strconv.Itoa(deadPID(t)))
 	owned := mk("vipa-exec." + strconv.Itoa(live.Process.Pid))
 	foreign := mk("other." + strconv.Itoa(deadPID(t)))
@@ -330,7 +332,7 @@ func TestCreateStale(t *testing.T) {
 	if g.Path() != self {
 		t.Errorf("Path() = %s, want %s", g.Path(), self)
 	}
-	for dir, want := range map[string]bool{stale: false, busy: true, owned: true, foreign: true, odd: true, self: true} {
+	for dir, want := range map[string]bool{stale: false, staleNested: false, busy: true, owned: true, foreign: true, odd: true, self: true} {
 		if _, err := os.Stat(dir); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v (%v)", filepath.Base(dir), err == nil, want, err)
 		}
