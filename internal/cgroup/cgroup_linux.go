@@ -115,7 +115,7 @@ func Create(parent string, pid int) (*Group, error) {
 			return nil, fmt.Errorf("create cgroup %s: %w", full, err)
 		}
 		if !removeIfEmpty(pfd, name) {
-			return nil, fmt.Errorf("create cgroup %s: it exists and is not empty: %w", full, err)
+			return nil, fmt.Errorf("create cgroup %s: it exists, and is not empty or cannot be removed: %w", full, err)
 		}
 	}
 	fd, err := openBeneath(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
