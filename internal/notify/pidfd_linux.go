@@ -199,6 +199,12 @@ func (c *pidfdCache) open(tid uint32) (pfd int, cacheable bool, err error) {
 		if err != unix.EINVAL {
 			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
 		}
+		// Linux 6.9 to 6.14 refuse a thread already reaped with EINVAL
+		// too: only if the flag fails for this very thread is it unknown.
+		if self, err := pidfdOpen(unix.Gettid(), pidfdThread); err == nil {
+			unix.Close(self)
+			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, unix.ESRCH)
+		}
 		c.noThreadFds = true
 	}
 	// Without PIDFD_THREAD only a thread-group leader can be opened. Any

@@ -3,6 +3,7 @@
 package notify
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -357,8 +358,9 @@ func TestPidfdFallbackLeader(t *testing.T) {
 			t.Errorf("call %d: fresh = %v, want %v", i, fresh, want)
 		}
 	}
-	if *refused != 1 || !c.noThreadFds {
-		t.Errorf("PIDFD_THREAD asked for %d times, noThreadFds %v; want once, true", *refused, c.noThreadFds)
+	// Once for the first call's thread, once for the cache's own.
+	if *refused != 2 || !c.noThreadFds {
+		t.Errorf("PIDFD_THREAD asked for %d times, noThreadFds %v; want twice, true", *refused, c.noThreadFds)
 	}
 	if d := testutil.Diff([]uint32{p.pid, q.pid}, cached(c, p.pid, q.pid)); d != "" {
 		t.Errorf("cached (-want +got):\n%s", d)
@@ -459,5 +461,40 @@ func TestPidfdFallbackEvictsExited(t *testing.T) {
 	want := []uint32{procs[0].pid, procs[2].pid, next.pid}
 	if d := testutil.Diff(want, cached(c, all...)); d != "" {
 		t.Errorf("cached processes (-want +got):\n%s", d)
+	}
+}
+
+// TestPidfdCacheReapedThread: a kernel with PIDFD_THREAD that refuses a
+// thread already reaped with EINVAL (Linux 6.9 to 6.14) does not make the
+// cache take PIDFD_THREAD for unknown: the call's caller is gone (ESRCH).
+func TestPidfdCacheReapedThread(t *testing.T) {
+	requireThreadPidfds(t)
+	fd := pipeFD(t)
+	old := pidfdOpen
+	t.Cleanup(func() { pidfdOpen = old })
+	pidfdOpen = func(pid, flags int) (int, error) {
+		pfd, err := old(pid, flags)
+		if err == unix.ESRCH && flags&pidfdThread != 0 {
+			err = unix.EINVAL // as before Linux 6.15
+		}
+		return pfd, err
+	}
+	c := newPidfdCache(4)
+	defer c.close()
+	gone := startThread(t)
+	gone.exit()
+
+	if dup, _, err := c.getfd(gone.tid, fd); !errors.Is(err, unix.ESRCH) {
+		if err == nil {
+			unix.Close(dup)
+		}
+		t.Errorf("getfd of a reaped thread: %v, want ESRCH", err)
+	}
+	if c.noThreadFds {
+		t.Error("after a reaped thread's EINVAL, the cache takes the kernel for one without PIDFD_THREAD")
+	}
+	getfd(t, c, startThread(t).tid, fd)
+	if len(c.m) != 1 {
+		t.Errorf("%d threads cached after a live one's call, want 1", len(c.m))
 	}
 }
