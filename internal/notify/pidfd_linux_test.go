@@ -301,7 +301,9 @@ func startProcess(t *testing.T) testProcess {
 	var once sync.Once
 	exit := func() {
 		once.Do(func() {
-			in.Close()
+			if err := in.Close(); err != nil {
+				t.Errorf("close cat's stdin: %v", err)
+			}
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("cat: %v", err)
 			}

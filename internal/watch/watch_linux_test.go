@@ -69,7 +69,11 @@ func TestFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
 	checkWatch(t, path, r)
 }
 
@@ -97,7 +101,9 @@ func TestFileIgnoresOthers(t *testing.T) {
 		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
 		return err == nil && n == 0
 	})
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 	if n := len(events); n != 0 {
 		t.Errorf("a write to another file made %d ticks, want 0", n)
 	}
@@ -122,7 +128,9 @@ func TestPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.wait(t, "creation")
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 	if n := len(r.calls); n != 0 {
 		t.Errorf("%d calls more than changes", n)
 	}
@@ -151,7 +159,9 @@ func TestCloseWaits(t *testing.T) {
 	case <-time.After(testutil.WaitTimeout):
 		t.Fatalf("changed not called within %v", testutil.WaitTimeout)
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 	if !returned.Load() {
 		t.Error("Close returned while changed still ran")
 	}
