@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -303,12 +305,9 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		holder := e.startWaiting(t, pol, python, "-c", pyRR, dst4.String(), "8080", "0")
 		holder.expect(t, "ready")
 		sup := testutil.WaitSupervisor(t, holder.p.Pid())
-		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
 		// Gone for good, not only its main thread: the others hold its
 		// files (and locks) until they have exited too.
-		waitReaped(t, sup)
+		killAndWait(t, sup)
 		holder.p.Cmd.Process.Signal(syscall.SIGKILL)
 		holder.p.Wait(t)
 		if files := rrFiles(t, pol); len(files) != 1 {
@@ -350,15 +349,32 @@ func TestIntegrationPolicyRR(t *testing.T) {
 	})
 }
 
-// waitReaped waits until pid no longer exists.
-func waitReaped(t *testing.T, pid int) {
+// killAndWait kills process pid and waits until all its threads have
+// exited, when its pidfd polls readable: by then they have closed its
+// files and dropped its locks.
+func killAndWait(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(testutil.WaitTimeout)
-	for syscall.Kill(pid, 0) != syscall.ESRCH {
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d still exists after %v", pid, testutil.WaitTimeout)
+	pfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd_open(%d): %v", pid, err)
+	}
+	defer unix.Close(pfd)
+	if err := unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0); err != nil {
+		t.Fatalf("kill %d: %v", pid, err)
+	}
+	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(testutil.WaitTimeout.Milliseconds()))
+		if err == unix.EINTR {
+			continue
 		}
-		time.Sleep(10 * time.Millisecond)
+		if err != nil {
+			t.Fatalf("poll pidfd of %d: %v", pid, err)
+		}
+		if n == 0 {
+			t.Fatalf("pid %d still runs %v after SIGKILL", pid, testutil.WaitTimeout)
+		}
+		return
 	}
 }
 
@@ -471,7 +487,9 @@ func TestIntegrationPolicyLC(t *testing.T) {
 
 	// Sockets opened meanwhile by another program count once the counts
 	// are refreshed (100 ms after the last read): now 4 4 3 + 4 on the
-	// third, so the first.
+	// third, so the first. Not synchronization: the refresh is due to the
+	// age of the counts, which the supervisor announces nowhere; a second
+	// is ten times that age.
 	hold(t, e, thirdVIPA, srv, 4)
 	s.wait(t, 15)
 	time.Sleep(time.Second)

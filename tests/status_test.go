@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -121,18 +120,10 @@ func TestIntegrationStatus(t *testing.T) {
 			if err := os.WriteFile(pol, []byte(standardPolicy+"# edited\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			reloaded := false
-			for range 100 {
+			testutil.WaitFor(t, "--status showing the reload of "+pol, func() bool {
 				res := e.run(e.vipaExec, "--status", strconv.Itoa(program))
-				if strings.Contains(res.Stdout, ", 1 reload\n") {
-					reloaded = true
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if !reloaded {
-				t.Errorf("--status never showed the reload of %s", pol)
-			}
+				return strings.Contains(res.Stdout, ", 1 reload\n")
+			})
 
 			// Another user is refused; outside the namespace root's
 			// supervisor is found all the same, at its socket path.

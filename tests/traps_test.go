@@ -97,7 +97,7 @@ func TestIntegrationReloadUntrapped(t *testing.T) {
 		t.Fatalf("before any change: source %v, want %v", got, vipa4)
 	}
 	writeAtomic(t, pol, keep+policyFor(vipa4b)+bindPolicy)
-	c.eventually(vipa4b, "after the reload")
+	c.reloaded(vipa4b, "after the reload")
 	c.waitLog("does not trap the calls these rules need", "after adding a [[bind]] rule")
 	var warning string
 	for _, line := range strings.Split(readLog(t, c.logPath), "\n") {

@@ -186,30 +186,42 @@ func (c *pidfdCache) tgid(tid uint32) (int, error) {
 	return id, nil
 }
 
+// pidfdOpen is pidfd_open(2). Tests replace it with one that refuses
+// PIDFD_THREAD, as kernels before 6.9 do, to run the fallback below.
+var pidfdOpen = unix.PidfdOpen
+
 func (c *pidfdCache) open(tid uint32) (pfd int, cacheable bool, err error) {
 	if !c.noThreadFds {
-		pfd, err = unix.PidfdOpen(int(tid), pidfdThread)
+		pfd, err = pidfdOpen(int(tid), pidfdThread)
 		if err == nil {
 			return pfd, true, nil
 		}
 		if err != unix.EINVAL {
 			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
 		}
+		// Linux 6.9 to 6.14 refuse a thread already reaped with EINVAL
+		// too: only if the flag fails for this very thread is it unknown.
+		if self, err := pidfdOpen(unix.Gettid(), pidfdThread); err == nil {
+			unix.Close(self)
+			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, unix.ESRCH)
+		}
 		c.noThreadFds = true
 	}
-	// Without PIDFD_THREAD only a thread-group leader can be opened.
-	pfd, err = unix.PidfdOpen(int(tid), 0)
+	// Without PIDFD_THREAD only a thread-group leader can be opened. Any
+	// other thread is refused: with EINVAL by the kernels that lack
+	// PIDFD_THREAD, with ENOENT by newer ones (6.18).
+	pfd, err = pidfdOpen(int(tid), 0)
 	if err == nil {
 		return pfd, true, nil
 	}
-	if err != unix.EINVAL {
+	if err != unix.EINVAL && err != unix.ENOENT {
 		return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
 	}
 	tgid, err := threadGroup(tid)
 	if err != nil {
 		return -1, false, err
 	}
-	pfd, err = unix.PidfdOpen(tgid, 0)
+	pfd, err = pidfdOpen(tgid, 0)
 	if err != nil {
 		return -1, false, fmt.Errorf("pidfd_open(%d): %w", tgid, err)
 	}

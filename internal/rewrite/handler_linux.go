@@ -54,6 +54,12 @@ func (h *Handler) SetPolicy(p *policy.Policy) { h.policy.Store(p) }
 // x32).
 func (h *Handler) Handle(r *notify.Request) notify.Response {
 	c, err := r.Call()
+	return h.handle(program{req: r}, c, err)
+}
+
+// handle decides call c of r, whose arguments could not be read if err is
+// not nil.
+func (h *Handler) handle(r program, c notify.Call, err error) notify.Response {
 	if err != nil { // i386 socketcall's arguments, unreadable
 		return h.unreadable(r, notify.OpNone, err, &decision{})
 	}
@@ -74,7 +80,7 @@ func (h *Handler) Handle(r *notify.Request) notify.Response {
 		return notify.Continue()
 	}
 	h.stats.record(c.Op, &d, resp.Errno != 0)
-	h.callers.saw(r.Pid)
+	h.callers.saw(r.pid())
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.logDecision(r, c, &d, resp)
 	}
@@ -113,7 +119,7 @@ func (d *decision) note() string {
 	return s
 }
 
-func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, resp notify.Response) {
+func (h *Handler) logDecision(r program, c notify.Call, d *decision, resp notify.Response) {
 	result := "bound"
 	switch {
 	case resp.Errno != 0:
@@ -123,7 +129,7 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 	case !d.src.IsValid():
 		result = "left alone"
 	}
-	attrs := []any{"pid", r.Pid, "call", c.Op.String(), "result", result}
+	attrs := []any{"pid", r.pid(), "call", c.Op.String(), "result", result}
 	if d.dst.IsValid() {
 		key := "destination"
 		if c.Op == notify.OpBind {
@@ -149,13 +155,13 @@ func (h *Handler) logDecision(r *notify.Request, c notify.Call, d *decision, res
 // no dearer than reading the family alone) tells them apart; the rest of a
 // longer buffer is padding the kernel ignores too. The bytes read are
 // buf[:ReadLen(addrlen)].
-func readSockaddr(r *notify.Request, addr, addrlen uint64, buf *[SizeofSockaddrInet6]byte) (Sockaddr, error) {
+func readSockaddr(r program, addr, addrlen uint64, buf *[SizeofSockaddrInet6]byte) (Sockaddr, error) {
 	n := uint32(addrlen)
 	if n < SizeofSockaddrInet4 || n > MaxSockaddr {
 		return Sockaddr{}, ErrNotInet
 	}
 	b := buf[:ReadLen(addrlen)]
-	if err := r.ReadMem(addr, b); err != nil {
+	if err := r.readMem(addr, b); err != nil {
 		return Sockaddr{}, err
 	}
 	return DecodeSockaddr(b)
@@ -173,7 +179,7 @@ func ReadLen(addrlen uint64) int { return int(min(uint32(addrlen), SizeofSockadd
 // on_error = "fail", the call fails (a program that makes itself
 // non-dumpable must not slip past an unprivileged supervisor); otherwise
 // it goes on unchanged.
-func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *decision) notify.Response {
+func (h *Handler) unreadable(r program, op notify.Op, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, ErrNotInet), errors.Is(err, ErrShortSockaddr):
 		d.why = ReasonNotInet
@@ -181,7 +187,7 @@ func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *deci
 	case errors.Is(err, unix.EFAULT):
 		d.why = ReasonUnreadable
 		return notify.Continue()
-	case errors.Is(err, unix.ESRCH), !r.Valid():
+	case errors.Is(err, unix.ESRCH), !r.valid():
 		d.why = ReasonCallerGone
 		return notify.Continue()
 	}
@@ -193,7 +199,7 @@ func (h *Handler) unreadable(r *notify.Request, op notify.Op, err error, d *deci
 	}
 	h.warnOnce(warnKey{step: "read the address", errno: errno},
 		"cannot read a call's address (further failures of this kind are not logged)",
-		"pid", r.Pid, "on_error", onError, "err", err)
+		"pid", r.pid(), "on_error", onError, "err", err)
 	if fail {
 		d.rule = strict
 		return notify.Fail(errno)
@@ -227,12 +233,12 @@ func failRule(pol *policy.Policy, op notify.Op) (origin string, ok bool) {
 // (a bad descriptor, not a socket) and a caller that no longer waits are
 // left alone; anything else is vipa-exec's failure, and obeys the rule's
 // on_error, with one warning per step and errno: never silently open.
-func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, err error, d *decision) notify.Response {
+func (h *Handler) unrewritten(r program, m policy.Match, step string, err error, d *decision) notify.Response {
 	switch {
 	case errors.Is(err, unix.EBADF), errors.Is(err, unix.ENOTSOCK), errors.Is(err, ErrNotInet):
 		d.why = ReasonNotInetSocket
 		return notify.Continue()
-	case errors.Is(err, notify.ErrNotPending), errors.Is(err, unix.ESRCH), !r.Valid():
+	case errors.Is(err, notify.ErrNotPending), errors.Is(err, unix.ESRCH), !r.valid():
 		d.why = ReasonCallerGone
 		return notify.Continue()
 	}
@@ -240,7 +246,7 @@ func (h *Handler) unrewritten(r *notify.Request, m policy.Match, step string, er
 	d.rule = m.Origin()
 	h.warnOnce(warnKey{step: step, errno: errno},
 		"cannot rewrite a call a rule matched (further failures of this kind are not logged)",
-		"pid", r.Pid, "step", step, "rule", m.Origin(), "on_error", m.OnError().String(), "err", err)
+		"pid", r.pid(), "step", step, "rule", m.Origin(), "on_error", m.OnError().String(), "err", err)
 	if m.OnError() == policy.OnErrorFail {
 		return notify.Fail(errno)
 	}
@@ -264,7 +270,7 @@ func errnoOf(err error) unix.Errno {
 	return errno
 }
 
-func (h *Handler) connect(r *notify.Request, c notify.Call, d *decision) notify.Response {
+func (h *Handler) connect(r program, c notify.Call, d *decision) notify.Response {
 	var buf [SizeofSockaddrInet6]byte
 	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
 	if err != nil {
@@ -276,7 +282,7 @@ func (h *Handler) connect(r *notify.Request, c notify.Call, d *decision) notify.
 // bindSource gives the caller's socket the source address the policy selects
 // for destination sa, if the socket is still unbound, and lets the call go
 // on: connect(2), and sendto(2)/sendmsg(2) with a destination.
-func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision) notify.Response {
+func (h *Handler) bindSource(r program, fd int, sa Sockaddr, d *decision) notify.Response {
 	dst := sa.Dest()
 	d.dst = sa.Addr
 	pol := h.policy.Load()
@@ -310,7 +316,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 		d.why = ReasonIPv6OnIPv4
 		return notify.Continue() // the kernel refuses this connect anyway
 	}
-	pid, err := r.Tgid()
+	pid, err := r.tgid()
 	if err != nil {
 		return h.unrewritten(r, m, "find the process", err, d)
 	}
@@ -375,8 +381,8 @@ func sockProtocol(fd int) policy.Protocol {
 // getSocket duplicates the caller's socket argument and reports its family
 // and whether it is still unbound. See unrewritten for its errors: EBADF,
 // ENOTSOCK and ErrNotInet are the program's, for the kernel to answer.
-func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound bool, err error) {
-	sock, err = r.GetFD(fd)
+func getSocket(r program, fd int) (sock int, family uint16, unbound bool, err error) {
+	sock, err = r.getFD(fd)
 	if err != nil {
 		return -1, 0, false, err
 	}
@@ -396,7 +402,7 @@ func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound bool
 // The program's struct holds the VIPA after the call; a program that changes
 // it again before the kernel reads it binds what it wrote, under its own
 // kernel checks.
-func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Response {
+func (h *Handler) bind(r program, c notify.Call, d *decision) notify.Response {
 	var buf [SizeofSockaddrInet6]byte
 	sa, err := readSockaddr(r, c.Addr, c.AddrLen, &buf)
 	if err != nil {
@@ -426,7 +432,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 		d.why = ReasonFamilyMismatch
 		return notify.Continue() // the kernel refuses this mix itself
 	}
-	pid, err := r.Tgid()
+	pid, err := r.tgid()
 	if err != nil {
 		return h.unrewritten(r, m, "find the process", err, d)
 	}
@@ -440,7 +446,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 		d.why = ReasonIPv6SourceIPv4
 		return notify.Continue()
 	}
-	if err := r.WriteMem(c.Addr, b); err != nil {
+	if err := r.writeMem(c.Addr, b); err != nil {
 		return h.unrewritten(r, m, "write the address", err, d)
 	}
 	return notify.Continue()
@@ -455,7 +461,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 // so before every query. Only TCP and UDP sockets, still unbound, of the
 // address's family; anything else, and any failure, leaves the bind as it
 // is: no rule asked for this one.
-func (h *Handler) deferBind(r *notify.Request, c notify.Call, sa Sockaddr, d *decision) notify.Response {
+func (h *Handler) deferBind(r program, c notify.Call, sa Sockaddr, d *decision) notify.Response {
 	sock, family, unbound, err := getSocket(r, c.Fd)
 	if err != nil {
 		d.why, d.detail = ReasonWildcardNotDeferred, errnoOf(err).Error()

@@ -9,7 +9,7 @@ import (
 // sendto(fd, buf, len, flags, dest_addr, addrlen): a datagram to dest_addr on
 // an unbound socket gets the source that connect() to dest_addr would get.
 // The filter traps it only with an addrlen of 16 to 128 bytes.
-func (h *Handler) sendto(r *notify.Request, c notify.Call, d *decision) notify.Response {
+func (h *Handler) sendto(r program, c notify.Call, d *decision) notify.Response {
 	if c.Addr == 0 {
 		d.why = ReasonNoDestination
 		return notify.Continue()
@@ -27,7 +27,7 @@ const maxControl = 4096
 // destination is msg->msg_name, which the filter cannot see, so every
 // sendmsg comes here and most leave at once. A datagram whose IP_PKTINFO or
 // IPV6_PKTINFO names a source is left alone: the program chose its source.
-func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
+func (h *Handler) sendmsg(r program, c notify.Call, d *decision) notify.Response {
 	var buf [sizeofMsghdr]byte
 	hdr := buf[:]
 	if c.Compat {
@@ -36,7 +36,7 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 	if c.Addr == 0 {
 		return notify.Continue() // EFAULT, for the kernel to answer
 	}
-	if err := r.ReadMem(c.Addr, hdr); err != nil {
+	if err := r.readMem(c.Addr, hdr); err != nil {
 		return h.unreadable(r, c.Op, err, d)
 	}
 	m := decodeMsghdr(hdr, c.Compat)
@@ -47,7 +47,7 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 	if m.control != 0 && m.controllen > 0 {
 		var ctl [maxControl]byte
 		b := ctl[:min(m.controllen, maxControl)]
-		if r.ReadMem(m.control, b) == nil && pktinfoSource(b, c.Compat) {
+		if r.readMem(m.control, b) == nil && pktinfoSource(b, c.Compat) {
 			d.why = ReasonPktinfo
 			return notify.Continue()
 		}
@@ -58,7 +58,7 @@ func (h *Handler) sendmsg(r *notify.Request, c notify.Call, d *decision) notify.
 // sendmmsg(fd, msgvec, vlen, flags), trapped with sendmsg: the socket gets
 // the source for the first message's destination, as if that message were
 // sent by sendmsg (struct mmsghdr starts with its struct msghdr).
-func (h *Handler) sendmmsg(r *notify.Request, c notify.Call, d *decision) notify.Response {
+func (h *Handler) sendmmsg(r program, c notify.Call, d *decision) notify.Response {
 	if uint32(c.AddrLen) == 0 {
 		d.why = ReasonNoMessage
 		return notify.Continue()

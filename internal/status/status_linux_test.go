@@ -152,7 +152,7 @@ func TestClean(t *testing.T) {
 
 func TestFindNoProcess(t *testing.T) {
 	// Pids beyond pid_max never exist.
-	if _, err := Find(1 << 30); err == nil || !strings.Contains(err.Error(), "no process") {
+	if _, err := Find(1 << 30); !errors.Is(err, ErrNoProcess) {
 		t.Errorf("Find of a pid that does not exist: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -20,6 +21,7 @@ const Settle = 50 * time.Millisecond
 type Watcher struct {
 	f    *os.File // the inotify instance; nil for Poll
 	done chan struct{}
+	wg   sync.WaitGroup // the goroutines, which Close waits for
 }
 
 // File calls changed, on a goroutine of its own, after the file at path was
@@ -42,18 +44,21 @@ func File(path string, changed func()) (*Watcher, error) {
 	// Non-blocking, so reads park in Go's poller instead of holding a thread.
 	w := &Watcher{f: os.NewFile(uintptr(fd), "inotify"), done: make(chan struct{})}
 	events := make(chan struct{}, 1)
-	go w.read(base, events)
-	go settle(events, changed, w.done)
+	w.wg.Go(func() { w.read(base, events) })
+	w.wg.Go(func() { settle(events, changed, w.done) })
 	return w, nil
 }
 
-// Close stops the watcher; changed is not called after Close returns.
+// Close stops the watcher; changed is not called after Close returns, which
+// waits for a call in progress. Do not call it from changed.
 func (w *Watcher) Close() error {
 	close(w.done)
-	if w.f == nil {
-		return nil
+	var err error
+	if w.f != nil {
+		err = w.f.Close()
 	}
-	return w.f.Close()
+	w.wg.Wait()
+	return err
 }
 
 // read turns inotify events about base into ticks on events.
@@ -121,7 +126,7 @@ func settle(events <-chan struct{}, changed func(), done <-chan struct{}) {
 func Poll(path string, interval time.Duration, changed func()) *Watcher {
 	w := &Watcher{done: make(chan struct{})}
 	last := identify(path)
-	go func() {
+	w.wg.Go(func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -155,7 +160,7 @@ func Poll(path string, interval time.Duration, changed func()) *Watcher {
 			}
 			changed()
 		}
-	}()
+	})
 	return w
 }
 
