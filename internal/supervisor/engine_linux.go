@@ -18,13 +18,14 @@ import (
 // seccomp is the one engine today: the launcher loads a seccomp filter
 // (FilterOptions) and hands over its listener; each trapped call is matched,
 // given a source and bound in this process by a rewrite.Handler, with the
-// policy's own Match and Source. The in-kernel engine
-// (internal/bpfengine, on the program's cgroup from internal/cgroup) fits
-// the same interface with its Reload, Snapshot and Close; its serve attaches
-// to the program's cgroup and waits until the cgroup is empty, where
-// seccomp's serves the listener until no process uses the filter; and it is
-// given the host's addresses on each change (watchAddrs), since it cannot
-// call back into the supervisor for them.
+// policy's own Match and Source. The in-kernel engine (internal/bpfengine,
+// on the program's cgroup from internal/cgroup, being written) fits the
+// same interface with its Reload, Snapshot and Close, and answers Called
+// from the cgroup's members. Only its serve differs: it attaches to the
+// cgroup and waits until the cgroup is empty, where seccomp's serves the
+// listener until no process uses the filter. Since its programs cannot ask
+// the supervisor which sources are present, watchAddrs' callback will hand
+// it each new set (bpfengine's SetPresent).
 type engine interface {
 	// Reload makes p the policy of the calls from now on, atomically; p
 	// has its state attached. On an error the running policy stays.
