@@ -9,38 +9,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
-	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
-	"github.com/vipa-exec/vipa-exec/internal/notify"
-	"github.com/vipa-exec/vipa-exec/internal/policy"
-	"github.com/vipa-exec/vipa-exec/internal/trusted"
+	"github.com/vipa-exec/vipa-exec/internal/report"
+	"github.com/vipa-exec/vipa-exec/internal/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 // Exit statuses of vipa-exec itself; PROGRAM's own status is passed through
-// unchanged because PROGRAM replaces vipa-exec.
+// unchanged because PROGRAM replaces vipa-exec. The maintenance verbs'
+// are report's.
 const (
-	exitUsage      = 2   // bad options, bad policy, missing kernel feature, setup failure
-	exitCannotExec = 126 // PROGRAM found but not executable (as env(1))
-	exitNotFound   = 127 // PROGRAM not found (as env(1))
-	exitWarnings   = 1   // --check found problems vipa-exec works around
-	defaultPolicy  = "/etc/vipa-exec/policy.toml"
-	legacyDefault  = "/etc/src_vipa.conf" // src_vipa's own default
-	policyEnv      = "VIPA_EXEC_POLICY"
-	legacyEnv      = "SRC_VIPA_CONFIG_FILE" // src_vipa's own variable
+	exitUsage      = report.ExitUsage // bad options, bad policy, missing kernel feature, setup failure
+	exitCannotExec = 126              // PROGRAM found but not executable (as env(1))
+	exitNotFound   = 127              // PROGRAM not found (as env(1))
 )
-
-// defaultPolicies are the policy files tried, in order, when neither -p nor
-// the environment names one.
-var defaultPolicies = []string{defaultPolicy, legacyDefault}
 
 const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]
        vipa-exec --check [-p FILE]
@@ -187,7 +175,7 @@ Examples:
 
 func main() {
 	if launch.Stage() != "" {
-		os.Exit(launch.RunStage(supervisorPrepare(supervisorLogSettings())))
+		os.Exit(launch.RunStage(supervisor.Prepare(supervisor.LogSettingsFromEnv())))
 	}
 	code, err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {
@@ -248,13 +236,13 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		ctx := context.Background()
 		switch v {
 		case "convert":
-			return runConvert(ctx, convert, stdout, stderr)
+			return report.Convert(ctx, convert, stdout, stderr)
 		case "check":
-			return runCheck(ctx, policyPath, stdout, stderr)
+			return report.Check(ctx, policyPath, stdout)
 		case "explain":
-			return runExplain(ctx, policyPath, explain, protocol, stdout, stderr)
+			return report.Explain(ctx, policyPath, explain, protocol, stdout, stderr)
 		case "status":
-			return runStatus(statusPid, jsonOut, stdout)
+			return report.Status(statusPid, jsonOut, stdout)
 		}
 	}
 	if set["json"] {
@@ -267,7 +255,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitUsage, errors.New("no PROGRAM given (see vipa-exec --help)")
 	}
 
-	logs, err := parseLogSettings(logLevel, logFormat)
+	logs, err := supervisor.ParseLogSettings(logLevel, logFormat)
 	if err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
@@ -275,14 +263,14 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
 	}
-	policyPath, data, res, err := loadPolicy(context.Background(), policyPath)
+	policyPath, data, res, err := report.LoadPolicy(context.Background(), policyPath)
 	if err != nil {
 		return exitUsage, err
 	}
 	// Only here: the supervisor parses the same bytes (and addresses) and
 	// keeps quiet.
-	printWarnings(stderr, res.Warnings)
-	warnAbsent(stderr, res.Policy)
+	report.PrintWarnings(stderr, res.Warnings)
+	report.WarnAbsent(stderr, res.Policy)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {
@@ -309,7 +297,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintln(stderr, why)
 	}
 
-	handoff, err := encodeHandoff(data, res)
+	handoff, err := supervisor.EncodeHandoff(data, res)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -325,32 +313,14 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Env:        os.Environ(),
 		Cred:       cred,
 		Warn:       stderr,
-		Filter:     filterOptions(res.Policy),
+		Filter:     supervisor.FilterOptions(res.Policy),
 	}
 	if mode == launch.ModeParent {
-		return launch.Supervise(lopts, supervisorPrepare(logs))
+		return launch.Supervise(lopts, supervisor.Prepare(logs))
 	}
-	lopts.SupervisorEnv = []string{logEnv + "=" + logs.String()}
+	lopts.SupervisorEnv = []string{supervisor.LogEnv + "=" + logs.String()}
 	err = launch.Exec(lopts)
 	return launch.FailureStatus(err), err
-}
-
-// filterOptions is what the filter traps for pol: its [options], and bind
-// and sendto only as far as its rules need them (policy.Traps). The
-// supervisor computes the same from the same file, to tell after a reload
-// which rules the filter cannot serve.
-func filterOptions(pol *policy.Policy) notify.FilterOptions {
-	opts, traps := pol.Options(), pol.Traps()
-	f := notify.FilterOptions{TrapSendmsg: opts.TrapSendmsg, AllowIOUring: opts.AllowIOUring, SkipBind: !traps.Bind}
-	switch {
-	case traps.SendtoUDP:
-		f.Sendto = notify.SendtoAll
-	case traps.SendtoTCP:
-		f.Sendto = notify.SendtoFastOpen
-	default:
-		f.Sendto = notify.SendtoNone
-	}
-	return f
 }
 
 // oneLine keeps an error message on one line, as every vipa-exec error is.
@@ -426,73 +396,4 @@ func statusArgs(fs *flag.FlagSet, args []string) []string {
 func isBool(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
-}
-
-// findPolicy returns the policy file to read: -p, else $VIPA_EXEC_POLICY,
-// else $SRC_VIPA_CONFIG_FILE, else the first of defaults that exists. A file
-// named by -p or a variable is never skipped: if it is missing, that is the
-// error. by says who named the file, for that error.
-func findPolicy(flagPath string, getenv func(string) string, defaults []string) (path, by string, err error) {
-	if flagPath != "" {
-		return flagPath, "--policy", nil
-	}
-	for _, env := range []string{policyEnv, legacyEnv} {
-		if p := getenv(env); p != "" {
-			return p, "$" + env, nil
-		}
-	}
-	for _, p := range defaults {
-		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-			return p, "default", nil
-		}
-	}
-	return "", "", fmt.Errorf("no policy file: give one with -p, $%s or $%s, or create %s", policyEnv, legacyEnv, strings.Join(defaults, " or "))
-}
-
-// loadPolicy finds, reads and checks the policy file, resolving the host
-// names of a src_vipa.conf file.
-func loadPolicy(ctx context.Context, flagPath string) (path string, data []byte, res *conf.Result, err error) {
-	path, by, err := findPolicy(flagPath, os.Getenv, defaultPolicies)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	data, err = readPolicyFile(path)
-	if errors.Is(err, fs.ErrNotExist) && by != "default" {
-		return "", nil, nil, fmt.Errorf("%s: policy file not found (named by %s)", path, by)
-	}
-	if te := (*trusted.Error)(nil); errors.As(err, &te) {
-		return "", nil, nil, err // names the file already
-	}
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("policy file: %w", err)
-	}
-	res, err = conf.Read(ctx, path, data, conf.Options{})
-	if err != nil {
-		return "", nil, nil, err
-	}
-	return path, data, res, nil
-}
-
-// readPolicyFile reads a policy file, at start and on every reload, as
-// package trusted allows: a regular file of at most conf.MaxSize bytes that,
-// when vipa-exec runs as root, nobody but root and the caller can change.
-func readPolicyFile(path string) ([]byte, error) {
-	return trusted.ReadFile(path, "policy file", conf.MaxSize)
-}
-
-// absPath is path made absolute, as the supervisor gets it: rr rules share
-// their rotation between the instances of one policy file, named by its
-// path, and a relative path would name the file only in one directory.
-func absPath(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
-	}
-	return path
-}
-
-// printWarnings prints a policy file's warnings, one line each.
-func printWarnings(w io.Writer, warnings []conf.Warning) {
-	for _, x := range warnings {
-		fmt.Fprintf(w, "vipa-exec: %s\n", x)
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"log/slog"
@@ -44,12 +44,12 @@ func noneOf(set *policy.AddrSet, srcs []netip.Addr) bool {
 	return true
 }
 
-// logPresence logs what a change of the host's addresses from old to new
+// LogPresence logs what a change of the host's addresses from old to new
 // means to policy p, at warn: one line per source of p that went or came
 // back, naming its rules, and one per rule that has no source present any
 // more, or has one again. A nil set holds every address; a nil old is the
 // start, and its lines say so.
-func logPresence(log *slog.Logger, p *policy.Policy, old, new *policy.AddrSet) {
+func LogPresence(log *slog.Logger, p *policy.Policy, old, new *policy.AddrSet) {
 	rules := rulesOf(p)
 	use := p.Options().AbsentSources == policy.AbsentUse
 	seen := map[netip.Addr]bool{}

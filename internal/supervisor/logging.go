@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"fmt"
@@ -9,12 +9,13 @@ import (
 	"syscall"
 )
 
-// logEnv carries --log-level and --log-format to the supervisor, which logs
-// on vipa-exec's stderr; it is set only in the supervisor's environment.
-const logEnv = "_VIPA_EXEC_LOG"
+// LogEnv carries --log-level and --log-format to a detached supervisor,
+// which logs on vipa-exec's stderr; it is set only in the supervisor's
+// environment.
+const LogEnv = "_VIPA_EXEC_LOG"
 
-// logSettings are the supervisor's logging options.
-type logSettings struct {
+// LogSettings are the supervisor's logging options.
+type LogSettings struct {
 	level slog.Level
 	json  bool
 }
@@ -23,9 +24,9 @@ var logLevels = map[string]slog.Level{
 	"error": slog.LevelError, "warn": slog.LevelWarn, "info": slog.LevelInfo, "debug": slog.LevelDebug,
 }
 
-// parseLogSettings checks --log-level and --log-format.
-func parseLogSettings(level, format string) (logSettings, error) {
-	var s logSettings
+// ParseLogSettings checks --log-level and --log-format.
+func ParseLogSettings(level, format string) (LogSettings, error) {
+	var s LogSettings
 	l, ok := logLevels[level]
 	if !ok {
 		return s, fmt.Errorf("--log-level %q: want error, warn, info or debug", level)
@@ -41,8 +42,8 @@ func parseLogSettings(level, format string) (logSettings, error) {
 	return s, nil
 }
 
-// String is the form logEnv carries: "LEVEL,FORMAT".
-func (s logSettings) String() string {
+// String is the form LogEnv carries: "LEVEL,FORMAT".
+func (s LogSettings) String() string {
 	format := "text"
 	if s.json {
 		format = "json"
@@ -50,12 +51,12 @@ func (s logSettings) String() string {
 	return strings.ToLower(s.level.String()) + "," + format
 }
 
-// supervisorLogSettings reads logEnv; anything unreadable means the default.
-func supervisorLogSettings() logSettings {
-	level, format, _ := strings.Cut(os.Getenv(logEnv), ",")
-	s, err := parseLogSettings(level, format)
+// LogSettingsFromEnv reads LogEnv; anything unreadable means the default.
+func LogSettingsFromEnv() LogSettings {
+	level, format, _ := strings.Cut(os.Getenv(LogEnv), ",")
+	s, err := ParseLogSettings(level, format)
 	if err != nil {
-		return logSettings{level: slog.LevelWarn}
+		return LogSettings{level: slog.LevelWarn}
 	}
 	return s
 }
@@ -63,7 +64,7 @@ func supervisorLogSettings() logSettings {
 // newLogger logs to w (stderr). When $JOURNAL_STREAM says stderr is the
 // systemd journal's stream, lines carry no timestamp: the journal adds its
 // own.
-func newLogger(w io.Writer, s logSettings, journal bool) *slog.Logger {
+func newLogger(w io.Writer, s LogSettings, journal bool) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.level}
 	if journal {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
@@ -90,4 +91,9 @@ func toJournal(f *os.File, journalStream string) bool {
 		return false
 	}
 	return journalStream == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
+
+// oneLine keeps an error message on one line, as every vipa-exec log line is.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package report
 
 import (
 	"encoding/json"
@@ -16,26 +16,26 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/status"
 )
 
-// runStatus prints what the supervisor serving pid (or its nearest ancestor
+// Status is --status: it prints what the supervisor serving pid (or its nearest ancestor
 // started by vipa-exec, or the one an ancestor's calls name) reports: exit
 // 0, 1 if there is no such process or none serves it, 2 on errors
 // (permission denied among them). Without a pid it lists the supervisors
 // the caller may ask: exit 0, 1 if there are none. asJSON prints the
 // versioned JSON of docs/vipa-exec.8 instead.
-func runStatus(arg string, asJSON bool, stdout io.Writer) (int, error) {
+func Status(arg string, asJSON bool, stdout io.Writer) (int, error) {
 	if arg == "" {
 		return runList(asJSON, stdout)
 	}
 	pid, err := strconv.Atoi(arg)
 	if err != nil || pid <= 0 {
-		return exitUsage, fmt.Errorf("--status %q: want a pid", arg)
+		return ExitUsage, fmt.Errorf("--status %q: want a pid", arg)
 	}
 	r, err := status.Find(pid)
 	switch {
 	case errors.Is(err, status.ErrNoSupervisor) || errors.Is(err, status.ErrNoProcess):
-		return exitWarnings, err
+		return ExitWarnings, err
 	case err != nil:
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	if asJSON {
 		r.Serves = nil // the pid asked is the caller's: it needs no answer
@@ -50,7 +50,7 @@ func runList(asJSON bool, stdout io.Writer) (int, error) {
 	rs := status.List()
 	exit := 0
 	if len(rs) == 0 {
-		exit = exitWarnings
+		exit = ExitWarnings
 	}
 	if asJSON {
 		return exit, writeJSON(stdout, status.Listing{Schema: status.Schema, Supervisors: append([]status.Report{}, rs...)})

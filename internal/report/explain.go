@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"context"
@@ -16,46 +16,46 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
-// runExplain is --explain: which rule a connection to dest (or, for a
+// Explain is --explain: which rule a connection to dest (or, for a
 // wildcard dest, a bind) would match, its policy and sources, and the
 // source the next such call would get. A host name is resolved and each of
 // its addresses explained. It exits 1 when no rule matches (any address).
-func runExplain(ctx context.Context, flagPath, dest, protocol string, stdout, stderr io.Writer) (int, error) {
+func Explain(ctx context.Context, flagPath, dest, protocol string, stdout, stderr io.Writer) (int, error) {
 	q, err := parseTarget(dest)
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	proto := policy.TCP
 	if protocol != "" {
 		if proto, err = policy.ParseProtocol(protocol); err != nil {
-			return exitUsage, fmt.Errorf("--protocol: %w", err)
+			return ExitUsage, fmt.Errorf("--protocol: %w", err)
 		}
 	}
-	path, _, res, err := loadPolicy(ctx, flagPath)
+	path, _, res, err := LoadPolicy(ctx, flagPath)
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
-	printWarnings(stderr, res.Warnings)
+	PrintWarnings(stderr, res.Warnings)
 	targets, err := q.resolve(ctx, net.DefaultResolver)
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	for _, t := range targets {
 		if !t.hasPort && t.bind() {
-			return exitUsage, fmt.Errorf("--explain %s: a bind needs a port: give 0.0.0.0:PORT or [::]:PORT", dest)
+			return ExitUsage, fmt.Errorf("--explain %s: a bind needs a port: give 0.0.0.0:PORT or [::]:PORT", dest)
 		}
 		if t.hasPort || t.bind() {
 			continue
 		}
 		for _, r := range res.Policy.ConnectRules() {
 			if r.Ports != (policy.PortRange{}) {
-				return exitUsage, fmt.Errorf("--explain %s: give the port too: the rule at %s matches on ports", dest, r.Origin)
+				return ExitUsage, fmt.Errorf("--explain %s: give the port too: the rule at %s matches on ports", dest, r.Origin)
 			}
 		}
 	}
 	pol, note, done, err := explainPolicy(absPath(path), res.Policy, stderr)
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	defer done()
 	matched := true
@@ -68,7 +68,7 @@ func runExplain(ctx context.Context, flagPath, dest, protocol string, stdout, st
 		}
 	}
 	if !matched {
-		return exitWarnings, nil
+		return ExitWarnings, nil
 	}
 	return 0, nil
 }

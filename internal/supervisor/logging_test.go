@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"bytes"
@@ -25,19 +25,19 @@ func TestParseLogSettings(t *testing.T) {
 		{"", "", ""},
 	}
 	for _, tt := range tests {
-		s, err := parseLogSettings(tt.level, tt.format)
+		s, err := ParseLogSettings(tt.level, tt.format)
 		if tt.want == "" {
 			if err == nil {
-				t.Errorf("parseLogSettings(%q, %q): no error", tt.level, tt.format)
+				t.Errorf("ParseLogSettings(%q, %q): no error", tt.level, tt.format)
 			}
 			continue
 		}
 		if err != nil || s.String() != tt.want {
-			t.Errorf("parseLogSettings(%q, %q) = %v, %v; want %s", tt.level, tt.format, s, err, tt.want)
+			t.Errorf("ParseLogSettings(%q, %q) = %v, %v; want %s", tt.level, tt.format, s, err, tt.want)
 		}
 		// What the launcher sends, the supervisor reads back.
-		t.Setenv(logEnv, s.String())
-		if got := supervisorLogSettings(); got != s {
+		t.Setenv(LogEnv, s.String())
+		if got := LogSettingsFromEnv(); got != s {
 			t.Errorf("round trip of %s: got %s", s, got)
 		}
 	}
@@ -45,7 +45,7 @@ func TestParseLogSettings(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	var buf bytes.Buffer
-	log := newLogger(&buf, logSettings{level: slog.LevelInfo, json: true}, true)
+	log := newLogger(&buf, LogSettings{level: slog.LevelInfo, json: true}, true)
 	log.Debug("hidden")
 	log.Info("shown", "k", "v")
 	var m map[string]any
@@ -59,7 +59,7 @@ func TestNewLogger(t *testing.T) {
 		t.Errorf("got %q", buf.String())
 	}
 	buf.Reset()
-	newLogger(&buf, logSettings{level: slog.LevelWarn}, false).Warn("w")
+	newLogger(&buf, LogSettings{level: slog.LevelWarn}, false).Warn("w")
 	if !strings.HasPrefix(buf.String(), "time=") {
 		t.Errorf("text output outside the journal should have time first: %q", buf.String())
 	}

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ func TestLogPresence(t *testing.T) {
 				}
 				return a
 			}}))
-			logPresence(log, p, tt.old, tt.new)
+			LogPresence(log, p, tt.old, tt.new)
 			var got []string
 			if out.Len() > 0 {
 				got = strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package report
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
+	"github.com/vipa-exec/vipa-exec/internal/supervisor"
 )
 
 // explainPolicy gives p the state a supervisor of the file at path would
@@ -22,30 +23,29 @@ import (
 // peeks at what a real call would get, and notes in the explainNote what
 // each peek read. done releases the state.
 func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.Policy, _ *explainNote, done func(), _ error) {
-	state := newPolicyState(path, slog.New(warnHandler{stderr}))
+	state := supervisor.NewState(path, slog.New(warnHandler{stderr}))
 	note := &explainNote{}
-	env := policy.Env{
-		Alive: processAlive,
-		Counter: func(key string, mode fs.FileMode) (policy.Counter, error) {
-			before := rrFiles()
-			c, err := state.counter(key, mode)
-			if err != nil {
-				return nil, err
-			}
-			fresh := false
-			for name := range rrFiles() {
-				fresh = fresh || !before[name]
-			}
-			_, shared := c.(*rrstate.Counter)
-			return &notingCounter{Counter: c, fresh: fresh, shared: shared, note: note}, nil
-		},
-		Sockets: func(addrs []netip.Addr) (policy.SocketCounter, error) {
-			v, err := state.sockets(addrs)
-			if err != nil {
-				return nil, err
-			}
-			return &notingView{SocketCounter: v, note: note}, nil
-		},
+	env := state.Env()
+	counter, sockets := env.Counter, env.Sockets
+	env.Counter = func(key string, mode fs.FileMode) (policy.Counter, error) {
+		before := rrFiles()
+		c, err := counter(key, mode)
+		if err != nil {
+			return nil, err
+		}
+		fresh := false
+		for name := range rrFiles() {
+			fresh = fresh || !before[name]
+		}
+		_, shared := c.(*rrstate.Counter)
+		return &notingCounter{Counter: c, fresh: fresh, shared: shared, note: note}, nil
+	}
+	env.Sockets = func(addrs []netip.Addr) (policy.SocketCounter, error) {
+		v, err := sockets(addrs)
+		if err != nil {
+			return nil, err
+		}
+		return &notingView{SocketCounter: v, note: note}, nil
 	}
 	// One look at the host's addresses, as a supervisor starting now
 	// would see them; without it every source counts as present.
@@ -61,10 +61,10 @@ func explainPolicy(path string, p *policy.Policy, stderr io.Writer) (_ *policy.P
 	}
 	pol, err := p.WithEnv(env)
 	if err != nil {
-		state.close()
+		state.Close()
 		return nil, nil, nil, err
 	}
-	return pol, note, state.close, nil
+	return pol, note, state.Close, nil
 }
 
 // rrFiles are the rr counters that exist now.

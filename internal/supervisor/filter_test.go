@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"testing"
@@ -32,7 +32,7 @@ func TestFilterOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := filterOptions(pol); got != tt.want {
+			if got := FilterOptions(pol); got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package supervisor
 
 import (
 	"errors"
@@ -22,12 +22,13 @@ import (
 // them again (sockdiag also keeps the reads under 1% of a CPU).
 const lcInterval = 100 * time.Millisecond
 
-// policyState gives the supervisor's policies their state beyond one call:
-// lrr asks whether processes still exist, rr shares counters with the other
+// State gives the supervisor's policies their state beyond one call: lrr
+// asks whether processes still exist, rr shares counters with the other
 // supervisors of the same policy file, lc reads the host's sockets. It opens
 // what a policy needs when a policy first needs it, and keeps it across
-// reloads until close.
-type policyState struct {
+// reloads until Close. It is engine-neutral, and --explain peeks through it
+// at what a supervisor's next call would get.
+type State struct {
 	path string // of the policy file, part of every rr counter's name
 	log  *slog.Logger
 
@@ -42,24 +43,32 @@ type policyState struct {
 	route   func(netip.Addr) (string, bool) // outgoing interfaces; nil: [[interface]] rules match nothing
 }
 
-func newPolicyState(path string, log *slog.Logger) *policyState {
-	return &policyState{path: path, log: log}
+// NewState is the state of the policies of the file at path (absolute: it
+// names rr's shared counters); it warns on log.
+func NewState(path string, log *slog.Logger) *State {
+	return &State{path: path, log: log}
+}
+
+// Env is the system as the policies see it through e: rr's counters, lc's
+// socket counts, lrr's processes, and the host's addresses and routes as far
+// as the supervisor follows them (none for a State of its own: every
+// source present, no route).
+func (e *State) Env() policy.Env {
+	return policy.Env{Alive: processAlive, Counter: e.Counter, Sockets: e.Sockets, Present: e.present, Route: e.route}
 }
 
 // attach connects p's stateful rules to the system.
-func (e *policyState) attach(p *policy.Policy) (*policy.Policy, error) {
-	return p.WithEnv(policy.Env{Alive: processAlive, Counter: e.counter, Sockets: e.sockets, Present: e.present, Route: e.route})
-}
+func (e *State) attach(p *policy.Policy) (*policy.Policy, error) { return p.WithEnv(e.Env()) }
 
 // processAlive reports whether pid exists; a zombie does until reaped.
 func processAlive(pid int) bool { return syscall.Kill(pid, 0) != syscall.ESRCH }
 
-// counter opens the shared counter of an rr rule, in the directory of the
+// Counter opens the shared counter of an rr rule, in the directory of the
 // supervisor's euid (rrstate.DirFor). When the state cannot be shared (no
 // runtime directory for a user, say), the rule still rotates, within this
 // instance, and the supervisor says so once. State that another user could
 // write is refused instead: the policy does not start, or does not reload.
-func (e *policyState) counter(key string, mode fs.FileMode) (policy.Counter, error) {
+func (e *State) Counter(key string, mode fs.FileMode) (policy.Counter, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.rrOpen {
@@ -86,8 +95,8 @@ func (e *policyState) counter(key string, mode fs.FileMode) (policy.Counter, err
 	return rrstate.NewLocal(), nil
 }
 
-// sockets returns the socket counts of an lc rule's candidates.
-func (e *policyState) sockets(addrs []netip.Addr) (policy.SocketCounter, error) {
+// Sockets returns the socket counts of an lc rule's candidates.
+func (e *State) Sockets(addrs []netip.Addr) (policy.SocketCounter, error) {
 	e.mu.Lock()
 	if e.host == nil {
 		e.host = sockdiag.NewHost(lcInterval, func(err error) {
@@ -99,9 +108,9 @@ func (e *policyState) sockets(addrs []netip.Addr) (policy.SocketCounter, error) 
 	return h.View(addrs), nil
 }
 
-// close releases the state: the last supervisor using an rr counter
+// Close releases the state: the last supervisor using an rr counter
 // removes it. No call may use the policies any more.
-func (e *policyState) close() {
+func (e *State) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.rr != nil {

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"context"
@@ -19,20 +19,20 @@ import (
 // hostAddr is an address assigned to one of this host's interfaces.
 type hostAddr = hostaddr.Addr
 
-// runCheck is --check: it reads the policy file as a launch would (host
+// Check is --check: it reads the policy file as a launch would (host
 // names resolved), prints its rules with whether each source is an address
 // of this host, and exits 0, 1 when there is a warning, 2 on an error.
-func runCheck(ctx context.Context, flagPath string, stdout, _ io.Writer) (int, error) {
-	path, _, res, err := loadPolicy(ctx, flagPath)
+func Check(ctx context.Context, flagPath string, stdout io.Writer) (int, error) {
+	path, _, res, err := LoadPolicy(ctx, flagPath)
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	local, err := hostaddr.Dump()
 	if err != nil {
-		return exitUsage, err
+		return ExitUsage, err
 	}
 	if checkReport(stdout, path, res, local) > 0 {
-		return exitWarnings, nil
+		return ExitWarnings, nil
 	}
 	return 0, nil
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package supervisor
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 )
 
-// supervisorPrepare fails: the supervisor is Linux-only.
-func supervisorPrepare(logSettings) launch.Prepare {
+// Prepare fails: the supervisor is Linux-only.
+func Prepare(LogSettings) launch.Prepare {
 	return func(launch.Setup) (func(any) error, error) { return nil, errors.ErrUnsupported }
 }

@@ -1,12 +1,9 @@
 //go:build linux
 
-package main
+package supervisor
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
@@ -22,7 +19,7 @@ import (
 func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func() *policy.AddrSet, stop func()) {
 	w, err := hostaddr.Watch(func(old, new *policy.AddrSet) {
 		if p := current(); p != nil {
-			logPresence(log, p, old, new)
+			LogPresence(log, p, old, new)
 		}
 	}, func(err error) {
 		log.Warn("following the host's addresses", "err", err)
@@ -46,40 +43,13 @@ func newRoutes(log *slog.Logger) *hostroute.Table {
 	})
 }
 
-// warnAbsent warns, before the program starts, once per source of p that
-// is not a usable address of this host (the network namespace vipa-exec
-// runs in, which the supervisor follows) and once per rule that has none.
-func warnAbsent(w io.Writer, p *policy.Policy) {
-	local, err := hostaddr.Dump()
-	if err != nil {
-		fmt.Fprintf(w, "vipa-exec: warning: cannot read this host's addresses: %v\n", err)
-		return
-	}
-	logPresence(slog.New(warnHandler{w}), p, nil, hostaddr.Usable(local))
-	warnNoInterface(w, p)
-}
-
-// warnNoInterface warns once per [[interface]] rule whose interface this
-// host (network namespace) does not have: interfaces come and go, so the
-// rule applies once it is there.
-func warnNoInterface(w io.Writer, p *policy.Policy) {
-	for _, r := range p.ConnectRules() {
-		if r.Interface == "" {
-			continue
-		}
-		if _, err := net.InterfaceByName(r.Interface); err != nil {
-			fmt.Fprintf(w, "vipa-exec: warning: %s: no interface %q on this host (yet); the rule applies once there is\n", r.Origin, r.Interface)
-		}
-	}
-}
-
 // attachLogged is attach for reloads: a reloaded policy whose sources are
 // not all present is logged as vipa-exec warns at start.
 func attachLogged(attach func(*policy.Policy) (*policy.Policy, error), present func() *policy.AddrSet, log *slog.Logger) func(*policy.Policy) (*policy.Policy, error) {
 	return func(p *policy.Policy) (*policy.Policy, error) {
 		q, err := attach(p)
 		if err == nil && present != nil {
-			logPresence(log, q, nil, present())
+			LogPresence(log, q, nil, present())
 		}
 		return q, err
 	}

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 func TestHandoff(t *testing.T) {
 	data := []byte("10.0.0.0/8 onevipa web-vip.invalid\n")
 	checked := map[string][]netip.Addr{"web-vip.invalid": {netip.MustParseAddr("192.0.2.77")}}
-	b, err := encodeHandoff(data, &conf.Result{Hosts: checked})
+	b, err := EncodeHandoff(data, &conf.Result{Hosts: checked})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestHandoff(t *testing.T) {
 		t.Errorf("rules %+v, want one with the launcher's source 192.0.2.77", rules)
 	}
 
-	b, err = encodeHandoff([]byte("10.0.0.0/8 onevipa other.invalid\n"), &conf.Result{Hosts: checked})
+	b, err = EncodeHandoff([]byte("10.0.0.0/8 onevipa other.invalid\n"), &conf.Result{Hosts: checked})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // policyHandoff is what the launcher hands the supervisor as
-// launch.Options.PolicyData: the policy file's bytes as the launcher
+// launch.Options.PolicyData (both sides are here, so that they agree): the policy file's bytes as the launcher
 // validated them and, for a src_vipa.conf file, what each of its host
 // names resolved to. The supervisor resolves nothing at start: a DNS
 // answer that changed in between would put in force a source the launcher
@@ -22,8 +22,9 @@ type policyHandoff struct {
 	Hosts map[string][]netip.Addr `json:"hosts,omitempty"`
 }
 
-// encodeHandoff is the hand-off of the file data that Read gave res.
-func encodeHandoff(data []byte, res *conf.Result) ([]byte, error) {
+// EncodeHandoff is the launcher's side of the hand-off: the file's data,
+// and the host names conf.Read resolved in res.
+func EncodeHandoff(data []byte, res *conf.Result) ([]byte, error) {
 	return json.Marshal(policyHandoff{Data: data, Hosts: res.Hosts})
 }
 

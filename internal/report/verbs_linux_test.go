@@ -1,0 +1,137 @@
+//go:build linux
+
+package report
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/status"
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+// writePolicy writes a policy file in a directory of the test's and
+// returns its path.
+func writePolicy(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestVerbs runs --check, --explain and --convert on real files, against
+// this host's loopback address, which every host has.
+func TestVerbs(t *testing.T) {
+	toml := writePolicy(t, "p.toml", `[[connect]]
+destination = "10.0.0.0/8"
+sources     = ["127.0.0.1"]
+
+[[connect]]
+destination = "10.9.0.0/16"
+sources     = ["127.0.0.1"]
+policy      = "rr"
+
+[[connect]]
+destination = "10.8.0.0/16"
+sources     = ["127.0.0.1"]
+policy      = "lc"
+
+[[bind]]
+ports   = "6000"
+sources = ["127.0.0.1"]
+`)
+	legacy := writePolicy(t, "src_vipa.conf", "# web\n10.0.0.0/8 onevipa 127.0.0.1\n")
+	explain := func(dest string) func(*bytes.Buffer, *bytes.Buffer) (int, error) {
+		return func(stdout, stderr *bytes.Buffer) (int, error) {
+			return Explain(t.Context(), toml, dest, "", stdout, stderr)
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(stdout, stderr *bytes.Buffer) (int, error)
+		code int
+		want string // stdout, "" for no check; PATH is the policy file's
+	}{
+		{"check", func(stdout, _ *bytes.Buffer) (int, error) { return Check(t.Context(), toml, stdout) }, 0,
+			`PATH: TOML file, 3 [[connect]] rules and 1 [[bind]] rule
+
+PATH:1: connect 10.0.0.0/8, policy onevipa
+    127.0.0.1   local (lo)
+
+PATH:5: connect 10.9.0.0/16, policy rr
+    127.0.0.1   local (lo)
+
+PATH:10: connect 10.8.0.0/16, policy lc
+    127.0.0.1   local (lo)
+
+PATH:15: bind 6000, policy onevipa
+    127.0.0.1   local (lo)
+
+OK: no warnings
+`},
+		{"explain a connect", explain("10.1.2.3:80"), 0, `connect to 10.1.2.3:80 over TCP
+rule:        PATH:1, destination 10.0.0.0/8
+policy:      onevipa: always the first source
+sources:     127.0.0.1
+next source: 127.0.0.1
+bound first: the same after a bind to 0.0.0.0:0 or [::]:0 (dig, host, nslookup); after a wildcard bind to a port of its own, the kernel's source
+`},
+		{"explain an rr rule", explain("10.9.0.1:80"), 0, ""},
+		{"explain an lc rule", explain("10.8.0.1:80"), 0, ""},
+		{"explain a bind", explain("0.0.0.0:6000"), 0, `bind to 0.0.0.0:6000
+rule:        PATH:15, ports 6000
+policy:      onevipa: always the first source
+sources:     127.0.0.1
+next source: 127.0.0.1
+`},
+		{"explain no rule", explain("192.168.1.1:80"), ExitWarnings, `connect to 192.168.1.1:80 over TCP
+rule:        none: the kernel chooses the source
+`},
+		{"explain a bind without port", explain("0.0.0.0"), ExitUsage, ""},
+		{"explain a bad target", explain("10.0.0.0/8"), ExitUsage, ""},
+		{"convert", func(stdout, stderr *bytes.Buffer) (int, error) { return Convert(t.Context(), legacy, stdout, stderr) }, 0, ""},
+		{"convert a missing file", func(stdout, stderr *bytes.Buffer) (int, error) {
+			return Convert(t.Context(), legacy+".missing", stdout, stderr)
+		}, ExitUsage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code, err := tt.run(&stdout, &stderr)
+			if code != tt.code || (err != nil) != (code == ExitUsage) {
+				t.Fatalf("exit %d, %v; want %d", code, err, tt.code)
+			}
+			if tt.want == "" {
+				return
+			}
+			want := strings.ReplaceAll(tt.want, "PATH", toml)
+			if d := testutil.Diff(testutil.Lines(want), testutil.Lines(stdout.String())); d != "" {
+				t.Errorf("stdout (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestStatusVerb: --status of a pid no supervisor serves, and of no pid.
+func TestStatusVerb(t *testing.T) {
+	var stdout bytes.Buffer
+	code, err := Status(strconv.Itoa(os.Getpid()), false, &stdout)
+	if code != ExitWarnings || !errors.Is(err, status.ErrNoSupervisor) {
+		t.Errorf("--status of the test: %d, %v; want %d, no supervisor", code, err, ExitWarnings)
+	}
+	for _, arg := range []string{"abc", "0", "-1"} {
+		if code, err := Status(arg, false, &stdout); code != ExitUsage || err == nil {
+			t.Errorf("--status %q: %d, %v; want %d", arg, code, err, ExitUsage)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("printed %q", stdout.String())
+	}
+}

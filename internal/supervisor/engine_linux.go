@@ -1,0 +1,41 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+)
+
+// An engine applies the policy to the program's calls. For each call it
+// matches a rule, selects a source, binds it (or writes it into the
+// program's bind address) and counts what it did; the supervisor around it
+// (start, serve, close) is the same whatever the engine: it reads the
+// policy file and reloads it, gives the policies their state (State),
+// follows the host's addresses and routes, logs the counters on SIGUSR1 and
+// answers --status.
+//
+// seccomp is the one engine today: the launcher loads a seccomp filter
+// (FilterOptions) and hands over its listener; each trapped call is matched,
+// given a source and bound in this process by a rewrite.Handler, with the
+// policy's own Match and Source. The in-kernel engine (internal/bpfengine,
+// on the program's cgroup from internal/cgroup, being written) fits the
+// same interface with its Reload, Snapshot and Close, and answers Called
+// from the cgroup's members. Only its serve differs: it attaches to the
+// cgroup and waits until the cgroup is empty, where seccomp's serves the
+// listener until no process uses the filter. Since its programs cannot ask
+// the supervisor which sources are present, watchAddrs' callback will hand
+// it each new set (bpfengine's SetPresent).
+type engine interface {
+	// Reload makes p the policy of the calls from now on, atomically; p
+	// has its state attached. On an error the running policy stays.
+	Reload(p *policy.Policy) error
+	// Snapshot is the counters, in the schema of rewrite.Snapshot (the
+	// --status JSON).
+	Snapshot() rewrite.Snapshot
+	// Called reports whether a process pid made a call the engine served,
+	// for --status of a pid outside the program's ancestry.
+	Called(pid int) bool
+	// Close releases what the engine holds, after serving.
+	Close() error
+}
