@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -60,7 +60,7 @@ func Exec(opts Options) error {
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
-	filter, err := notify.NewFilter(opts.Filter)
+	filter, err := newFilter(opts.Filter)
 	if err != nil {
 		return err
 	}

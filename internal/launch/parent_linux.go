@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -382,7 +382,7 @@ func programStage() error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return fmt.Errorf("program stage: %w", err)
 	}
-	filter, err := notify.NewFilter(spec.Filter)
+	filter, err := newFilter(spec.Filter)
 	if err != nil {
 		return err
 	}

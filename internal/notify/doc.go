@@ -1,7 +1,8 @@
-// Package notify owns the seccomp side of vipa-exec: the filter that traps
-// bind(2) and connect(2) (and refuses the ioctls that type into a
-// terminal), the listener descriptor, and the loop that answers its
-// notifications.
+// Package notify owns the seccomp side of vipa-exec: the tables of the ABIs
+// the filter traps bind(2) and connect(2) in, the filter's load, the
+// listener descriptor, and the loop that answers its notifications.
+// internal/launch compiles the filter (libseccomp, cgo) from these tables;
+// this package needs no cgo.
 //
 // # Invariants
 //
