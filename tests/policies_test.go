@@ -14,9 +14,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
@@ -198,8 +199,8 @@ func (e *env) startWaiting(t *testing.T, policy string, argv ...string) *waiting
 	}
 	w := &waiting{p: testutil.Start(t, cmd), stdin: stdin}
 	t.Cleanup(func() {
-		stdin.Close()
-		w.p.Cmd.Process.Kill()
+		_ = stdin.Close()
+		_ = w.p.Cmd.Process.Kill()
 	})
 	return w
 }
@@ -266,8 +267,8 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		// Killed with SIGKILL, the programs cannot clean up; their
 		// supervisors, which exit when the programs are gone, do.
 		for _, w := range []*waiting{a, b} {
-			w.p.Cmd.Process.Signal(syscall.SIGKILL)
-			if res := w.p.Wait(t); res.Signal != syscall.SIGKILL {
+			_ = w.p.Cmd.Process.Signal(unix.SIGKILL)
+			if res := w.p.Wait(t); res.Signal != unix.SIGKILL {
 				t.Errorf("program: %v, want killed", res)
 			}
 			testutil.WaitSupervisorGone(t, w.p.Pid())
@@ -289,7 +290,7 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		}
 		e.rec4.Wait(t, 9)
 		wantRotation(t, "rr across sequential instances", peers(e.rec4), threeVIPAs)
-		holder.stdin.Close()
+		_ = holder.stdin.Close()
 		holder.expect(t, "done")
 		wantOK(t, "holder", holder.p.Wait(t))
 		testutil.WaitSupervisorGone(t, holder.p.Pid())
@@ -303,13 +304,13 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		holder := e.startWaiting(t, pol, python, "-c", pyRR, dst4.String(), "8080", "0")
 		holder.expect(t, "ready")
 		sup := testutil.WaitSupervisor(t, holder.p.Pid())
-		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+		if err := unix.Kill(sup, unix.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		// Gone for good, not only its main thread: the others hold its
 		// files (and locks) until they have exited too.
 		waitReaped(t, sup)
-		holder.p.Cmd.Process.Signal(syscall.SIGKILL)
+		_ = holder.p.Cmd.Process.Signal(unix.SIGKILL)
 		holder.p.Wait(t)
 		if files := rrFiles(t, pol); len(files) != 1 {
 			t.Fatalf("rr counters after the supervisor was killed: %v, want its one left behind", files)
@@ -344,7 +345,7 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		if res.Exit != 2 || strings.Contains(res.Stdout, "started") || len(testutil.Lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "refusing a counter") {
 			t.Errorf("vipa-exec with a counter of nobody's: %v; want exit 2, one line, the program not started", res)
 		}
-		holder.stdin.Close()
+		_ = holder.stdin.Close()
 		holder.expect(t, "done")
 		holder.p.Wait(t)
 	})
@@ -354,7 +355,7 @@ func TestIntegrationPolicyRR(t *testing.T) {
 func waitReaped(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(testutil.WaitTimeout)
-	for syscall.Kill(pid, 0) != syscall.ESRCH {
+	for unix.Kill(pid, 0) != unix.ESRCH {
 		if time.Now().After(deadline) {
 			t.Fatalf("pid %d still exists after %v", pid, testutil.WaitTimeout)
 		}
@@ -388,11 +389,11 @@ func holdAt(t *testing.T, e *env, addr netip.AddrPort) *holdingServer {
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, c := range s.conns {
-			c.Close()
+			_ = c.Close()
 		}
 	})
 	return s
@@ -424,7 +425,7 @@ func hold(t *testing.T, e *env, src netip.Addr, addr netip.AddrPort, n int) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
 			c, err := d.Dial("tcp4", addr.String())
 			if err == nil {
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 			}
 			return err
 		})

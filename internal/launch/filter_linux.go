@@ -260,7 +260,7 @@ func exportBPF(f *seccomp.ScmpFilter) ([]byte, error) {
 		return nil, err
 	}
 	file := os.NewFile(uintptr(fd), "vipa-exec-bpf")
-	defer file.Close()
+	defer func() { _ = file.Close() }()
 	if err := f.ExportBPF(file); err != nil {
 		return nil, err
 	}

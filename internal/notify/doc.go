@@ -8,7 +8,8 @@
 //
 //   - Every notification received is answered, also when the handler panics
 //     (with "continue"): a traced program never hangs on the supervisor.
-//   - Only this package and internal/rewrite use unsafe and raw syscalls.
+//   - unsafe and raw syscalls only in the packages that own a piece of the
+//     kernel, this one among them (.golangci.yml's depguard rules).
 //   - The filter is never loaded into the supervisor: it would trap the
 //     supervisor's own binds.
 //   - A notification names the calling thread. Descriptors are taken through

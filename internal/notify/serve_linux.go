@@ -87,7 +87,7 @@ func (r *Request) WriteMem(addr uint64, b []byte) error {
 		}
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	if !r.Valid() {
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, ErrNotPending)
 	}
@@ -119,7 +119,7 @@ func (r *Request) GetFD(fd int) (int, error) {
 		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, err)
 	}
 	if fresh && !r.Valid() {
-		unix.Close(dup)
+		_ = unix.Close(dup)
 		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, ErrNotPending)
 	}
 	return dup, nil

@@ -295,7 +295,7 @@ func (h *Handler) bindSource(r *notify.Request, fd int, sa Sockaddr, d *decision
 	if err != nil {
 		return h.unrewritten(r, m, "get the socket", err, d)
 	}
-	defer unix.Close(sock)
+	defer func() { _ = unix.Close(sock) }()
 	if !unbound {
 		d.why = ReasonBoundByProgram
 		return notify.Continue() // its choice stands
@@ -382,7 +382,7 @@ func getSocket(r *notify.Request, fd int) (sock int, family uint16, unbound bool
 	}
 	family, unbound, err = boundState(sock)
 	if err != nil {
-		unix.Close(sock)
+		_ = unix.Close(sock)
 		return -1, 0, false, err
 	}
 	return sock, family, unbound, nil
@@ -421,7 +421,7 @@ func (h *Handler) bind(r *notify.Request, c notify.Call, d *decision) notify.Res
 	if err != nil {
 		return h.unrewritten(r, m, "get the socket", err, d)
 	}
-	unix.Close(sock)
+	_ = unix.Close(sock)
 	if family != sa.Family {
 		d.why = ReasonFamilyMismatch
 		return notify.Continue() // the kernel refuses this mix itself
@@ -461,7 +461,7 @@ func (h *Handler) deferBind(r *notify.Request, c notify.Call, sa Sockaddr, d *de
 		d.why, d.detail = ReasonWildcardNotDeferred, errnoOf(err).Error()
 		return notify.Continue()
 	}
-	defer unix.Close(sock)
+	defer func() { _ = unix.Close(sock) }()
 	switch {
 	case family != sa.Family:
 		d.why = ReasonFamilyMismatch

@@ -89,7 +89,7 @@ func (h *Host) View(addrs []netip.Addr) *View {
 		v.slots[i] = s
 	}
 	h.slots.Store(next)
-	h.refreshLocked()
+	_ = h.refreshLocked() // warned about there
 	h.mu.Unlock()
 	return v
 }
@@ -139,7 +139,7 @@ func (h *Host) maybeRefresh() {
 	if h.fresh() {
 		return
 	}
-	h.refreshLocked()
+	_ = h.refreshLocked() // warned about there
 }
 
 // Refresh reads the counts from the kernel now.
@@ -197,7 +197,7 @@ func (h *Host) dump(addrs []netip.Addr) (map[netip.Addr]int, error) {
 		// not hold a supervisor thread forever.
 		tv := unix.Timeval{Sec: 1}
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, fmt.Errorf("sock_diag socket: %w", err)
 		}
 		h.fd, h.buf = fd, make([]byte, 64<<10)
@@ -232,7 +232,7 @@ func (h *Host) dumpOne(req []byte, fn func(netip.Addr)) error {
 	}
 	for {
 		n, _, flags, _, err := unix.Recvmsg(h.fd, h.buf, nil, 0)
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -268,7 +268,7 @@ func (h *Host) Close() error {
 // from the kernel once.
 func Count(addrs []netip.Addr) (map[netip.Addr]int, error) {
 	h := NewHost(0, nil)
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	plain := make([]netip.Addr, len(addrs))
 	for i, a := range addrs {
 		plain[i] = a.Unmap()

@@ -66,7 +66,7 @@ func TestFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	checkWatch(t, path, &calls)
 }
 
@@ -91,7 +91,7 @@ func TestPoll(t *testing.T) {
 	}
 	waitCalls(t, &calls, n+2)
 
-	w.Close()
+	_ = w.Close()
 	if err := os.WriteFile(path, []byte("e"), 0o644); err != nil {
 		t.Fatal(err)
 	}
