@@ -21,11 +21,6 @@ type Handler interface {
 	Handle(r *Request) Response
 }
 
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(r *Request) Response
-
-func (f HandlerFunc) Handle(r *Request) Response { return f(r) }
-
 // Response is the answer to a notification.
 type Response struct {
 	// Continue lets the kernel run the original syscall. Otherwise the

@@ -142,13 +142,6 @@ func (h *Host) maybeRefresh() {
 	_ = h.refreshLocked() // warned about there
 }
 
-// Refresh reads the counts from the kernel now.
-func (h *Host) Refresh() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.refreshLocked()
-}
-
 func (h *Host) refreshLocked() error {
 	if h.closed {
 		return errors.New("sock_diag: host closed")
@@ -262,16 +255,4 @@ func (h *Host) Close() error {
 	err := unix.Close(h.fd)
 	h.fd = -1
 	return err
-}
-
-// Count returns the live TCP and UDP sockets bound to each of addrs, read
-// from the kernel once.
-func Count(addrs []netip.Addr) (map[netip.Addr]int, error) {
-	h := NewHost(0, nil)
-	defer func() { _ = h.Close() }()
-	plain := make([]netip.Addr, len(addrs))
-	for i, a := range addrs {
-		plain[i] = a.Unmap()
-	}
-	return h.dump(plain)
 }
