@@ -5,12 +5,15 @@ BIN     ?= bin/vipa-exec
 PREFIX  ?= /usr/local
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
+# golangci-lint where tests/install-deps.sh puts it: GOBIN, else GOPATH/bin.
+GOLANGCI_LINT ?= $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)/golangci-lint
+
 .PHONY: all build static install deb deps test unit bench demo vet clean
 
 all: build
 
 deps:
-	@./tests/install-deps.sh
+	@GO=$(GO) ./tests/install-deps.sh
 
 build: deps
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vipa-exec
@@ -38,17 +41,30 @@ install:
 deb: deps
 	GO=$(GO) ./packaging/deb/build-deb.sh bin
 
+# go vet twice: as built, and without cgo, which only internal/launch (the
+# filter's compiler, with libseccomp, and the C the launcher runs) may need;
+# every other package builds, vets and tests without it. Then golangci-lint
+# (.golangci.yml: errcheck, errorlint, staticcheck, ..., and depguard for
+# which packages may use x/sys/unix, unsafe, syscall and libseccomp).
 vet: deps
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	@cgo="$$($(GO) list -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...)"; \
+	test "$$cgo" = github.com/vipa-exec/vipa-exec/internal/launch || \
+		{ echo "vet: cgo outside internal/launch: $$cgo" >&2; exit 1; }
+	$(GOLANGCI_LINT) run ./...
 
 # The whole suite: unit tests, fuzz seeds and the end-to-end tests that run real
 # programs under vipa-exec in throwaway network namespaces (needs root).
 test: deps vet
 	$(GO) test -count=1 ./...
 
-# Only the pure packages: no privileges needed.
-unit: deps
-	$(GO) test -count=1 ./internal/conf/... ./internal/policy/... ./internal/rewrite/...
+# Only the pure packages and tests: no privileges, no libseccomp, no C
+# compiler (CGO_ENABLED=0), nothing but Go.
+unit:
+	CGO_ENABLED=0 $(GO) test -count=1 ./internal/conf/ ./internal/policy/ ./internal/rewrite/ ./internal/notify/
+	CGO_ENABLED=0 $(GO) test -count=1 -skip 'TestTable$$' ./internal/hostroute/
+	CGO_ENABLED=0 $(GO) test -count=1 -run 'TestSizes|TestRequest|TestBytecode|TestParseDump|Fuzz' ./internal/sockdiag/
 
 bench: build
 	$(GO) run ./tests/bench -vipa-exec $(BIN)

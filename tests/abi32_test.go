@@ -7,8 +7,9 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -62,7 +63,7 @@ func TestIntegrationI386(t *testing.T) {
 func requireIA32(t *testing.T, client string) {
 	t.Helper()
 	err := exec.Command(client).Run()
-	if errors.Is(err, syscall.ENOEXEC) {
+	if errors.Is(err, unix.ENOEXEC) {
 		t.Skipf("this kernel runs no 32-bit programs (32-bit emulation disabled at boot): %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func (e *env) startBatches(t *testing.T, pol string, dst netip.Addr, opts ...str
 		t.Fatal(err)
 	}
 	c.p = testutil.Start(t, cmd)
-	t.Cleanup(func() { c.stdin.Close() })
+	t.Cleanup(func() { _ = c.stdin.Close() })
 	return c
 }
 
@@ -144,7 +144,7 @@ func (c *batchClient) batch(n int) bool {
 
 func (c *batchClient) stop() {
 	c.t.Helper()
-	c.stdin.Close()
+	_ = c.stdin.Close()
 	wantOK(c.t, "client", c.p.Wait(c.t))
 }
 

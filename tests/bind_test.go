@@ -92,7 +92,7 @@ func TestIntegrationBindRule(t *testing.T) {
 				addr := netip.AddrPortFrom(a, tt.port).String()
 				c, err := e.ns.Dial("tcp", addr)
 				if err == nil {
-					c.Close()
+					_ = c.Close()
 					t.Errorf("dial %s: connected, want connection refused", addr)
 					break // the server served its one connection
 				}
@@ -105,7 +105,7 @@ func TestIntegrationBindRule(t *testing.T) {
 				t.Errorf("dial %s: %v, want the server", addr, err)
 			} else {
 				b, err := io.ReadAll(c)
-				c.Close()
+				_ = c.Close()
 				if err != nil || string(b) != "hello\n" {
 					t.Errorf("dial %s: read %q, %v; want the server's hello", addr, b, err)
 				}
@@ -113,7 +113,7 @@ func TestIntegrationBindRule(t *testing.T) {
 
 			// Unblock a server still waiting after a failed check.
 			if t.Failed() {
-				p.Cmd.Process.Kill()
+				_ = p.Cmd.Process.Kill()
 			}
 			res := p.Wait(t)
 			if !t.Failed() {
@@ -254,13 +254,13 @@ func TestIntegrationBindProgramChecks(t *testing.T) {
 			if !tt.listen.IsValid() {
 				addr := netip.AddrPortFrom(vipa4, tt.port).String()
 				if c, err := e.ns.Dial("tcp", addr); err == nil {
-					c.Close()
+					_ = c.Close()
 					t.Errorf("dial %s: connected, want connection refused", addr)
 				} else if !testutil.IsRefused(err) {
 					t.Errorf("dial %s: %v, want connection refused", addr, err)
 				}
 			}
-			stdin.Close()
+			_ = stdin.Close()
 			res := p.Wait(t)
 			wantOK(t, "llbind", res)
 			if tt.wrapped {

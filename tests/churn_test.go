@@ -52,7 +52,7 @@ func TestIntegrationThreadChurn(t *testing.T) {
 		t.Errorf("supervisor holds %d descriptors after %d threads, want at most %d (half of RLIMIT_NOFILE %d, and 64)",
 			len(fds), threads, bound, nofile)
 	}
-	stdin.Close()
+	_ = stdin.Close()
 	res = p.Wait(t)
 	e.supervisorGone(res)
 	wantOK(t, "churn", res)

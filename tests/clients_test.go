@@ -101,7 +101,7 @@ func TestClientLinkage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			dynamic := false
 			for _, p := range f.Progs {
 				dynamic = dynamic || p.Type == elf.PT_INTERP

@@ -183,7 +183,9 @@ else:
 				if c.proto == "udp" {
 					pc := e.ns.ListenPacket(t, "udp", server.String())
 					peer = func() netip.AddrPort {
-						pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout))
+						if err := pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout)); err != nil {
+							t.Fatal(err)
+						}
 						var b [16]byte
 						_, from, err := pc.ReadFrom(b[:])
 						if err != nil {

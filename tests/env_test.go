@@ -101,7 +101,7 @@ func (e *env) policy(text string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	f.Close()
+	_ = f.Close()
 	return testutil.WriteFile(e.t, e.dir, filepath.Base(f.Name()), text)
 }
 

@@ -68,10 +68,10 @@ func TestIntegrationTerminalInjection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer w.Close()
+			defer func() { _ = w.Close() }()
 			cmd.ExtraFiles = []*os.File{r}
 			tm := startTerminal(t, cmd)
-			r.Close()
+			_ = r.Close()
 			slave := tm.peer(t)
 			if m := tm.expect(t, `ioctl (\w+)\r\n`); m[1] != tt.want {
 				t.Errorf("the program's ioctl: %s, want %s", m[1], tt.want)
@@ -126,6 +126,6 @@ func (tm *terminal) peer(t *testing.T) *os.File {
 		t.Fatalf("TIOCGPTPEER: %v", errno)
 	}
 	f := os.NewFile(uintptr(fd), "pty slave")
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() })
 	return f
 }

@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -43,7 +44,7 @@ func TestIntegrationLauncher(t *testing.T) {
 
 	t.Run("death by signal passes through", func(t *testing.T) {
 		e := e.with(t)
-		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGUSR1} {
+		for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL, unix.SIGUSR1} {
 			res := e.wrapped(pol, "/bin/sh", "-c", fmt.Sprintf("kill -%d $$", int(sig)))
 			if res.Signal != sig {
 				t.Errorf("kill -%d $$: got %v, want death by %v", int(sig), res, sig)
@@ -58,9 +59,9 @@ func TestIntegrationLauncher(t *testing.T) {
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("first line %q, want ready", got)
 		}
-		p.Cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.Cmd.Process.Signal(unix.SIGTERM)
 		res := p.Wait(t)
-		if res.Signal != syscall.SIGTERM {
+		if res.Signal != unix.SIGTERM {
 			t.Errorf("after SIGTERM: got %v, want death by SIGTERM", res)
 		}
 		e.supervisorGone(res)
@@ -88,8 +89,10 @@ func TestIntegrationLauncher(t *testing.T) {
 		if sid != spid {
 			t.Errorf("supervisor %d: session id %d, want its own session (setsid)", spid, sid)
 		}
-		io.WriteString(stdin, "done\n")
-		stdin.Close()
+		if _, err := io.WriteString(stdin, "done\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = stdin.Close()
 		res := p.Wait(t)
 		wantOK(t, "program", res)
 		e.supervisorGone(res)

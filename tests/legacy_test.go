@@ -112,13 +112,15 @@ func observeLegacy(t *testing.T, e *env, recOther *testutil.Recorder, wrap func(
 	}
 	long := testutil.Start(t, cmd)
 	for i := range 2 {
-		stdin.Write([]byte("\n"))
+		if _, err := stdin.Write([]byte("\n")); err != nil {
+			t.Fatal(err)
+		}
 		long.Line(t)
 		recOther.Wait(t, 2*i+1)
 		run(fmt.Sprintf("rr client %d", i), goClient(t), "-connect", netip.AddrPortFrom(other4, serverPort).String())
 		recOther.Wait(t, 2*i+2)
 	}
-	stdin.Close()
+	_ = stdin.Close()
 	res = long.Wait(t)
 	wantOK(t, "long-lived rr client", res)
 	e.supervisorGone(res)

@@ -5,8 +5,9 @@ package tests
 import (
 	"encoding/json"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -81,11 +82,11 @@ func TestIntegrationCounters(t *testing.T) {
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("program said %q, want ready", got)
 		}
-		if err := syscall.Kill(testutil.WaitSupervisor(t, p.Pid()), syscall.SIGUSR1); err != nil {
+		if err := unix.Kill(testutil.WaitSupervisor(t, p.Pid()), unix.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
 		testutil.WaitFor(t, "counters line on stderr", func() bool { return strings.Contains(p.Stderr(), marker) })
-		stdin.Close()
+		_ = stdin.Close()
 		res := p.Wait(t)
 		e.supervisorGone(res)
 		wantOK(t, "program", res)

@@ -10,8 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -273,7 +274,7 @@ func TestIntegrationUntrustedPolicy(t *testing.T) {
 		}, -1},
 		{"a FIFO", func(t *testing.T, dir string) (string, string) {
 			p := filepath.Join(dir, "fifo.toml")
-			if err := syscall.Mkfifo(p, 0o644); err != nil {
+			if err := unix.Mkfifo(p, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return p, p

@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -69,7 +70,7 @@ func (e *env) startReloadClient(t *testing.T, mode string, first ...string) (*re
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logFile.Close() })
+	t.Cleanup(func() { _ = logFile.Close() })
 	cmd := e.command(e.vipaExec, "--supervise="+mode, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")
 	cmd.Stderr = logFile
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
@@ -125,7 +126,7 @@ func (c *reloadClient) waitLines(needle string, n int, what string) {
 // stop ends the client and returns its result.
 func (c *reloadClient) stop() testutil.Result {
 	c.t.Helper()
-	c.stdin.Close()
+	_ = c.stdin.Close()
 	res := c.p.Wait(c.t)
 	wantOK(c.t, "client", res)
 	return res
@@ -187,7 +188,7 @@ func TestIntegrationReload(t *testing.T) {
 		t.Fatalf("a change the watcher cannot see was applied without SIGHUP: source %v", got)
 	}
 	sup := testutil.WaitSupervisor(t, c.p.Pid())
-	if err := syscall.Kill(sup, syscall.SIGHUP); err != nil {
+	if err := unix.Kill(sup, unix.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	c.reloaded(vipa4b, "after SIGHUP")

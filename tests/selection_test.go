@@ -157,7 +157,9 @@ func TestIntegrationUDPConnect(t *testing.T) {
 // recvFrom reads one datagram and returns its source address.
 func recvFrom(t *testing.T, pc net.PacketConn) netip.Addr {
 	t.Helper()
-	pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout))
+	if err := pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout)); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 64)
 	_, from, err := pc.ReadFrom(buf)
 	if err != nil {

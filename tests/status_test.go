@@ -12,8 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -136,7 +137,7 @@ func TestIntegrationStatus(t *testing.T) {
 				t.Errorf("--status from outside the namespace: %v, want the report", res)
 			}
 
-			stdin.Close()
+			_ = stdin.Close()
 			wantOK(t, "program", p.Wait(t))
 			testutil.WaitSupervisorGone(t, program)
 			res = e.run(e.vipaExec, "--status", strconv.Itoa(program))
@@ -196,7 +197,7 @@ func TestIntegrationStatus(t *testing.T) {
 		child := p.Line(t)
 		if pid, err := strconv.Atoi(child); err == nil {
 			// The program's child outlives it: end it with the test.
-			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 		}
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("program said %q", got)
@@ -268,7 +269,7 @@ func TestIntegrationStatusDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stderr.Close()
+	defer func() { _ = stderr.Close() }()
 	cmd.Stderr = stderr
 	p := testutil.Start(t, cmd)
 	program := p.Pid()
@@ -277,7 +278,7 @@ func TestIntegrationStatusDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(daemon, syscall.SIGTERM)
+		_ = unix.Kill(daemon, unix.SIGTERM)
 		testutil.WaitSupervisorGone(t, program)
 	})
 	wantOK(t, "program", p.Wait(t))
@@ -370,7 +371,7 @@ func TestIntegrationStatusListUsers(t *testing.T) {
 	if err := os.Mkdir(run, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(run) })
+	t.Cleanup(func() { _ = os.RemoveAll(run) })
 	if err := os.Chown(run, uid, uid); err != nil {
 		t.Fatal(err)
 	}
@@ -426,10 +427,10 @@ func TestIntegrationStatusListUsers(t *testing.T) {
 		t.Errorf("the user's --status: want the line of %d and none for root's %d\n%s", supervisor, rootSupervisor, res.Stdout)
 	}
 
-	stdin.Close()
+	_ = stdin.Close()
 	wantOK(t, "the user's program", p.Wait(t))
 	testutil.WaitSupervisorGone(t, program)
-	rootStdin.Close()
+	_ = rootStdin.Close()
 	wantOK(t, "root's program", root.Wait(t))
 	testutil.WaitSupervisorGone(t, rootProgram)
 }

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -156,14 +157,14 @@ func TestIntegrationChildren(t *testing.T) {
 		testutil.RequireTool(t, "busybox")
 		e := newEnv(t)
 		fifo := filepath.Join(e.dir, "go")
-		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
 			// Should the test stop early, end the child's wait: a writer
 			// that opens and closes gives the reader end of file.
-			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				f.Close()
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+				_ = f.Close()
 			}
 		})
 		argv := []string{"/bin/sh", "-c", `(read x < "$0"; busybox wget -q -O- "$1") >/dev/null 2>&1 </dev/null & echo started`, fifo, url(dst4)}
@@ -194,7 +195,7 @@ func tempFile(t *testing.T) *os.File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() })
 	return f
 }
 
@@ -216,7 +217,7 @@ func release(t *testing.T, fifo string) {
 		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 		if err == nil {
 			_, err = f.WriteString("go\n")
-			f.Close()
+			_ = f.Close()
 		}
 		done <- err
 	}()

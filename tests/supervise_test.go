@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -98,20 +99,20 @@ os.write(1, b"ready\n")
 while True:
     signal.pause()
 `
-		forwarded := []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
-			syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGTSTP,
-			syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGXCPU, syscall.SIGPROF, 34, 35, 50, 64}
-		kept := []syscall.Signal{syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE}
+		forwarded := []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1,
+			unix.SIGUSR2, unix.SIGALRM, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP,
+			unix.SIGTTIN, unix.SIGTTOU, unix.SIGXCPU, unix.SIGPROF, 34, 35, 50, 64}
+		kept := []unix.Signal{unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE}
 		argv := []string{python, "-c", recorder}
-		for _, s := range slices.Concat(forwarded, kept, []syscall.Signal{syscall.SIGTERM}) {
+		for _, s := range slices.Concat(forwarded, kept, []unix.Signal{unix.SIGTERM}) {
 			argv = append(argv, strconv.Itoa(int(s)))
 		}
 		p := testutil.Start(t, e.command(e.parent(pol, argv...)...))
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("program said %q, want ready", got)
 		}
-		send := func(s syscall.Signal) {
-			if err := syscall.Kill(p.Pid(), s); err != nil {
+		send := func(s unix.Signal) {
+			if err := unix.Kill(p.Pid(), s); err != nil {
 				t.Fatalf("kill -%d %d: %v", int(s), p.Pid(), err)
 			}
 		}
@@ -125,13 +126,13 @@ while True:
 		// SIGUSR2.
 		for _, s := range kept {
 			send(s)
-			send(syscall.SIGUSR2)
-			if got, want := p.Line(t), fmt.Sprint("got ", int(syscall.SIGUSR2)); got != want {
+			send(unix.SIGUSR2)
+			if got, want := p.Line(t), fmt.Sprint("got ", int(unix.SIGUSR2)); got != want {
 				t.Errorf("signal %d reached the program: it said %q, want %q", int(s), got, want)
 			}
 		}
-		send(syscall.SIGTERM)
-		if got, want := p.Line(t), fmt.Sprint("got ", int(syscall.SIGTERM)); got != want {
+		send(unix.SIGTERM)
+		if got, want := p.Line(t), fmt.Sprint("got ", int(unix.SIGTERM)); got != want {
 			t.Errorf("after SIGTERM the program said %q, want %q", got, want)
 		}
 		res := p.Wait(t)
@@ -179,7 +180,7 @@ while True:
 		// The descendant runs until the test ends it, after vipa-exec exits.
 		res := e.run(e.parent(pol, "/bin/sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!; exit 4")...)
 		if pid, err := strconv.Atoi(strings.TrimSpace(res.Stdout)); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
+			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 		if res.Exit != 4 {
 			t.Errorf("got %v, want exit 4", res)
@@ -221,7 +222,7 @@ while True:
 		if got := p.Line(t); got != "ready" {
 			t.Fatalf("program said %q, want ready", got)
 		}
-		if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
+		if err := unix.Kill(p.Pid(), unix.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		if got := p.Line(t); got != vipa4.String() {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +30,7 @@ func TestIntegrationSocketActivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	const check = `
 import os, socket
 assert os.environ["LISTEN_FDS"] == "1", os.environ.get("LISTEN_FDS")
@@ -68,7 +67,7 @@ func TestIntegrationNotifySocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,9 @@ s.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
 
 	buf := make([]byte, 64)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-	unix.SetNonblock(fd, true)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
 	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
 	if err != nil {
 		t.Fatalf("no notification: %v", err)
@@ -135,7 +136,7 @@ while True:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd := e.command(e.vipa(e.policy(standardPolicy), python, "-c", shutdown, dst4.String(), "8080")...)
 	cmd.Stderr = logFile
 	p := testutil.Start(t, cmd)
@@ -144,7 +145,7 @@ while True:
 	}
 	sup := testutil.WaitSupervisor(t, p.Pid())
 	for _, pid := range []int{sup, p.Pid()} {
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		if err := unix.Kill(pid, unix.SIGTERM); err != nil {
 			t.Fatalf("SIGTERM %d: %v", pid, err)
 		}
 	}

@@ -177,7 +177,7 @@ func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
 	// Non-blocking, the master is handled by Go's poller: Close interrupts
 	// a pending Read.
 	master := os.NewFile(uintptr(mfd), "/dev/ptmx")
-	t.Cleanup(func() { master.Close() })
+	t.Cleanup(func() { _ = master.Close() })
 	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatalf("unlock pty: %v", err)
 	}
@@ -189,7 +189,7 @@ func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
 	if err != nil {
 		t.Fatalf("open pty slave: %v", err)
 	}
-	defer slave.Close() // the child has its copies
+	defer func() { _ = slave.Close() }() // the child has its copies
 
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -213,7 +213,7 @@ func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
 			tm.mu.Unlock()
 			// Everything in the session: a stopped job would outlive its
 			// shell otherwise, holding the terminal.
-			unix.Kill(-pid, unix.SIGKILL)
+			_ = unix.Kill(-pid, unix.SIGKILL)
 			killSession(pid)
 		case <-tm.waited:
 		}
@@ -236,7 +236,7 @@ func killSession(sid int) {
 			continue
 		}
 		if s, err := unix.Getsid(pid); err == nil && s == sid {
-			unix.Kill(pid, unix.SIGKILL)
+			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 	}
 }

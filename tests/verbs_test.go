@@ -230,14 +230,16 @@ func TestIntegrationExplainNext(t *testing.T) {
 			if i > 0 {
 				want = explained(t, e, pol, dest)
 			}
-			stdin.Write([]byte("\n"))
+			if _, err := stdin.Write([]byte("\n")); err != nil {
+				t.Fatal(err)
+			}
 			p.Line(t)
 			e.rec4.Wait(t, i+1)
 			if got := e.rec4.Peers()[i].Addr(); i > 0 && got != want {
 				t.Errorf("connection %d: --explain said %v, the server saw %v", i, want, got)
 			}
 		}
-		stdin.Close()
+		_ = stdin.Close()
 		res := p.Wait(t)
 		wantOK(t, "rr client", res)
 		e.supervisorGone(res)
@@ -257,7 +259,7 @@ func TestIntegrationExplainNext(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 				return nil
 			})
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -53,18 +52,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Load reads and validates the policy file at path. A file that cannot be
-// read gives the error of os.ReadFile, anything else an [*Error].
-func Load(path string) (*policy.Policy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
-}
-
-// Parse is [Load] on the contents of a file; name is the file name that
-// errors and rule origins show. It reads src_vipa.conf files too, resolving
+// Parse reads and validates the contents of a policy file; name is the file
+// name that errors and rule origins show. It reads src_vipa.conf files too, resolving
 // their host names with Go's resolver, and drops their warnings: see [Read].
 func Parse(name string, data []byte) (*policy.Policy, error) {
 	r, err := Read(context.Background(), name, data, Options{})

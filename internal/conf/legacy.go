@@ -446,7 +446,7 @@ func (lf *legacyFile) resolve(ctx context.Context, r Resolver) error {
 		}
 		// As src_vipa: IPv4 if both the destination and a source have an
 		// IPv4 address, else IPv6.
-		v6 := !(len(d.v4) > 0 && has(false))
+		v6 := len(d.v4) == 0 || !has(false)
 		if len(d.of(v6)) == 0 || !has(v6) {
 			what := "the destination " + rule.dest
 			if len(d.v4) > 0 {

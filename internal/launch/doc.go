@@ -15,6 +15,14 @@
 // Between loading the filter and the acknowledgement the launcher makes no
 // bind or connect: nobody would answer it.
 //
+// # cgo
+//
+// This is vipa-exec's one cgo package: libseccomp compiles the filter
+// (from internal/notify's ABI tables), and C runs where Go cannot (the
+// detaching stage's constructor, before the Go runtime starts; the signal
+// catcher; the nesting probe's vfork). Built without cgo, every entry
+// point fails with an error wrapping errors.ErrUnsupported.
+//
 // # Environment
 //
 // _VIPA_EXEC_STAGE marks the internal stages ("detach", "serve"); it is set

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -56,11 +56,11 @@ func Exec(opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
-	filter, err := notify.NewFilter(opts.Filter)
+	filter, err := newFilter(opts.Filter)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func Exec(opts Options) error {
 	if _, err := detacher.Wait(); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
-	conn.Close()
+	_ = conn.Close()
 	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)
 }
 
@@ -102,7 +102,7 @@ func handOver(conn *os.File, filter *notify.Filter, warn io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer listener.Close()
+	defer func() { _ = listener.Close() }()
 	var fdmsg [4]byte
 	binary.NativeEndian.PutUint32(fdmsg[:], uint32(listener.FD()))
 	if _, err := conn.Write(fdmsg[:]); err != nil {

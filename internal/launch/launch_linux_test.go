@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -6,8 +6,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestChooseMode(t *testing.T) {
@@ -89,15 +90,15 @@ func TestListenPID(t *testing.T) {
 
 func TestForwardedSignals(t *testing.T) {
 	got := forwardedSignals()
-	has := func(s syscall.Signal) bool { return slices.Contains(got, os.Signal(s)) }
-	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGTSTP,
-		syscall.SIGALRM, syscall.SIGABRT, 34, 64} {
+	has := func(s unix.Signal) bool { return slices.Contains(got, os.Signal(s)) }
+	for _, s := range []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM,
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP,
+		unix.SIGALRM, unix.SIGABRT, 34, 64} {
 		if !has(s) {
 			t.Errorf("%v (%d) is not forwarded", s, int(s))
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE, 32, 33} {
+	for _, s := range []unix.Signal{unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, 32, 33} {
 		if has(s) {
 			t.Errorf("%v (%d) is forwarded", s, int(s))
 		}
@@ -112,10 +113,10 @@ func TestFailureStatus(t *testing.T) {
 		err  error
 		want int
 	}{
-		{&ExecError{Path: "/x", Err: syscall.ENOENT}, 127},
-		{&ExecError{Path: "/x", Err: syscall.EACCES}, 126},
-		{&ExecError{Path: "/x", Err: syscall.ENOEXEC}, 126},
-		{syscall.ENOENT, 2}, // not from exec: a setup failure
+		{&ExecError{Path: "/x", Err: unix.ENOENT}, 127},
+		{&ExecError{Path: "/x", Err: unix.EACCES}, 126},
+		{&ExecError{Path: "/x", Err: unix.ENOEXEC}, 126},
+		{unix.ENOENT, 2}, // not from exec: a setup failure
 		{os.ErrInvalid, 2},
 	}
 	for _, tt := range tests {

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || !cgo
 
 package launch
 
@@ -39,15 +39,20 @@ type ExecError struct {
 func (e *ExecError) Error() string { return fmt.Sprintf("exec %s: %v", e.Path, e.Err) }
 func (e *ExecError) Unwrap() error { return e.Err }
 
-var errNotLinux = fmt.Errorf("vipa-exec needs Linux: %w", errors.ErrUnsupported)
+// errNotLinux: the launcher needs Linux, and a build with cgo (libseccomp
+// compiles the filter; C runs before the Go runtime in the supervisor's
+// detaching stage). Without cgo the rest of vipa-exec still builds, vets
+// and tests: --check, --explain, --convert and --status need no launcher.
+var errNotLinux = fmt.Errorf("vipa-exec needs Linux and a cgo build (libseccomp) to run a program: %w", errors.ErrUnsupported)
 
-// Exec fails: seccomp user notification is Linux-only.
+// Exec fails: seccomp user notification is Linux-only, and the filter's
+// compiler needs cgo.
 func Exec(Options) error { return errNotLinux }
 
-// MayChangeCred fails everywhere but Linux.
+// MayChangeCred fails without Linux and cgo.
 func MayChangeCred(*Credential) error { return errNotLinux }
 
-// Stage is always "" outside Linux.
+// Stage is the internal stage, as on Linux; RunStage fails.
 func Stage() string { return os.Getenv("_VIPA_EXEC_STAGE") }
 
 // Setup mirrors the Linux type.
@@ -57,9 +62,6 @@ type Setup struct {
 	Program int
 	Parent  bool
 }
-
-// Prepare mirrors the Linux type.
-type Prepare func(s Setup) (func(any) error, error)
 
 // Mode mirrors the Linux type.
 type Mode string
@@ -71,17 +73,17 @@ const (
 	ModeParent   Mode = "parent"
 )
 
-// ParseMode fails everywhere but Linux.
+// ParseMode fails without Linux and cgo.
 func ParseMode(string) (Mode, error) { return "", errNotLinux }
 
-// ChooseMode fails everywhere but Linux.
+// ChooseMode fails without Linux and cgo.
 func ChooseMode(Mode) (Mode, string, error) { return "", "", errNotLinux }
 
-// Supervise fails everywhere but Linux.
+// Supervise fails without Linux and cgo.
 func Supervise(Options, Prepare) (int, error) { return 2, errNotLinux }
 
 // FailureStatus is 2: nothing can be executed.
 func FailureStatus(error) int { return 2 }
 
-// RunStage fails everywhere but Linux.
+// RunStage fails without Linux and cgo.
 func RunStage(Prepare) int { return 2 }

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -90,7 +89,7 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 		// itself), the write fails with EPIPE.
 		fmt.Fprintf(conn, "supervisor: %v", err)
 	}
-	conn.Close()
+	_ = conn.Close()
 	if err == nil {
 		go func() {
 			if err := serve(l); err != nil {
@@ -129,7 +128,7 @@ func startProgram(spec []byte) (*os.File, *os.Process, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("start program: %w", err)
 	}
-	defer theirs.Close()
+	defer func() { _ = theirs.Close() }()
 	connFD := len(files)
 	p, err := os.StartProcess(exe, []string{"vipa-exec", strconv.Itoa(connFD)}, &os.ProcAttr{
 		Env:   append(os.Environ(), stageEnv+"="+stageProgram),
@@ -139,11 +138,11 @@ func startProgram(spec []byte) (*os.File, *os.Process, error) {
 	// open behind PROGRAM's back.
 	for _, f := range files[3:] {
 		if f != nil {
-			f.Close()
+			_ = f.Close()
 		}
 	}
 	if err != nil {
-		ours.Close()
+		_ = ours.Close()
 		return nil, nil, fmt.Errorf("start program: %w", err)
 	}
 	// If the stage died at once this fails, and waitProgram collects its
@@ -190,7 +189,7 @@ func inheritedFiles() ([]*os.File, error) {
 // 33.
 func forwardedSignals() []os.Signal {
 	var out []os.Signal
-	for n := syscall.Signal(1); n <= 64; n++ {
+	for n := unix.Signal(1); n <= 64; n++ {
 		switch n {
 		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, 32, 33:
 			continue
@@ -211,14 +210,14 @@ type arrival struct {
 // caughtInC are the forwarded signals a C handler takes
 // (forward_linux.c): those os/signal cannot deliver, and the terminal
 // signals, for their si_code.
-var caughtInC = []syscall.Signal{unix.SIGPROF, 34, unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH}
+var caughtInC = []unix.Signal{unix.SIGPROF, 34, unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH}
 
 // notifyForwarded delivers every forwarded signal to ch: through os/signal,
 // or for caughtInC through a C handler and a pipe.
 func notifyForwarded(ch chan<- arrival) error {
 	var viaGo []os.Signal
 	for _, s := range forwardedSignals() {
-		if !slices.Contains(caughtInC, s.(syscall.Signal)) {
+		if !slices.Contains(caughtInC, s.(unix.Signal)) {
 			viaGo = append(viaGo, s)
 		}
 	}
@@ -248,7 +247,7 @@ func notifyForwarded(ch chan<- arrival) error {
 				return
 			}
 			for i := 0; i+1 < n; i += 2 {
-				ch <- arrival{sig: syscall.Signal(b[i]), byKernel: b[i+1] == 1}
+				ch <- arrival{sig: unix.Signal(b[i]), byKernel: b[i+1] == 1}
 			}
 		}
 	}()
@@ -351,7 +350,7 @@ func waitProgram(child *os.Process, sigs <-chan arrival) (int, error) {
 
 // jobControlStop reports whether sig is one a terminal or a job-control
 // shell stops a job with.
-func jobControlStop(sig syscall.Signal) bool {
+func jobControlStop(sig unix.Signal) bool {
 	return sig == unix.SIGTSTP || sig == unix.SIGTTIN || sig == unix.SIGTTOU
 }
 
@@ -373,7 +372,7 @@ func programStage() error {
 	}
 	unix.CloseOnExec(fd)
 	conn := os.NewFile(uintptr(fd), "supervisor")
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	b, err := readFrame(conn)
 	if err != nil {
 		return err
@@ -382,14 +381,14 @@ func programStage() error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return fmt.Errorf("program stage: %w", err)
 	}
-	filter, err := notify.NewFilter(spec.Filter)
+	filter, err := newFilter(spec.Filter)
 	if err != nil {
 		return err
 	}
 	if err := handOver(conn, filter, os.Stderr); err != nil {
 		return err
 	}
-	conn.Close()
+	_ = conn.Close()
 	return execProgram(spec.Path, spec.Argv, listenPID(spec.Env, os.Getppid(), os.Getpid()), spec.Cred)
 }
 

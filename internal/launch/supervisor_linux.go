@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && cgo
 
 package launch
 
@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -60,13 +59,13 @@ func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
 	}
-	defer theirs.Close()
+	defer func() { _ = theirs.Close() }()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		ours.Close()
+		_ = ours.Close()
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
 	}
-	defer devnull.Close()
+	defer func() { _ = devnull.Close() }()
 	// The supervisor keeps stderr for its warnings, and nothing else of
 	// vipa-exec's: no terminal on stdin or stdout.
 	p, err := os.StartProcess(exe, []string{SupervisorName, strconv.Itoa(os.Getpid())}, &os.ProcAttr{
@@ -75,7 +74,7 @@ func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
 		Files: []*os.File{devnull, devnull, os.Stderr, theirs},
 	})
 	if err != nil {
-		ours.Close()
+		_ = ours.Close()
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	return ours, p, nil
@@ -132,8 +131,8 @@ func supervise(prepare Prepare) int {
 	// Signals meant for PROGRAM or its terminal must not end the supervisor
 	// while PROGRAM still needs it; it ends by itself after PROGRAM. (The
 	// supervisor's own work may take SIGHUP back, to reload its policy.)
-	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGTERM,
-		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
+	signal.Ignore(unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
+		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPIPE)
 	conn := os.NewFile(supervisorFD, "launcher")
 	setup, err := receive(conn)
 	var serve func(*notify.Listener) error
@@ -147,14 +146,14 @@ func supervise(prepare Prepare) int {
 	if err != nil {
 		// The launcher gives up on PROGRAM when it reads this.
 		fmt.Fprintf(conn, "supervisor: %v", err)
-		conn.Close()
+		_ = conn.Close()
 		return 1
 	}
 	if _, err := conn.Write([]byte{ackOK}); err != nil {
 		return 1 // the launcher is gone; nothing to serve
 	}
-	conn.Close()
-	defer l.Close()
+	_ = conn.Close()
+	defer func() { _ = l.Close() }()
 	if err := serve(l); err != nil {
 		fmt.Fprintf(os.Stderr, "vipa-exec-supervisor: %v\n", err)
 		return 1
@@ -195,7 +194,7 @@ func takeListener(conn *os.File, pid int) (*notify.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pid %d: %w", pid, err)
 	}
-	defer unix.Close(pidfd)
+	defer func() { _ = unix.Close(pidfd) }()
 	fd, err := unix.PidfdGetfd(pidfd, int(binary.NativeEndian.Uint32(fdmsg[:])), 0)
 	if err != nil {
 		err = fmt.Errorf("take the filter's listener from pid %d: %w", pid, err)

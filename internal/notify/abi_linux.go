@@ -5,8 +5,6 @@ package notify
 import (
 	"encoding/binary"
 	"fmt"
-
-	seccomp "github.com/seccomp/libseccomp-golang"
 )
 
 // Op is what a trapped call asks for, whatever the ABI it came through.
@@ -46,18 +44,22 @@ type Call struct {
 	Compat bool
 }
 
-// abi is one system call ABI the filter covers.
-type abi struct {
-	arch      seccomp.ScmpArch
-	auditArch uint32
-	compat    bool
-	nr        map[int32]Op
-	// socketcall is the multiplexer's number (i386), or -1. Its arguments
+// ABI is one system call ABI the filter covers. The filter's compiler
+// (internal/launch, with libseccomp) reads these tables as the decoder here
+// does, so that what is trapped and what is decoded cannot drift apart.
+type ABI struct {
+	// Arch is libseccomp's name of the architecture ("amd64", "x86",
+	// "x32", "arm64", "arm"), or "" for the native one.
+	Arch      string
+	AuditArch uint32
+	Compat    bool
+	Calls     map[int32]Op
+	// Socketcall is the multiplexer's number (i386), or -1. Its arguments
 	// are in the caller's memory, out of the filter's sight, so the filter
 	// traps socketcall(SYS_CONNECT, ...) whatever the address length.
-	socketcall int32
-	sendmsg    int32 // trapped only with FilterOptions.TrapSendmsg
-	sendmmsg   int32 // likewise
+	Socketcall int32
+	Sendmsg    int32 // trapped only with FilterOptions.TrapSendmsg
+	Sendmmsg   int32 // likewise
 }
 
 // socketcall(2) call numbers (include/uapi/linux/net.h).
@@ -69,16 +71,17 @@ const (
 	sysSendmmsg = 20
 )
 
-var socketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg, sysSendmmsg: OpSendmmsg}
+// SocketcallOps are the socketcall(2) calls the supervisor handles.
+var SocketcallOps = map[uint64]Op{sysBind: OpBind, sysConnect: OpConnect, sysSendto: OpSendto, sysSendmsg: OpSendmsg, sysSendmmsg: OpSendmmsg}
 
 // findABI returns the ABI among abis of a notification.
-func findABI(abis []abi, auditArch uint32, nr int32) *abi {
+func findABI(abis []ABI, auditArch uint32, nr int32) *ABI {
 	for i := range abis {
 		a := &abis[i]
-		if a.auditArch != auditArch {
+		if a.AuditArch != auditArch {
 			continue
 		}
-		if _, ok := a.nr[nr]; ok || nr == a.socketcall || nr == a.sendmsg || nr == a.sendmmsg {
+		if _, ok := a.Calls[nr]; ok || nr == a.Socketcall || nr == a.Sendmsg || nr == a.Sendmmsg {
 			return a
 		}
 	}
@@ -87,25 +90,25 @@ func findABI(abis []abi, auditArch uint32, nr int32) *abi {
 
 // Call decodes the trapped call's arguments. An unknown call decodes to
 // OpNone; a socketcall whose arguments cannot be read is an error.
-func (r *Request) Call() (Call, error) { return decodeCall(abis, &r.Data, r.ReadMem) }
+func (r *Request) Call() (Call, error) { return decodeCall(ABIs, &r.Data, r.ReadMem) }
 
 // decodeCall decodes the call data made through one of abis; readMem reads
 // the caller's memory.
-func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte) error) (Call, error) {
+func decodeCall(abis []ABI, d *SeccompData, readMem func(addr uint64, buf []byte) error) (Call, error) {
 	a := findABI(abis, d.Arch, d.Nr)
 	if a == nil {
 		return Call{}, nil
 	}
 	args := d.Args
-	op := a.nr[d.Nr]
+	op := a.Calls[d.Nr]
 	switch d.Nr {
-	case a.sendmsg:
+	case a.Sendmsg:
 		op = OpSendmsg
-	case a.sendmmsg:
+	case a.Sendmmsg:
 		op = OpSendmmsg
 	}
-	if d.Nr == a.socketcall {
-		op = socketcallOps[args[0]]
+	if d.Nr == a.Socketcall {
+		op = SocketcallOps[args[0]]
 		if op == OpNone {
 			return Call{}, nil
 		}
@@ -119,7 +122,7 @@ func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte
 			args[i] = uint64(binary.LittleEndian.Uint32(buf[4*i:]))
 		}
 	}
-	c := Call{Op: op, Fd: int(int32(args[0])), Compat: a.compat}
+	c := Call{Op: op, Fd: int(int32(args[0])), Compat: a.Compat}
 	switch op {
 	case OpConnect, OpBind:
 		c.Addr, c.AddrLen = args[1], args[2]
@@ -130,7 +133,7 @@ func decodeCall(abis []abi, d *SeccompData, readMem func(addr uint64, buf []byte
 	case OpSendmmsg:
 		c.Addr, c.AddrLen = args[1], args[2]
 	}
-	if a.compat {
+	if a.Compat {
 		c.Addr, c.AddrLen = uint64(uint32(c.Addr)), uint64(uint32(c.AddrLen))
 	}
 	return c, nil

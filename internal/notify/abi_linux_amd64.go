@@ -2,5 +2,5 @@
 
 package notify
 
-// abis are the ABIs of the running kernel.
-var abis = abisAMD64
+// ABIs are the ABIs of the running kernel.
+var ABIs = ABIsAMD64

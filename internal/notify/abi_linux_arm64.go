@@ -2,5 +2,5 @@
 
 package notify
 
-// abis are the ABIs of the running kernel.
-var abis = abisARM64
+// ABIs are the ABIs of the running kernel.
+var ABIs = ABIsARM64

@@ -5,17 +5,16 @@ package notify
 import (
 	"runtime"
 
-	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
-// abis is the native ABI only: on architectures other than x86_64 and
+// ABIs is the native ABI only: on architectures other than x86_64 and
 // arm64 vipa-exec covers the native ABI, and the filter kills a program
 // using another one rather than letting it run unfiltered.
-var abis = []abi{{
-	arch: seccomp.ArchNative, auditArch: nativeAuditArch(),
-	nr:         map[int32]Op{unix.SYS_CONNECT: OpConnect, unix.SYS_BIND: OpBind, unix.SYS_SENDTO: OpSendto},
-	socketcall: -1, sendmsg: unix.SYS_SENDMSG, sendmmsg: unix.SYS_SENDMMSG,
+var ABIs = []ABI{{
+	AuditArch:  nativeAuditArch(),
+	Calls:      map[int32]Op{unix.SYS_CONNECT: OpConnect, unix.SYS_BIND: OpBind, unix.SYS_SENDTO: OpSendto},
+	Socketcall: -1, Sendmsg: unix.SYS_SENDMSG, Sendmmsg: unix.SYS_SENDMMSG,
 }}
 
 func nativeAuditArch() uint32 {
@@ -27,5 +26,5 @@ func nativeAuditArch() uint32 {
 	case "riscv64":
 		return unix.AUDIT_ARCH_RISCV64
 	}
-	return 0 // unknown: NewFilter refuses to run
+	return 0 // unknown: the filter's compiler refuses to run
 }

@@ -1,13 +1,15 @@
-// Package notify owns the seccomp side of vipa-exec: the filter that traps
-// bind(2) and connect(2) (and refuses the ioctls that type into a
-// terminal), the listener descriptor, and the loop that answers its
-// notifications.
+// Package notify owns the seccomp side of vipa-exec: the tables of the ABIs
+// the filter traps bind(2) and connect(2) in, the filter's load, the
+// listener descriptor, and the loop that answers its notifications.
+// internal/launch compiles the filter (libseccomp, cgo) from these tables;
+// this package needs no cgo.
 //
 // # Invariants
 //
 //   - Every notification received is answered, also when the handler panics
 //     (with "continue"): a traced program never hangs on the supervisor.
-//   - Only this package and internal/rewrite use unsafe and raw syscalls.
+//   - unsafe and raw syscalls only in the packages that own a piece of the
+//     kernel, this one among them (.golangci.yml's depguard rules).
 //   - The filter is never loaded into the supervisor: it would trap the
 //     supervisor's own binds.
 //   - A notification names the calling thread. Descriptors are taken through

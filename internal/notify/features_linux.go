@@ -33,12 +33,12 @@ func CheckKernel() error {
 	if err != nil {
 		return &FeatureError{Feature: "pidfd_open", MinVersion: MinKernel, Err: err}
 	}
-	defer unix.Close(self)
+	defer func() { _ = unix.Close(self) }()
 	dup, err := unix.PidfdGetfd(self, self, 0)
 	if err != nil {
 		return &FeatureError{Feature: "pidfd_getfd", MinVersion: MinKernel, Err: err}
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return fmt.Errorf("uname: %w", err)

@@ -81,7 +81,7 @@ func (c *pidfdCache) close() {
 }
 
 func (c *pidfdCache) drop(tid uint32) {
-	unix.Close(c.m[tid].pidfd)
+	_ = unix.Close(c.m[tid].pidfd)
 	delete(c.m, tid)
 }
 
@@ -129,14 +129,14 @@ func (c *pidfdCache) getfd(tid uint32, fd int) (dup int, fresh bool, err error) 
 		return -1, true, err
 	}
 	dup, err = pidfdGetfd(pfd, fd)
-	unix.Close(pfd)
+	_ = unix.Close(pfd)
 	return dup, true, err
 }
 
 func (c *pidfdCache) cachedGetfd(tid uint32, fd int) (dup int, fresh bool, err error) {
 	if t, ok := c.m[tid]; ok {
 		dup, err := pidfdGetfd(t.pidfd, fd)
-		if err != unix.ESRCH {
+		if !errors.Is(err, unix.ESRCH) {
 			return dup, false, err
 		}
 		// The cached thread is gone and its id now names another one.
@@ -148,7 +148,7 @@ func (c *pidfdCache) cachedGetfd(tid uint32, fd int) (dup int, fresh bool, err e
 	}
 	dup, err = pidfdGetfd(pfd, fd)
 	if !cacheable || err != nil {
-		unix.Close(pfd)
+		_ = unix.Close(pfd)
 		return dup, true, err
 	}
 	if len(c.m) >= c.limit {
@@ -196,13 +196,13 @@ func (c *pidfdCache) open(tid uint32) (pfd int, cacheable bool, err error) {
 		if err == nil {
 			return pfd, true, nil
 		}
-		if err != unix.EINVAL {
+		if !errors.Is(err, unix.EINVAL) {
 			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
 		}
 		// Linux 6.9 to 6.14 refuse a thread already reaped with EINVAL
 		// too: only if the flag fails for this very thread is it unknown.
 		if self, err := pidfdOpen(unix.Gettid(), pidfdThread); err == nil {
-			unix.Close(self)
+			_ = unix.Close(self)
 			return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, unix.ESRCH)
 		}
 		c.noThreadFds = true
@@ -214,7 +214,7 @@ func (c *pidfdCache) open(tid uint32) (pfd int, cacheable bool, err error) {
 	if err == nil {
 		return pfd, true, nil
 	}
-	if err != unix.EINVAL && err != unix.ENOENT {
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return -1, false, fmt.Errorf("pidfd_open(%d): %w", tid, err)
 	}
 	tgid, err := threadGroup(tid)

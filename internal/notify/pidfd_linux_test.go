@@ -75,7 +75,7 @@ func startThread(t *testing.T) testThread {
 			if err != nil {
 				t.Fatalf("pidfd_open(%d, PIDFD_THREAD): %v", tid, err)
 			}
-			defer unix.Close(pfd)
+			defer func() { _ = unix.Close(pfd) }()
 			// The pidfd polls readable once the thread has exited.
 			fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
 			for {
@@ -98,7 +98,7 @@ func requireThreadPidfds(t *testing.T) {
 	t.Helper()
 	pfd, err := unix.PidfdOpen(unix.Gettid(), pidfdThread)
 	if err == nil {
-		unix.Close(pfd)
+		_ = unix.Close(pfd)
 	}
 	testutil.Require(t, err == nil, "needs PIDFD_THREAD (Linux 6.9)")
 }
@@ -110,7 +110,7 @@ func pipeFD(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close(); w.Close() })
+	t.Cleanup(func() { _ = r.Close(); _ = w.Close() })
 	return int(r.Fd())
 }
 
@@ -121,7 +121,7 @@ func getfd(t *testing.T, c *pidfdCache, tid uint32, fd int) {
 	if err != nil {
 		t.Fatalf("getfd(%d, %d): %v", tid, fd, err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 }
 
 func cached(c *pidfdCache, tids ...uint32) []uint32 {
@@ -197,7 +197,7 @@ func TestPidfdCacheReopens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("getfd through a stale entry: %v", err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 	if !fresh {
 		t.Error("getfd through a stale entry: fresh = false, want true (the caller must check ID_VALID)")
 	}
@@ -205,7 +205,7 @@ func TestPidfdCacheReopens(t *testing.T) {
 	if dup, err := pidfdGetfd(c.m[live.tid].pidfd, fd); err != nil {
 		t.Errorf("pidfd_getfd through the new entry: %v", err)
 	} else {
-		unix.Close(dup)
+		_ = unix.Close(dup)
 	}
 	// The stale pidfd was closed, not leaked beside the new one.
 	if after := len(testutil.OpenFDs()); after != before {
@@ -237,9 +237,11 @@ func TestPidfdCacheEMFILE(t *testing.T) {
 	var fill []int
 	defer func() {
 		for _, f := range fill {
-			unix.Close(f)
+			_ = unix.Close(f)
 		}
-		unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+			t.Error(err)
+		}
 	}()
 	for {
 		f, err := unix.Dup(fd)
@@ -256,7 +258,7 @@ func TestPidfdCacheEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatalf("getfd with no descriptor free: %v", err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 	if !fresh || len(c.m) != 0 {
 		t.Errorf("getfd with no descriptor free: fresh %v, %d cached; want fresh and none cached", fresh, len(c.m))
 	}

@@ -21,11 +21,6 @@ type Handler interface {
 	Handle(r *Request) Response
 }
 
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(r *Request) Response
-
-func (f HandlerFunc) Handle(r *Request) Response { return f(r) }
-
 // Response is the answer to a notification.
 type Response struct {
 	// Continue lets the kernel run the original syscall. Otherwise the
@@ -87,7 +82,7 @@ func (r *Request) WriteMem(addr uint64, b []byte) error {
 		}
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	if !r.Valid() {
 		return fmt.Errorf("write memory of pid %d: %w", r.Pid, ErrNotPending)
 	}
@@ -119,7 +114,7 @@ func (r *Request) GetFD(fd int) (int, error) {
 		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, err)
 	}
 	if fresh && !r.Valid() {
-		unix.Close(dup)
+		_ = unix.Close(dup)
 		return -1, fmt.Errorf("get fd %d of pid %d: %w", fd, r.Pid, ErrNotPending)
 	}
 	return dup, nil

@@ -95,11 +95,11 @@ func ParsePortRange(s string) (PortRange, error) {
 	}
 	l, err := parsePort(lo)
 	if err != nil {
-		return PortRange{}, fmt.Errorf("%w %q: %s", ErrInvalidPorts, s, err)
+		return PortRange{}, fmt.Errorf("%w %q: %w", ErrInvalidPorts, s, err)
 	}
 	h, err := parsePort(hi)
 	if err != nil {
-		return PortRange{}, fmt.Errorf("%w %q: %s", ErrInvalidPorts, s, err)
+		return PortRange{}, fmt.Errorf("%w %q: %w", ErrInvalidPorts, s, err)
 	}
 	r := PortRange{Lo: l, Hi: h}
 	if err := r.check(); err != nil {
@@ -181,7 +181,7 @@ func ParseRRMode(s string) (fs.FileMode, error) {
 	}
 	m, err := strconv.ParseUint(s, 8, 32)
 	if err != nil {
-		return 0, fmt.Errorf("%w %q: %s", ErrInvalidRRMode, s, err)
+		return 0, fmt.Errorf("%w %q: %w", ErrInvalidRRMode, s, err)
 	}
 	mode := fs.FileMode(m)
 	if err := CheckRRMode(mode); err != nil {

@@ -301,7 +301,7 @@ func (h *Handler) bindSource(r program, fd int, sa Sockaddr, d *decision) notify
 	if err != nil {
 		return h.unrewritten(r, m, "get the socket", err, d)
 	}
-	defer unix.Close(sock)
+	defer func() { _ = unix.Close(sock) }()
 	if !unbound {
 		d.why = ReasonBoundByProgram
 		return notify.Continue() // its choice stands
@@ -388,7 +388,7 @@ func getSocket(r program, fd int) (sock int, family uint16, unbound bool, err er
 	}
 	family, unbound, err = boundState(sock)
 	if err != nil {
-		unix.Close(sock)
+		_ = unix.Close(sock)
 		return -1, 0, false, err
 	}
 	return sock, family, unbound, nil
@@ -427,7 +427,7 @@ func (h *Handler) bind(r program, c notify.Call, d *decision) notify.Response {
 	if err != nil {
 		return h.unrewritten(r, m, "get the socket", err, d)
 	}
-	unix.Close(sock)
+	_ = unix.Close(sock)
 	if family != sa.Family {
 		d.why = ReasonFamilyMismatch
 		return notify.Continue() // the kernel refuses this mix itself
@@ -467,7 +467,7 @@ func (h *Handler) deferBind(r program, c notify.Call, sa Sockaddr, d *decision) 
 		d.why, d.detail = ReasonWildcardNotDeferred, errnoOf(err).Error()
 		return notify.Continue()
 	}
-	defer unix.Close(sock)
+	defer func() { _ = unix.Close(sock) }()
 	switch {
 	case family != sa.Family:
 		d.why = ReasonFamilyMismatch

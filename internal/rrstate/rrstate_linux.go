@@ -95,7 +95,7 @@ func Open(path string) (*Dir, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("rr state: stat %s: %w", path, err)
 	}
 	if int(st.Uid) == euid && st.Mode&0o022 != 0 {
@@ -104,7 +104,7 @@ func Open(path string) (*Dir, error) {
 		// among all users): tighten it. The counters in it are checked
 		// one by one as they are opened.
 		if err := unix.Fchmod(fd, st.Mode&0o755); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, fmt.Errorf("rr state: chmod go-w %s: %w", path, err)
 		}
 		st.Mode &= 0o755
@@ -112,7 +112,7 @@ func Open(path string) (*Dir, error) {
 	if st.Uid != 0 && int(st.Uid) != euid || st.Mode&0o022 != 0 {
 		// Anyone else could create a counter of this user's first, or
 		// replace or remove one.
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("rr state: %w", &trusted.Error{Path: path, Err: ErrUntrusted,
 			Msg: fmt.Sprintf("refusing a directory of counters that another user could write (mode %04o, owner uid %d); it must be owned by root or uid %d, fix with chmod go-w %s",
 				st.Mode&0o7777, st.Uid, euid, path)})
@@ -154,9 +154,9 @@ func (d *Dir) Counter(key string, mode fs.FileMode) (*Counter, error) {
 func (d *Dir) open(name, key string, mode fs.FileMode) (*Counter, error) {
 	for range 100 {
 		fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err == unix.ENOENT {
+		if errors.Is(err, unix.ENOENT) {
 			fd, err = d.create(name, key, mode)
-			if err == unix.EEXIST || err == unix.ENOENT {
+			if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOENT) {
 				continue // another instance was faster, or swept our temporary file
 			}
 			if err != nil {
@@ -165,19 +165,19 @@ func (d *Dir) open(name, key string, mode fs.FileMode) (*Counter, error) {
 		} else if err != nil {
 			return nil, err
 		} else if err := owned(fd, mode); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, err
 		} else if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, fmt.Errorf("lock: %w", err)
 		}
 		if !d.names(fd, name) {
-			unix.Close(fd) // removed by its last user or a sweep meanwhile
+			_ = unix.Close(fd) // removed by its last user or a sweep meanwhile
 			continue
 		}
 		c, err := mapCounter(fd)
 		if err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, err
 		}
 		c.dir, c.name = d, name
@@ -215,8 +215,8 @@ func (d *Dir) create(name, key string, mode fs.FileMode) (int, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			unix.Unlinkat(d.fd, tmp, 0)
-			unix.Close(fd)
+			_ = unix.Unlinkat(d.fd, tmp, 0)
+			_ = unix.Close(fd)
 		}
 	}()
 	if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
@@ -264,7 +264,7 @@ func (d *Dir) sweep() {
 	}
 	f := os.NewFile(uintptr(dup), d.path)
 	names, _ := f.Readdirnames(-1)
-	f.Close()
+	_ = f.Close()
 	for _, name := range names {
 		if strings.HasPrefix(name, filePrefix) || strings.HasPrefix(name, tmpPrefix) {
 			d.removeUnused(name)
@@ -280,12 +280,12 @@ func (d *Dir) removeUnused(name string) {
 	if err != nil {
 		return
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return // in use
 	}
 	if d.names(fd, name) {
-		unix.Unlinkat(d.fd, name, 0)
+		_ = unix.Unlinkat(d.fd, name, 0)
 	}
 }
 

@@ -10,8 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -137,7 +138,7 @@ func TestConcurrentInstances(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			defer d.Close()
+			defer func() { _ = d.Close() }()
 			c, err := d.Counter("k", 0o600)
 			if err != nil {
 				t.Error(err)
@@ -201,22 +202,22 @@ func TestKilledInstanceIsSwept(t *testing.T) {
 	if d := diff([]string{FileName("killed")}, files(t, dir)); d != "" {
 		t.Errorf("with the helper running (-want +got):\n%s", d)
 	}
-	d.Close()
+	_ = d.Close()
 	if d := diff([]string{FileName("killed")}, files(t, dir)); d != "" {
 		t.Errorf("after an instance that did not use it closed (-want +got):\n%s", d)
 	}
 
-	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Cmd.Process.Signal(unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if res := p.Wait(t); res.Signal != syscall.SIGKILL {
+	if res := p.Wait(t); res.Signal != unix.SIGKILL {
 		t.Fatalf("helper: %v", res)
 	}
 	// Killed, the helper could not remove its file; the next instance does.
 	if d := diff([]string{FileName("killed")}, files(t, dir)); d != "" {
 		t.Errorf("after the helper was killed (-want +got):\n%s", d)
 	}
-	open(t, dir).Close()
+	_ = open(t, dir).Close()
 	if d := diff([]string(nil), files(t, dir)); d != "" {
 		t.Errorf("after the next instance opened the directory (-want +got):\n%s", d)
 	}
@@ -233,15 +234,15 @@ func TestRemovedWhileOpening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stale.Close()
-	a.Close()
+	defer func() { _ = stale.Close() }()
+	_ = a.Close()
 	if _, err := os.Stat(name); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("counter file still there after its only user closed: %v", err)
 	}
 	_ = ca
 	// The stale descriptor names no file any more; names() says so.
 	b := open(t, dir)
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	if b.names(int(stale.Fd()), FileName("k")) {
 		t.Error("names() accepts a removed file")
 	}
@@ -254,7 +255,7 @@ func TestRemovedWhileOpening(t *testing.T) {
 func TestForeignFile(t *testing.T) {
 	dir := t.TempDir()
 	d := open(t, dir)
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	for name, content := range map[string]string{
 		"short":     "vipa-exec rr counter v1\n",
 		"no header": string(make([]byte, fileSize)),
@@ -270,7 +271,7 @@ func TestForeignFile(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, FileName("link"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Counter("link", 0o600); !errors.Is(err, syscall.ELOOP) {
+	if _, err := d.Counter("link", 0o600); !errors.Is(err, unix.ELOOP) {
 		t.Errorf("symlink: Counter = %v, want ELOOP", err)
 	}
 }
@@ -278,7 +279,7 @@ func TestForeignFile(t *testing.T) {
 func TestTruncatedUnderMapping(t *testing.T) {
 	dir := t.TempDir()
 	d := open(t, dir)
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	c := counter(t, d, "k", 0o600)
 	v := c.Next()
 	if err := os.Truncate(filepath.Join(dir, FileName("k")), 0); err != nil {
@@ -305,7 +306,7 @@ func TestUnsafeDirectory(t *testing.T) {
 	if d, err := Open(dir); err != nil {
 		t.Errorf("Open of this user's directory writable by all = %v, want it tightened", err)
 	} else {
-		d.Close()
+		_ = d.Close()
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("this user's directory writable by all: now %v (%v), want 0755", fi.Mode(), err)
@@ -314,9 +315,9 @@ func TestUnsafeDirectory(t *testing.T) {
 	if err := os.Symlink(t.TempDir(), link); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := Open(link); !errors.Is(err, syscall.ENOTDIR) && !errors.Is(err, syscall.ELOOP) {
+	if d, err := Open(link); !errors.Is(err, unix.ENOTDIR) && !errors.Is(err, unix.ELOOP) {
 		if d != nil {
-			d.Close()
+			_ = d.Close()
 		}
 		t.Errorf("Open(symlink) = %v, want ELOOP or ENOTDIR", err)
 	}
@@ -348,7 +349,7 @@ func TestUntrusted(t *testing.T) {
 		}
 		if d, err := Open(dir); !errors.Is(err, ErrUntrusted) {
 			if d != nil {
-				d.Close()
+				_ = d.Close()
 			}
 			t.Errorf("%s: Open = %v, want ErrUntrusted", tt.name, err)
 		}
@@ -367,7 +368,7 @@ func TestUntrusted(t *testing.T) {
 		if err != nil {
 			t.Fatalf("own directory of mode %v: Open = %v, want it tightened", mode, err)
 		}
-		d.Close()
+		_ = d.Close()
 		if fi, err := os.Stat(dir); err != nil || fi.Mode() != fs.ModeDir|0o755 {
 			t.Errorf("own directory of mode %v: now %v (%v), want drwxr-xr-x", mode, fi.Mode(), err)
 		}
@@ -381,14 +382,14 @@ func TestUntrusted(t *testing.T) {
 	}
 	if d, err := Open(filepath.Join(above, "rr")); !errors.Is(err, ErrUntrusted) {
 		if d != nil {
-			d.Close()
+			_ = d.Close()
 		}
 		t.Errorf("under a directory writable by all: Open = %v, want ErrUntrusted", err)
 	}
 
 	dir := filepath.Join(testutil.PublicDir(t), "rr")
 	d := open(t, dir)
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	page := make([]byte, fileSize)
 	copy(page, header)
 	for _, tt := range []struct {
@@ -429,7 +430,7 @@ func BenchmarkNext(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	c, err := d.Counter("k", 0o600)
 	if err != nil {
 		b.Fatal(err)

@@ -125,7 +125,7 @@ func request(seq uint32, family, protocol uint8, bc []byte) []byte {
 		attrLen = sizeofNlAttr + len(bc)
 	}
 	var b bytes.Buffer
-	write := func(v any) { binary.Write(&b, binary.NativeEndian, v) } // cannot fail on a Buffer
+	write := func(v any) { _ = binary.Write(&b, binary.NativeEndian, v) } // cannot fail on a Buffer
 	write(nlMsghdr{
 		Len:   uint32(sizeofNlMsghdr + sizeofReqV2 + align(attrLen)),
 		Type:  sockDiagByFamily,
@@ -164,7 +164,7 @@ func bytecode(addrs []netip.Addr) []byte {
 		return nil
 	}
 	var b bytes.Buffer
-	write := func(v any) { binary.Write(&b, binary.NativeEndian, v) }
+	write := func(v any) { _ = binary.Write(&b, binary.NativeEndian, v) }
 	for i, a := range addrs {
 		cl := condLen(a)
 		write(bcOp{Code: bcSCond, Yes: uint8(cl), No: uint16(cl + sizeofBcOp)})
@@ -190,7 +190,7 @@ func parseDump(b []byte, seq uint32, fn func(netip.Addr)) (done bool, err error)
 			return false, fmt.Errorf("%w: %d bytes left, less than a header", ErrMessage, len(b))
 		}
 		var h nlMsghdr
-		binary.Read(bytes.NewReader(b[:sizeofNlMsghdr]), binary.NativeEndian, &h)
+		_ = binary.Read(bytes.NewReader(b[:sizeofNlMsghdr]), binary.NativeEndian, &h)
 		if h.Len < sizeofNlMsghdr || int(h.Len) > len(b) {
 			return false, fmt.Errorf("%w: message length %d with %d bytes left", ErrMessage, h.Len, len(b))
 		}

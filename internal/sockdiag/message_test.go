@@ -44,9 +44,9 @@ func TestRequest(t *testing.T) {
 	var r inetDiagReqV2
 	var a nlAttr
 	rd := bytes.NewReader(req)
-	binary.Read(rd, binary.NativeEndian, &h)
-	binary.Read(rd, binary.NativeEndian, &r)
-	binary.Read(rd, binary.NativeEndian, &a)
+	_ = binary.Read(rd, binary.NativeEndian, &h)
+	_ = binary.Read(rd, binary.NativeEndian, &r)
+	_ = binary.Read(rd, binary.NativeEndian, &a)
 	type got struct {
 		Len, Seq           uint32
 		Type, Flags        uint16
@@ -276,7 +276,7 @@ type msg struct {
 func reply(msgs ...msg) []byte {
 	var b bytes.Buffer
 	for _, m := range msgs {
-		binary.Write(&b, binary.NativeEndian, nlMsghdr{Len: uint32(16 + len(m.body)), Type: m.typ, Seq: m.seq})
+		_ = binary.Write(&b, binary.NativeEndian, nlMsghdr{Len: uint32(16 + len(m.body)), Type: m.typ, Seq: m.seq})
 		b.Write(m.body)
 		b.Write(make([]byte, align(len(m.body))-len(m.body)))
 	}
@@ -287,7 +287,7 @@ func diagMsg(a netip.Addr, v6 bool) []byte {
 	var m inetDiagMsg
 	m.Family, m.ID.Src = sock(a, v6)
 	var b bytes.Buffer
-	binary.Write(&b, binary.NativeEndian, m)
+	_ = binary.Write(&b, binary.NativeEndian, m)
 	return b.Bytes()
 }
 

@@ -89,7 +89,7 @@ func (h *Host) View(addrs []netip.Addr) *View {
 		v.slots[i] = s
 	}
 	h.slots.Store(next)
-	h.refreshLocked()
+	_ = h.refreshLocked() // warned about there
 	h.mu.Unlock()
 	return v
 }
@@ -139,14 +139,7 @@ func (h *Host) maybeRefresh() {
 	if h.fresh() {
 		return
 	}
-	h.refreshLocked()
-}
-
-// Refresh reads the counts from the kernel now.
-func (h *Host) Refresh() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.refreshLocked()
+	_ = h.refreshLocked() // warned about there
 }
 
 func (h *Host) refreshLocked() error {
@@ -197,7 +190,7 @@ func (h *Host) dump(addrs []netip.Addr) (map[netip.Addr]int, error) {
 		// not hold a supervisor thread forever.
 		tv := unix.Timeval{Sec: 1}
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, fmt.Errorf("sock_diag socket: %w", err)
 		}
 		h.fd, h.buf = fd, make([]byte, 64<<10)
@@ -232,7 +225,7 @@ func (h *Host) dumpOne(req []byte, fn func(netip.Addr)) error {
 	}
 	for {
 		n, _, flags, _, err := unix.Recvmsg(h.fd, h.buf, nil, 0)
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -262,16 +255,4 @@ func (h *Host) Close() error {
 	err := unix.Close(h.fd)
 	h.fd = -1
 	return err
-}
-
-// Count returns the live TCP and UDP sockets bound to each of addrs, read
-// from the kernel once.
-func Count(addrs []netip.Addr) (map[netip.Addr]int, error) {
-	h := NewHost(0, nil)
-	defer h.Close()
-	plain := make([]netip.Addr, len(addrs))
-	for i, a := range addrs {
-		plain[i] = a.Unmap()
-	}
-	return h.dump(plain)
 }

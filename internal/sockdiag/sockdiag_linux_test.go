@@ -39,7 +39,7 @@ func listenTCP(t *testing.T, network string, a netip.Addr) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() { _ = ln.Close() })
 	return ln
 }
 
@@ -50,7 +50,7 @@ func dialFrom(t *testing.T, network string, src netip.Addr, to net.Addr) net.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -71,19 +71,19 @@ func TestCount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 	}
 	pc, err := net.ListenPacket("udp4", netip.AddrPortFrom(lo3, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	defer func() { _ = pc.Close() }()
 	// Go's net refuses ::ffff: addresses for tcp6; the kernel does not.
 	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: lo4.As16()}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestCount(t *testing.T) {
 
 func TestViewRefresh(t *testing.T) {
 	h := NewHost(time.Hour, func(err error) { t.Errorf("warned: %v", err) })
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	v := h.View([]netip.Addr{lo1, lo2})
 	if n := v.Count(lo1); n != 0 {
 		t.Fatalf("Count(%v) = %d before any socket", lo1, n)
@@ -133,13 +133,13 @@ func TestViewRefresh(t *testing.T) {
 	if n1, n2 := v.Count(lo1), v.Count(lo2); n1 != 0 || n2 != 1 {
 		t.Errorf("after the refresh: %v has %d, %v has %d; want 0 and 1", lo1, n1, lo2, n2)
 	}
-	ln.Close()
+	_ = ln.Close()
 
 	// With no interval (and no bound on the time spent reading) every
 	// Count reads the kernel.
 	h0 := NewHost(0, nil)
 	h0.costShare = 0
-	defer h0.Close()
+	defer func() { _ = h0.Close() }()
 	v0 := h0.View([]netip.Addr{lo3})
 	if n := v0.Count(lo3); n != 0 {
 		t.Fatalf("Count(%v) = %d before any socket", lo3, n)
@@ -151,7 +151,7 @@ func TestViewRefresh(t *testing.T) {
 	if n := v0.Count(lo3); n != 1 {
 		t.Errorf("Count(%v) = %d with a UDP socket, want 1", lo3, n)
 	}
-	pc.Close()
+	_ = pc.Close()
 	if n := v0.Count(lo3); n != 0 {
 		t.Errorf("Count(%v) = %d after the socket closed, want 0", lo3, n)
 	}
@@ -163,7 +163,7 @@ func TestViewRefresh(t *testing.T) {
 // Two views of one host share the counts of a common address.
 func TestViewsShareAddresses(t *testing.T) {
 	h := NewHost(time.Hour, nil)
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	a := h.View([]netip.Addr{lo1, lo2})
 	b := h.View([]netip.Addr{lo2, lo3})
 	a.Add(lo2)
@@ -174,7 +174,7 @@ func TestViewsShareAddresses(t *testing.T) {
 
 func BenchmarkRefresh(b *testing.B) {
 	h := NewHost(0, nil)
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	h.View([]netip.Addr{lo1, lo2, lo3})
 	for b.Loop() {
 		if err := h.Refresh(); err != nil {
@@ -185,7 +185,7 @@ func BenchmarkRefresh(b *testing.B) {
 
 func BenchmarkCount(b *testing.B) {
 	h := NewHost(time.Hour, nil)
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	v := h.View([]netip.Addr{lo1, lo2, lo3})
 	b.ReportAllocs()
 	for b.Loop() {

@@ -3,8 +3,6 @@
 package sockdiag
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -45,13 +43,5 @@ func (v *View) Add(a netip.Addr) {
 	}
 }
 
-// Refresh fails: sock_diag is Linux's.
-func (h *Host) Refresh() error { return fmt.Errorf("sock_diag: %w", errors.ErrUnsupported) }
-
 // Close does nothing.
 func (h *Host) Close() error { return nil }
-
-// Count fails: sock_diag is Linux's.
-func Count([]netip.Addr) (map[netip.Addr]int, error) {
-	return nil, fmt.Errorf("sock_diag: %w", errors.ErrUnsupported)
-}

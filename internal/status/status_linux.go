@@ -190,7 +190,7 @@ func socketDir(dir string, euid int) error {
 // owner, the supervisor of a vipa-exec that PROGRAM ran in its place.
 func listenPath(path string) (*net.UnixListener, error) {
 	if c, err := net.DialTimeout("unix", path, answerTimeout); err == nil {
-		c.Close()
+		_ = c.Close()
 		return nil, fmt.Errorf("status socket %s: in use", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -202,7 +202,7 @@ func listenPath(path string) (*net.UnixListener, error) {
 	}
 	// Anybody may ask: the supervisor tells those it does not answer why.
 	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
+		_ = l.Close()
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	return l, nil
@@ -211,7 +211,7 @@ func listenPath(path string) (*net.UnixListener, error) {
 // Close stops answering and removes the socket files.
 func (s *Server) Close() error {
 	for _, l := range s.ls {
-		l.Close()
+		_ = l.Close()
 	}
 	return nil
 }
@@ -231,7 +231,7 @@ func loop(l *net.UnixListener, report func(int) Report) {
 }
 
 func answer(c *net.UnixConn, report func(int) Report) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(answerTimeout))
 	// An error names the supervisor too: the client checks that first.
 	// Others are refused before their request is read: they cannot hold
@@ -324,7 +324,7 @@ func Query(pid, asked int) (*Report, error) {
 // ask sends the request for asked on c, connected to addr, and reads the
 // report of a peer that trust accepts.
 func ask(c *net.UnixConn, addr string, asked int, trust func(cred *unix.Ucred, euid int) error) (*Report, error) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	cred, err := peerCred(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)

@@ -92,14 +92,14 @@ func TestServeQuery(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Wait()
-	defer child.Process.Kill()
+	defer func() { _ = child.Wait() }()
+	defer func() { _ = child.Process.Kill() }()
 	r, err = Find(child.Process.Pid)
 	if err != nil || r.Program != me {
 		t.Errorf("Find(child %d) = %+v, %v; want the report of %d", child.Process.Pid, r, err, me)
 	}
 
-	srv.Close()
+	_ = srv.Close()
 	if _, err := Query(me, 0); !errors.Is(err, ErrNoSupervisor) {
 		t.Errorf("after Close: %v, want ErrNoSupervisor", err)
 	}
@@ -164,7 +164,7 @@ func TestServeNameTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { _ = a.Close() }()
 	if _, err := Serve([]int{me}, func(int) Report { return Report{} }); err == nil || !strings.Contains(err.Error(), Name(me)) {
 		t.Errorf("second server under %s: %v, want an error naming it", Name(me), err)
 	}
@@ -180,7 +180,7 @@ func TestServePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer squatter.Close()
+	defer func() { _ = squatter.Close() }()
 	if err := os.MkdirAll(rootDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestServePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale.SetUnlinkOnClose(false)
-	stale.Close()
+	_ = stale.Close()
 
 	srv, err := Serve([]int{me}, func(int) Report { return Report{Supervisor: me, Program: me, Policy: "/p"} })
 	if err != nil {
@@ -199,7 +199,7 @@ func TestServePath(t *testing.T) {
 	if err != nil || r.Policy != "/p" {
 		t.Fatalf("Query with the abstract name taken = %+v, %v; want the report at %s", r, err, Path(os.Geteuid(), me))
 	}
-	srv.Close()
+	_ = srv.Close()
 	if _, err := os.Lstat(Path(os.Geteuid(), me)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("socket after Close: %v, want it removed", err)
 	}
@@ -286,8 +286,8 @@ func TestServes(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Wait()
-	defer child.Process.Kill()
+	defer func() { _ = child.Wait() }()
+	defer func() { _ = child.Process.Kill() }()
 	c := child.Process.Pid
 	none := func(int) bool { return false }
 	tests := []struct {
@@ -321,8 +321,8 @@ func TestFindCaller(t *testing.T) {
 	if err := stranger.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer stranger.Wait()
-	defer stranger.Process.Kill()
+	defer func() { _ = stranger.Wait() }()
+	defer func() { _ = stranger.Process.Kill() }()
 	s := stranger.Process.Pid
 	// This process serves as supervisor under its pid and a program's, 1 << 29.
 	srv, err := Serve([]int{1 << 29, me}, func(asked int) Report {
@@ -332,7 +332,7 @@ func TestFindCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	r, err := Find(s)
 	if err != nil || r.Supervisor != me {
 		t.Errorf("Find(%d) = %+v, %v; want supervisor %d", s, r, err, me)
@@ -347,7 +347,7 @@ func TestFindCaller(t *testing.T) {
 	if mine != 1 {
 		t.Errorf("List() has %d reports of %d, want one, schema %d", mine, me, Schema)
 	}
-	srv.Close()
+	_ = srv.Close()
 	if _, err := Find(s); !errors.Is(err, ErrNoSupervisor) {
 		t.Errorf("Find(%d) after Close: %v, want ErrNoSupervisor", s, err)
 	}

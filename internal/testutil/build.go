@@ -73,7 +73,7 @@ func binDir() (string, error) {
 		return "", err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return "", err
 	}
 	builds.dir = dir
@@ -195,7 +195,7 @@ func PublicDir(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}

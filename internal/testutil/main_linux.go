@@ -20,8 +20,8 @@ func Main(m *testing.M) {
 	// The poller's epoll and wake-up descriptors are opened on first use and
 	// live forever; open them now so they are not counted as leaks.
 	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
+		_ = r.Close()
+		_ = w.Close()
 	}
 	before := OpenFDs()
 	code := m.Run()

@@ -58,7 +58,7 @@ func (ns *NetNS) SetEtc(tb testing.TB, name, content string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatalf("SetEtc: %v", err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		tb.Fatalf("SetEtc: %v", err)
 	}
@@ -115,7 +115,7 @@ func (ns *NetNS) do(fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("open netns: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	errc := make(chan error, 1)
 	go func() {
 		// No UnlockOSThread: a goroutine that exits while locked takes its
@@ -139,7 +139,7 @@ func (ns *NetNS) Listen(tb testing.TB, network, addr string) net.Listener {
 		ln, err = net.Listen(network, addr)
 		return err
 	})
-	tb.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { _ = ln.Close() })
 	return ln
 }
 
@@ -152,7 +152,7 @@ func (ns *NetNS) ListenPacket(tb testing.TB, network, addr string) net.PacketCon
 		pc, err = net.ListenPacket(network, addr)
 		return err
 	})
-	tb.Cleanup(func() { pc.Close() })
+	tb.Cleanup(func() { _ = pc.Close() })
 	return pc
 }
 

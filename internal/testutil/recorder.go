@@ -36,7 +36,7 @@ func NewRecorder(tb testing.TB, ln net.Listener) *Recorder {
 	r.wg.Add(1)
 	go r.serve()
 	tb.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close()
 		r.wg.Wait()
 	})
 	return r
@@ -82,15 +82,17 @@ func (r *Recorder) record(peer netip.AddrPort) {
 // answer reads the request head (if any) and replies; errors only mean the
 // client went away first, which connect-and-close clients do.
 func answer(c net.Conn, peer netip.AddrPort) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = c.Close() }()
+	if c.SetDeadline(time.Now().Add(10*time.Second)) != nil {
+		return
+	}
 	var head []byte
 	buf := make([]byte, 1024)
 	for !bytes.Contains(head, []byte("\r\n\r\n")) && len(head) < 16<<10 {
 		n, err := c.Read(buf)
 		head = append(head, buf[:n]...)
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			return

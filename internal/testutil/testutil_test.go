@@ -13,8 +13,9 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -173,7 +174,7 @@ func TestOpenFDsSeesNewFile(t *testing.T) {
 	}
 	fd := f.Fd()
 	leaked := LeakedFDs(before, OpenFDs())
-	f.Close()
+	_ = f.Close()
 	want := []string{fmt.Sprintf("%d -> /dev/null", fd)}
 	if d := Diff(want, leaked); d != "" {
 		t.Errorf("leak of an open file (-want +got):\n%s", d)
@@ -246,7 +247,7 @@ func TestRecorder(t *testing.T) {
 				errs <- err
 				return
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			body, err := io.ReadAll(resp.Body)
 			if err != nil {
 				errs <- err
@@ -263,7 +264,7 @@ func TestRecorder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Close()
+		_ = c.Close()
 	}
 	wg.Wait()
 	close(errs)
@@ -291,7 +292,7 @@ func TestRunResult(t *testing.T) {
 		want   Result
 	}{
 		{"exit status", "echo out; echo err >&2; exit 3", Result{Stdout: "out\n", Stderr: "err\n", Exit: 3}},
-		{"signal", "kill -TERM $$", Result{Exit: -1, Signal: syscall.SIGTERM}},
+		{"signal", "kill -TERM $$", Result{Exit: -1, Signal: unix.SIGTERM}},
 		{"success", "printf 'a\\nb'", Result{Stdout: "a\nb"}},
 	}
 	for _, tt := range tests {
@@ -315,8 +316,10 @@ func TestProcLine(t *testing.T) {
 	if got, want := p.Line(t), fmt.Sprint(p.Pid()); got != want {
 		t.Errorf("first line %q, want the pid %q", got, want)
 	}
-	io.WriteString(in, "it\n")
-	in.Close()
+	if _, err := io.WriteString(in, "it\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = in.Close()
 	if got, want := p.Line(t), "got it"; got != want {
 		t.Errorf("second line %q, want %q", got, want)
 	}
@@ -346,7 +349,7 @@ func TestNetNS(t *testing.T) {
 	}
 	// The address exists only in the namespace: the host cannot bind it.
 	if hl, err := net.Listen("tcp4", "192.0.2.10:0"); err == nil {
-		hl.Close()
+		_ = hl.Close()
 		t.Fatal("192.0.2.10 is bindable outside the test namespace")
 	}
 
@@ -357,7 +360,7 @@ func TestNetNS(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %v inside the namespace: %v", r.Addr(), err)
 		}
-		c.Close()
+		_ = c.Close()
 	}
 	rec.Wait(t, 1)
 	rec6.Wait(t, 1)

@@ -7,8 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -84,7 +85,7 @@ func TestReadFile(t *testing.T) {
 		}, nil},
 		{"FIFO", func(t *testing.T, dir string) (string, string) {
 			p := filepath.Join(dir, "fifo")
-			if err := syscall.Mkfifo(p, 0o600); err != nil {
+			if err := unix.Mkfifo(p, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return p, p
@@ -136,7 +137,7 @@ func TestCheckCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func File(path string, changed func()) (*Watcher, error) {
 	}
 	const mask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_CREATE
 	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("watch %s: %w", dir, err)
 	}
 	// Non-blocking, so reads park in Go's poller instead of holding a thread.

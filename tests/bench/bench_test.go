@@ -192,12 +192,12 @@ func TestServerCountsConnectionsWithoutEOF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed.Close()
+	_ = closed.Close()
 	held, err := net.Dial("unix", srv.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Close()
+	defer func() { _ = held.Close() }()
 	srv.waitAccepted(t.Context(), 2, time.Second)
 	if got := srv.accepted.Load(); got != 2 {
 		t.Fatalf("accepted %d connections, want 2", got)

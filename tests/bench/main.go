@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,7 +57,7 @@ type config struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -137,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 1, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	b := &bench{cfg: c, dir: dir, stderr: stderr}
 	if err := b.prepare(ctx); err != nil {
 		return 1, err
@@ -297,12 +296,12 @@ func (b *bench) runClient(ctx context.Context, name string, argv ...string) (flo
 	if err != nil {
 		return 0, err
 	}
-	defer outF.Close()
+	defer func() { _ = outF.Close() }()
 	errF, err := os.Create(errPath)
 	if err != nil {
 		return 0, err
 	}
-	defer errF.Close()
+	defer func() { _ = errF.Close() }()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = outF, errF
 	runErr := cmd.Run()
@@ -353,13 +352,13 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer devnull.Close()
+	defer func() { _ = devnull.Close() }()
 	errPath := filepath.Join(b.dir, "startup.err")
 	errF, err := os.Create(errPath)
 	if err != nil {
 		return r, err
 	}
-	defer errF.Close()
+	defer func() { _ = errF.Close() }()
 	bare := []string{b.trueBin}
 	wrapped := []string{b.cfg.vipaExec, "-p", b.hostPol, b.trueBin}
 	parent := []string{b.cfg.vipaExec, "--supervise=parent", "-p", b.hostPol, b.trueBin}

@@ -65,7 +65,7 @@ func (s *server) acceptLoop() {
 
 func (s *server) handle(c net.Conn) {
 	_, _ = io.Copy(io.Discard, c) // EOF, or ECONNRESET in the linger cases
-	c.Close()
+	_ = c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -87,7 +87,7 @@ func (s *server) waitAccepted(ctx context.Context, n int64, idle time.Duration) 
 // closes those that did not, and returns the sources seen and how many
 // connections had to be closed by force.
 func (s *server) close(grace time.Duration) (sources map[netip.Addr]int, forced int) {
-	s.ln.Close()
+	_ = s.ln.Close()
 	<-s.done
 	deadline := time.Now().Add(grace)
 	for {
@@ -102,7 +102,7 @@ func (s *server) close(grace time.Duration) (sources map[netip.Addr]int, forced 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.Close()
+		_ = c.Close()
 		forced++
 	}
 	return s.sources, forced
@@ -139,7 +139,7 @@ func (ns *netNS) listenHere(addr netip.AddrPort) (net.Listener, error) {
 		return nil, fmt.Errorf("open netns: %w", err)
 	}
 	err = unix.Setns(nsFD, unix.CLONE_NEWNET)
-	unix.Close(nsFD)
+	_ = unix.Close(nsFD)
 	if err != nil {
 		return nil, fmt.Errorf("setns: %w", err)
 	}
@@ -153,7 +153,7 @@ func (ns *netNS) listenHere(addr netip.AddrPort) (net.Listener, error) {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "listener")
-	defer f.Close() // FileListener holds its own duplicate
+	defer func() { _ = f.Close() }() // FileListener holds its own duplicate
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return nil, fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
 	}

@@ -140,7 +140,7 @@ func newNetNS(ctx context.Context, name string) (*netNS, error) {
 		{"-n", name, "addr", "add", vipa.String() + "/32", "dev", "lo"},
 	} {
 		if err := ip(ctx, cmd...); err != nil {
-			ns.delete()
+			_ = ns.delete() // the first error says more
 			return nil, err
 		}
 	}

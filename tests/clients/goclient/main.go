@@ -22,7 +22,8 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -52,26 +53,26 @@ func main() {
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "goclient:", err)
-	var errno syscall.Errno
+	var errno unix.Errno
 	if errors.As(err, &errno) {
 		fmt.Fprintf(os.Stderr, "errno=%s\n", errnoName(errno))
 	}
 	os.Exit(1)
 }
 
-func errnoName(e syscall.Errno) string {
+func errnoName(e unix.Errno) string {
 	switch e {
-	case syscall.EACCES:
+	case unix.EACCES:
 		return "EACCES"
-	case syscall.EADDRINUSE:
+	case unix.EADDRINUSE:
 		return "EADDRINUSE"
-	case syscall.EADDRNOTAVAIL:
+	case unix.EADDRNOTAVAIL:
 		return "EADDRNOTAVAIL"
-	case syscall.ECONNREFUSED:
+	case unix.ECONNREFUSED:
 		return "ECONNREFUSED"
-	case syscall.EPERM:
+	case unix.EPERM:
 		return "EPERM"
-	case syscall.EINVAL:
+	case unix.EINVAL:
 		return "EINVAL"
 	}
 	return fmt.Sprintf("%d", int(e))
@@ -108,7 +109,7 @@ func dialMany(network, addr, bind string, n, c int) error {
 				}
 				mu.Unlock()
 				if err == nil {
-					conn.Close()
+					_ = conn.Close()
 				}
 			}
 		}()
@@ -126,7 +127,7 @@ func listenOnce(network, addr string, serve bool) error {
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	fmt.Println(ln.Addr())
 	if !serve {
 		return nil
@@ -135,7 +136,7 @@ func listenOnce(network, addr string, serve bool) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, err = conn.Write([]byte("hello\n"))
 	return err
 }
