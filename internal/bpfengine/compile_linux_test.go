@@ -1,0 +1,115 @@
+//go:build linux
+
+package bpfengine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+func TestUnsupported(t *testing.T) {
+	var many []netip.Addr
+	for i := range maxSources + 1 {
+		many = append(many, netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}))
+	}
+	var nested []policy.ConnectRule
+	for bits := 8; bits <= 8+maxChain; bits++ {
+		nested = append(nested, policy.ConnectRule{Destination: netip.PrefixFrom(netip.MustParseAddr("10.0.0.0"), bits).Masked(), Sources: many[:1]})
+	}
+	for _, tc := range []struct {
+		name    string
+		connect []policy.ConnectRule
+		bind    []policy.BindRule
+		origin  string // "" for a policy the engine serves
+	}{
+		{name: "plain", connect: []policy.ConnectRule{{Destination: netip.MustParsePrefix("0.0.0.0/0"), Sources: many[:2]}}},
+		{name: "interface", connect: []policy.ConnectRule{{Interface: "eth1", Sources: many[:1]}}, origin: "test.toml:10"},
+		{name: "too many sources", connect: []policy.ConnectRule{{Destination: netip.MustParsePrefix("0.0.0.0/0"), Sources: many}}, origin: "test.toml:10"},
+		{name: "maximum chain", connect: nested[:maxChain]},
+		{name: "too long a chain", connect: nested, origin: "test.toml:170"},
+		{name: "too many bind sources", bind: []policy.BindRule{{Ports: policy.PortRange{Lo: 80, Hi: 80}, Sources: many}}, origin: "test.toml:1010"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Unsupported(mustPolicy(t, tc.connect, tc.bind))
+			if tc.origin == "" {
+				if err != nil {
+					t.Fatalf("Unsupported: %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrPolicyUnsupported) || !strings.HasPrefix(fmt.Sprint(err), tc.origin+":") {
+				t.Fatalf("Unsupported: %v, want ErrPolicyUnsupported at %s", err, tc.origin)
+			}
+		})
+	}
+}
+
+// TestChains checks the trie entries against policy.MatchConnect: for each
+// destination, the first rule of its longest prefix's chain that matches
+// port and protocol is the rule the seccomp engine uses.
+func TestChains(t *testing.T) {
+	p := mustPolicy(t, []policy.ConnectRule{
+		{Destination: netip.MustParsePrefix("10.0.0.0/8"), Sources: addrs("192.0.2.1")},
+		{Destination: netip.MustParsePrefix("10.1.0.0/16"), Ports: policy.PortRange{Lo: 443, Hi: 443}, Sources: addrs("192.0.2.2")},
+		{Destination: netip.MustParsePrefix("10.1.0.0/16"), Protocol: policy.UDP, Sources: addrs("192.0.2.3")},
+		{Destination: netip.MustParsePrefix("10.1.2.0/24"), Ports: policy.PortRange{Lo: 80, Hi: 80}, Sources: addrs("192.0.2.4")},
+		{Destination: netip.MustParsePrefix("0.0.0.0/0"), Protocol: policy.TCP, Sources: addrs("192.0.2.5")},
+		{Destination: netip.MustParsePrefix("2001:db8::/32"), Sources: addrs("2001:db8::5")},
+	}, nil)
+	g, err := compile(p, nil, new(uint32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []string{"10.1.2.3", "10.1.3.4", "10.2.0.1", "192.168.1.1", "2001:db8::1", "2001:db9::1"} {
+		for _, port := range []uint16{80, 443, 53} {
+			for _, proto := range []policy.Protocol{policy.TCP, policy.UDP, policy.AnyProtocol} {
+				ap := netip.AddrPortFrom(netip.MustParseAddr(dst), port)
+				m, ok := p.MatchConnect(ap, proto)
+				want := "none"
+				if ok {
+					want = m.Sources()[0].String()
+				}
+				got := "none"
+				if r := g.lookup(ap, proto); r != nil {
+					got = netip.AddrFrom16(r.Sources[0].B).Unmap().String()
+				}
+				if got != want {
+					t.Errorf("%v %v: source %s, policy.MatchConnect %s", ap, proto, got, want)
+				}
+			}
+		}
+	}
+}
+
+// lookup does in Go what the programs do: the longest prefix's chain, then
+// its first rule that matches port and protocol.
+func (g *generation) lookup(dst netip.AddrPort, proto policy.Protocol) *vipaVipaRule {
+	addr := dst.Addr().Unmap()
+	for bits := addr.BitLen(); bits >= 0; bits-- {
+		c, ok := g.entries[connectKey(netip.PrefixFrom(addr, bits).Masked())]
+		if !ok {
+			continue
+		}
+		for i := range c.Nrules {
+			r := &c.Rules[i]
+			if dst.Port() >= r.PortLo && dst.Port() <= r.PortHi && (r.Proto == uint8(vipaVipaProtoVIPA_PROTO_ANY) || r.Proto == uint8(protoOf(proto))) {
+				return r
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+func TestSupported(t *testing.T) {
+	testutil.RequireRoot(t)
+	if err := Supported(); err != nil {
+		t.Fatalf("Supported as root: %v", err)
+	}
+}
