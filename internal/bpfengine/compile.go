@@ -20,7 +20,7 @@ var ErrPolicyUnsupported = errors.New("policy needs the seccomp engine")
 
 // Limits of one policy in maps, as vipa.h has them.
 const (
-	maxSources = len(vipaVipaRule{}.Sources)
+	maxSources = 16 // VIPA_MAX_SOURCES
 	maxChain   = len(vipaVipaChain{}.Rules)
 )
 
@@ -34,10 +34,13 @@ type ruleInfo struct {
 	sources []netip.Addr // in the order of the rule's map entry
 }
 
-// generation is a policy compiled to trie entries.
+// generation is a policy compiled to map entries: the trie's, and the rules
+// and sources they name by id.
 type generation struct {
 	entries map[vipaVipaKey]*vipaVipaChain
-	rules   map[uint32]ruleInfo
+	rules   map[uint32]vipaVipaRule
+	sources map[vipaVipaSourceKey]vipaVipaAddr
+	infos   map[uint32]ruleInfo
 	rrKeys  []uint64
 }
 
@@ -56,7 +59,8 @@ func Unsupported(p *policy.Policy) error {
 // sources without looking them up, and a change of the host's addresses is a
 // new generation like a reload.
 func compile(p *policy.Policy, present *policy.AddrSet, nextID *uint32) (*generation, error) {
-	g := &generation{entries: map[vipaVipaKey]*vipaVipaChain{}, rules: map[uint32]ruleInfo{}}
+	g := &generation{entries: map[vipaVipaKey]*vipaVipaChain{}, rules: map[uint32]vipaVipaRule{},
+		sources: map[vipaVipaSourceKey]vipaVipaAddr{}, infos: map[uint32]ruleInfo{}}
 	if p.Options().AbsentSources == policy.AbsentUse {
 		present = nil
 	}
@@ -73,17 +77,9 @@ func compile(p *policy.Policy, present *policy.AddrSet, nextID *uint32) (*genera
 		if ports == (policy.PortRange{}) {
 			ports = policy.AllPorts
 		}
-		id := *nextID
-		*nextID++
-		srcs := presentOf(r.Sources, present)
-		m := newRule(id, ports, r.Policy, r.OnError, srcs)
-		m.Proto = uint8(protoOf(r.Protocol))
-		if r.Policy == policy.RR {
-			m.RrKey = rrKey(r.Origin, r.RuleKey())
-			g.rrKeys = append(g.rrKeys, m.RrKey)
-		}
-		g.rules[id] = ruleInfo{origin: r.Origin, sources: srcs}
-		e := ruleEntry{dst: r.Destination, origin: r.Origin, rule: m}
+		id := g.add(nextID, r.Policy, r.OnError, presentOf(r.Sources, present), r.Origin, r.RuleKey())
+		e := ruleEntry{dst: r.Destination, origin: r.Origin,
+			match: vipaVipaMatch{Rule: id, PortLo: ports.Lo, PortHi: ports.Hi, Proto: uint8(protoOf(r.Protocol))}}
 		if r.Destination.Addr().Is4() {
 			rules4 = append(rules4, e)
 		} else {
@@ -104,7 +100,27 @@ func compile(p *policy.Policy, present *policy.AddrSet, nextID *uint32) (*genera
 type ruleEntry struct {
 	dst    netip.Prefix
 	origin string
-	rule   vipaVipaRule
+	match  vipaVipaMatch
+}
+
+// add adds a rule with the sources srcs under the next id, and returns it.
+func (g *generation) add(nextID *uint32, name string, onErr policy.OnError, srcs []netip.Addr, origin, ruleKey string) uint32 {
+	id := *nextID
+	*nextID++
+	r := vipaVipaRule{Policy: uint8(policyOf(name)), Nsources: uint32(len(srcs))}
+	if onErr == policy.OnErrorFail {
+		r.OnError = uint8(vipaVipaOnErrorVIPA_ON_ERROR_FAIL)
+	}
+	if name == policy.RR {
+		r.RrKey = rrKey(origin, ruleKey)
+		g.rrKeys = append(g.rrKeys, r.RrKey)
+	}
+	for i, a := range srcs {
+		g.sources[vipaVipaSourceKey{Rule: id, Index: uint32(i)}] = addrOf(a)
+	}
+	g.rules[id] = r
+	g.infos[id] = ruleInfo{origin: origin, sources: srcs}
+	return id
 }
 
 // addConnect adds an entry for each destination prefix of rules (of one
@@ -127,7 +143,7 @@ func (g *generation) addConnect(rules []ruleEntry) error {
 		}
 		c := new(vipaVipaChain)
 		for i, r := range chain {
-			c.Rules[i] = r.rule
+			c.Rules[i] = r.match
 		}
 		c.Nrules = uint32(len(chain))
 		g.entries[connectKey(e.dst)] = c
@@ -172,16 +188,8 @@ func (g *generation) addBind(p *policy.Policy, present *policy.AddrSet, nextID *
 			if len(f.srcs) > maxSources {
 				return fmt.Errorf("%s: %d sources: %w (the bpf engine takes at most %d per family)", r.Origin, len(f.srcs), ErrPolicyUnsupported, maxSources)
 			}
-			id := *nextID
-			*nextID++
-			srcs := presentOf(f.srcs, present)
-			m := newRule(id, r.Ports, r.Policy, r.OnError, srcs)
-			if r.Policy == policy.RR {
-				m.RrKey = rrKey(r.Origin, r.RuleKey()+" family="+f.name)
-				g.rrKeys = append(g.rrKeys, m.RrKey)
-			}
-			g.rules[id] = ruleInfo{origin: r.Origin, sources: srcs}
-			f.c.Rules[f.c.Nrules] = m
+			id := g.add(nextID, r.Policy, r.OnError, presentOf(f.srcs, present), r.Origin, r.RuleKey()+" family="+f.name)
+			f.c.Rules[f.c.Nrules] = vipaVipaMatch{Rule: id, PortLo: r.Ports.Lo, PortHi: r.Ports.Hi}
 			f.c.Nrules++
 		}
 	}
@@ -208,17 +216,6 @@ func presentOf(srcs []netip.Addr, present *policy.AddrSet) []netip.Addr {
 		}
 	}
 	return out
-}
-
-func newRule(id uint32, ports policy.PortRange, name string, onErr policy.OnError, srcs []netip.Addr) vipaVipaRule {
-	m := vipaVipaRule{Id: id, PortLo: ports.Lo, PortHi: ports.Hi, Policy: uint8(policyOf(name)), Nsources: uint32(len(srcs))}
-	if onErr == policy.OnErrorFail {
-		m.OnError = uint8(vipaVipaOnErrorVIPA_ON_ERROR_FAIL)
-	}
-	for i, a := range srcs {
-		m.Sources[i] = addrOf(a)
-	}
-	return m
 }
 
 func connectKey(dst netip.Prefix) vipaVipaKey {

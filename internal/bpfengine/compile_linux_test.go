@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -77,7 +79,7 @@ func TestChains(t *testing.T) {
 				}
 				got := "none"
 				if r := g.lookup(ap, proto); r != nil {
-					got = netip.AddrFrom16(r.Sources[0].B).Unmap().String()
+					got = netip.AddrFrom16(g.sources[vipaVipaSourceKey{Rule: r.Rule}].B).Unmap().String()
 				}
 				if got != want {
 					t.Errorf("%v %v: source %s, policy.MatchConnect %s", ap, proto, got, want)
@@ -89,7 +91,7 @@ func TestChains(t *testing.T) {
 
 // lookup does in Go what the programs do: the longest prefix's chain, then
 // its first rule that matches port and protocol.
-func (g *generation) lookup(dst netip.AddrPort, proto policy.Protocol) *vipaVipaRule {
+func (g *generation) lookup(dst netip.AddrPort, proto policy.Protocol) *vipaVipaMatch {
 	addr := dst.Addr().Unmap()
 	for bits := addr.BitLen(); bits >= 0; bits-- {
 		c, ok := g.entries[connectKey(netip.PrefixFrom(addr, bits).Masked())]
@@ -111,5 +113,33 @@ func TestSupported(t *testing.T) {
 	testutil.RequireRoot(t)
 	if err := Supported(); err != nil {
 		t.Fatalf("Supported as root: %v", err)
+	}
+}
+
+// TestSupportedWithoutPerfmon loads the programs with CAP_BPF and
+// CAP_NET_ADMIN alone, as root with the others dropped from the bounding
+// set: the verifier's Spectre rules for callers without CAP_PERFMON apply.
+// With CAP_NET_ADMIN alone, Supported names what is missing.
+func TestSupportedWithoutPerfmon(t *testing.T) {
+	if os.Getenv("VIPA_BPFENGINE_CHILD") == "1" {
+		if err := Supported(); err != nil {
+			t.Fatalf("Supported: %v", err)
+		}
+		return
+	}
+	if os.Getenv("VIPA_BPFENGINE_CHILD") == "2" {
+		if err := Supported(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "CAP_BPF") {
+			t.Fatalf("Supported: %v, want ErrUnavailable naming CAP_BPF", err)
+		}
+		return
+	}
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "setpriv")
+	for _, tc := range []struct{ child, caps string }{{"1", "+bpf,+net_admin"}, {"2", "+net_admin"}} {
+		cmd := exec.Command("setpriv", "--bounding-set", "-all,"+tc.caps, "--inh-caps", "-all", os.Args[0], "-test.run", "^TestSupportedWithoutPerfmon$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "VIPA_BPFENGINE_CHILD="+tc.child)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("with %s only: %v\n%s", tc.caps, err, out)
+		}
 	}
 }

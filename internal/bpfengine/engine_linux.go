@@ -30,6 +30,8 @@ type Engine struct {
 	trie    *ebpf.Map // the generation in force
 	pol     *policy.Policy
 	present *policy.AddrSet // nil: every source is present
+	// The rule ids of the generation in force and of the one before.
+	curIDs, oldIDs []uint32
 	links   []link.Link
 	nextID  uint32
 	rules   map[uint32]ruleInfo // of every generation, for Snapshot
@@ -61,18 +63,39 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// install makes g the generation in force: a new trie, filled, then put in
+// install makes g the generation in force. Its rules and sources go in
+// first, under ids no other generation uses; then a new trie, filled, goes in
 // the policy slot with one update, so that every call sees either the old
 // rules or the new ones, whole. A program that read the old trie keeps it
-// until it returns.
+// until it returns; the old generation's rules and sources stay until the
+// next install.
 func (e *Engine) install(g *generation) error {
 	trie, err := ebpf.NewMap(e.trieSpec)
 	if err != nil {
 		return fmt.Errorf("bpf engine: create rule trie: %w", err)
 	}
+	defer func() {
+		if trie != nil {
+			trie.Close()
+		}
+	}()
+	var ids []uint32
+	for id, r := range g.rules {
+		ids = append(ids, id)
+		if err := e.objs.Rules.Put(id, r); err != nil {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: add rule: %w", err)
+		}
+	}
+	for k, a := range g.sources {
+		if err := e.objs.Sources.Put(k, a); err != nil {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: add source: %w", err)
+		}
+	}
 	for k, c := range g.entries {
 		if err := trie.Put(k, c); err != nil {
-			trie.Close()
+			e.forget(ids)
 			return fmt.Errorf("bpf engine: fill rule trie: %w", err)
 		}
 	}
@@ -81,22 +104,37 @@ func (e *Engine) install(g *generation) error {
 		// that instances that never overlap still spread their first calls.
 		start := rand.Uint64N(1 << 32)
 		if err := e.objs.Rr.Update(k, start, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
-			trie.Close()
+			e.forget(ids)
 			return fmt.Errorf("bpf engine: create rr counter: %w", err)
 		}
 	}
 	if err := e.objs.Policy.Put(uint32(0), trie); err != nil {
-		trie.Close()
+		e.forget(ids)
 		return fmt.Errorf("bpf engine: install rules: %w", err)
 	}
 	if e.trie != nil {
 		e.trie.Close()
 	}
-	e.trie = trie
-	for id, r := range g.rules {
+	e.trie, trie = trie, nil
+	e.forget(e.oldIDs)
+	e.oldIDs, e.curIDs = e.curIDs, ids
+	for id, r := range g.infos {
 		e.rules[id] = r
 	}
 	return nil
+}
+
+// forget removes the rules ids and their sources from the maps.
+func (e *Engine) forget(ids []uint32) {
+	for _, id := range ids {
+		var r vipaVipaRule
+		if err := e.objs.Rules.Lookup(id, &r); err == nil {
+			for i := range r.Nsources {
+				e.objs.Sources.Delete(vipaVipaSourceKey{Rule: id, Index: i})
+			}
+		}
+		e.objs.Rules.Delete(id)
+	}
 }
 
 // hooks are the programs and where they attach.

@@ -12,9 +12,10 @@
  * an unconnected UDP datagram from an unbound socket.
  *
  * Indexes that come from data (a random or rotating choice) never offset a
- * pointer into a map value: the source is copied in a loop over constant
- * offsets, which keeps the verifier's Spectre rule satisfied without
- * CAP_PERFMON.
+ * pointer into a map value: a rule and each of its sources are map entries
+ * of their own, looked up by key, and the one loop over a map value (the
+ * rules of a trie entry) is unrolled. So the verifier's Spectre v1 rule for
+ * callers without CAP_PERFMON is satisfied.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -84,9 +85,9 @@ static __always_inline int fail(void)
 	return VIPA_DENY;
 }
 
-static __always_inline void count_bound(const struct vipa_rule *r, __u32 index)
+static __always_inline void count_bound(__u32 id, __u32 index)
 {
-	struct vipa_source_key key = { .rule = r->id, .index = index };
+	struct vipa_source_key key = { .rule = id, .index = index };
 	struct vipa_stats *s = vipa_stats();
 	__u64 one = 1, *n;
 
@@ -141,23 +142,35 @@ static __always_inline struct vipa_chain *lookup_chain(struct vipa_key *key)
 	return bpf_map_lookup_elem(trie, key);
 }
 
-/* The first rule of chain whose ports contain port and protocol matches. */
-static __always_inline struct vipa_rule *match(struct vipa_chain *chain, __u8 proto, __u16 port)
+/*
+ * The first rule of chain whose ports contain port and protocol matches, or
+ * NULL. The loop is unrolled: each entry is read at a constant offset.
+ */
+static __always_inline struct vipa_rule *match(struct vipa_chain *chain, __u8 proto, __u16 port, __u32 *id)
 {
-	__u32 i;
+	__u32 i, n = chain->nrules;
+	int found = 0;
 
+	#pragma unroll
 	for (i = 0; i < VIPA_MAX_CHAIN; i++) {
-		struct vipa_rule *r = &chain->rules[i];
+		/*
+		 * A volatile load in each step: clang must not merge the
+		 * steps' loads into one at a register offset.
+		 */
+		__u32 rule = *(volatile __u32 *)&chain->rules[i].rule;
 
-		if (i >= chain->nrules)
-			break;
-		if (port < r->port_lo || port > r->port_hi)
+		if (found || i >= n)
 			continue;
-		if (r->proto != VIPA_PROTO_ANY && r->proto != proto)
+		if (port < chain->rules[i].port_lo || port > chain->rules[i].port_hi)
 			continue;
-		return r;
+		if (chain->rules[i].proto != VIPA_PROTO_ANY && chain->rules[i].proto != proto)
+			continue;
+		*id = rule;
+		found = 1;
 	}
-	return NULL;
+	if (!found)
+		return NULL;
+	return bpf_map_lookup_elem(&rules, id);
 }
 
 static __always_inline __u64 next_rr(const struct vipa_rule *r)
@@ -171,11 +184,11 @@ static __always_inline __u64 next_rr(const struct vipa_rule *r)
 }
 
 /* lrr: each process's own rotation, from a random start. */
-static __always_inline __u64 next_lrr(const struct vipa_rule *r)
+static __always_inline __u64 next_lrr(__u32 id)
 {
 	struct vipa_lrr_key key = {
 		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.rule = r->id,
+		.rule = id,
 	};
 	__u64 start, *c;
 
@@ -190,77 +203,85 @@ static __always_inline __u64 next_lrr(const struct vipa_rule *r)
 	return __sync_fetch_and_add(c, 1);
 }
 
-/*
- * lc: the source with the fewest live sockets, the earlier on a tie; the
- * socket about to be bound is counted at once.
- */
-static __always_inline __u32 pick_lc(const struct vipa_rule *r)
+/* lc: the source with the fewest live sockets, the earlier on a tie. */
+static __always_inline __u32 pick_lc(const struct vipa_rule *r, __u32 id)
 {
-	__s64 fewest = 0, one = 1, *c;
-	__u32 i, best = 0;
+	struct vipa_source_key key = { .rule = id };
+	__u32 i, n = r->nsources, best = 0;
+	struct vipa_addr *a;
+	__s64 fewest = 0;
 
+	#pragma unroll
 	for (i = 0; i < VIPA_MAX_SOURCES; i++) {
-		__s64 n = 0;
+		__s64 count = 0, *c;
 
-		if (i >= r->nsources)
-			break;
-		c = bpf_map_lookup_elem(&lc, &r->sources[i]);
-		if (c)
-			n = *c;
-		if (i == 0 || n < fewest) {
-			best = i;
-			fewest = n;
-		}
-	}
-	for (i = 0; i < VIPA_MAX_SOURCES; i++) {
-		if (i != best)
+		if (i >= n)
 			continue;
-		c = bpf_map_lookup_elem(&lc, &r->sources[i]);
+		key.index = i;
+		a = bpf_map_lookup_elem(&sources, &key);
+		if (!a)
+			continue;
+		c = bpf_map_lookup_elem(&lc, a);
 		if (c)
-			__sync_fetch_and_add(c, 1);
-		else
-			bpf_map_update_elem(&lc, &r->sources[i], &one, BPF_NOEXIST);
-		break;
+			count = *c;
+		if (i == 0 || count < fewest) {
+			best = i;
+			fewest = count;
+		}
 	}
 	return best;
 }
 
+/* lc counts the socket about to be bound at once. */
+static __always_inline void count_lc(const struct vipa_addr *src)
+{
+	__s64 one = 1, *c;
+
+	c = bpf_map_lookup_elem(&lc, src);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+	else
+		bpf_map_update_elem(&lc, src, &one, BPF_NOEXIST);
+}
+
 /*
- * select_source picks the source of rule r and copies it to src; it returns
+ * select_source picks the source of rule id and copies it to src; it returns
  * the source's index, or -1 if the rule has none. The rule's sources are
  * those present on the host (absent_sources = "skip"): the supervisor
  * installs a new generation when addresses come and go.
  */
-static __always_inline int select_source(const struct vipa_rule *r, struct vipa_addr *src)
+static __always_inline int select_source(const struct vipa_rule *r, __u32 id, struct vipa_addr *src)
 {
-	__u32 n = r->nsources, index = 0, i;
+	struct vipa_source_key key = { .rule = id };
+	__u32 n = r->nsources;
+	struct vipa_addr *a;
 
 	if (n == 0)
 		return -1;
 	switch (r->policy) {
 	case VIPA_POLICY_RANDOM:
 		if (n > 1)
-			index = bpf_get_prandom_u32() % n;
+			key.index = bpf_get_prandom_u32() % n;
 		break;
 	case VIPA_POLICY_RR:
 		if (n > 1)
-			index = next_rr(r) % n;
+			key.index = next_rr(r) % n;
 		break;
 	case VIPA_POLICY_LRR:
 		if (n > 1)
-			index = next_lrr(r) % n;
+			key.index = next_lrr(id) % n;
 		break;
 	case VIPA_POLICY_LC:
-		index = pick_lc(r);
+		key.index = pick_lc(r, id);
 		break;
 	}
-	for (i = 0; i < VIPA_MAX_SOURCES; i++) {
-		if (i == index) {
-			__builtin_memcpy(src, &r->sources[i], sizeof(*src));
-			return i;
-		}
-	}
-	return -1;
+	a = bpf_map_lookup_elem(&sources, &key);
+	if (!a)
+		return -1;
+	__builtin_memcpy(src, a, sizeof(*src));
+	if (r->policy == VIPA_POLICY_LC)
+		count_lc(src);
+	return key.index;
 }
 
 static __always_inline __u32 v4_of(const struct vipa_addr *a)
@@ -317,7 +338,7 @@ static __always_inline void dst_key(const struct bpf_sock_addr *ctx, int v6, str
  * The rule for a connect or send from this socket to ctx's destination, or
  * NULL after counting why there is none.
  */
-static __always_inline struct vipa_rule *connect_rule(struct bpf_sock_addr *ctx, int v6)
+static __always_inline struct vipa_rule *connect_rule(struct bpf_sock_addr *ctx, int v6, __u32 *id)
 {
 	struct vipa_key key = {};
 	struct vipa_chain *chain;
@@ -329,7 +350,7 @@ static __always_inline struct vipa_rule *connect_rule(struct bpf_sock_addr *ctx,
 		leave(VIPA_REASON_NO_RULE);
 		return NULL;
 	}
-	r = match(chain, sock_proto(ctx), bpf_ntohs(ctx->user_port));
+	r = match(chain, sock_proto(ctx), bpf_ntohs(ctx->user_port), id);
 	if (!r) {
 		leave(VIPA_REASON_NO_RULE);
 		return NULL;
@@ -352,15 +373,16 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 {
 	struct vipa_addr src;
 	struct vipa_rule *r;
+	__u32 id = 0;
 	int index;
 
 	count_call(VIPA_OP_CONNECT);
 	if (sock_bound(ctx, v6))
 		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
-	r = connect_rule(ctx, v6);
+	r = connect_rule(ctx, v6, &id);
 	if (!r)
 		return VIPA_ALLOW;
-	index = select_source(r, &src);
+	index = select_source(r, id, &src);
 	if (index < 0)
 		return no_source(r);
 	if (bind_source(ctx, &src, v6) != 0) {
@@ -368,7 +390,7 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 			return fail();
 		return leave(VIPA_REASON_BIND_FAILED);
 	}
-	count_bound(r, index);
+	count_bound(id, index);
 	return VIPA_ALLOW;
 }
 
@@ -392,6 +414,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 {
 	struct vipa_addr src;
 	struct vipa_rule *r;
+	__u32 id = 0;
 	int index;
 
 	count_call(VIPA_OP_SENDMSG);
@@ -401,10 +424,10 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 		return leave(VIPA_REASON_PKTINFO);
 	if (v6 && (ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] | ctx->msg_src_ip6[2] | ctx->msg_src_ip6[3]))
 		return leave(VIPA_REASON_PKTINFO);
-	r = connect_rule(ctx, v6);
+	r = connect_rule(ctx, v6, &id);
 	if (!r)
 		return VIPA_ALLOW;
-	index = select_source(r, &src);
+	index = select_source(r, id, &src);
 	if (index < 0)
 		return no_source(r);
 	if (!v6) {
@@ -417,7 +440,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 		ctx->msg_src_ip6[2] = w[2];
 		ctx->msg_src_ip6[3] = w[3];
 	}
-	count_bound(r, index);
+	count_bound(id, index);
 	return VIPA_ALLOW;
 }
 
@@ -444,6 +467,7 @@ static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 	struct vipa_chain *chain;
 	struct vipa_addr src;
 	struct vipa_rule *r;
+	__u32 id = 0;
 	int index;
 
 	count_call(VIPA_OP_BIND);
@@ -457,12 +481,12 @@ static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 	chain = lookup_chain(&key);
 	if (!chain)
 		return leave(VIPA_REASON_NO_RULE);
-	r = match(chain, VIPA_PROTO_ANY, bpf_ntohs(ctx->user_port));
+	r = match(chain, VIPA_PROTO_ANY, bpf_ntohs(ctx->user_port), &id);
 	if (!r)
 		return leave(VIPA_REASON_NO_RULE);
 	if (r->policy == VIPA_POLICY_KERNEL)
 		return leave(VIPA_REASON_POLICY_KERNEL);
-	index = select_source(r, &src);
+	index = select_source(r, id, &src);
 	if (index < 0)
 		return no_source(r);
 	if (!v6) {
@@ -475,7 +499,7 @@ static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 		ctx->user_ip6[2] = w[2];
 		ctx->user_ip6[3] = w[3];
 	}
-	count_bound(r, index);
+	count_bound(id, index);
 	return VIPA_ALLOW;
 }
 

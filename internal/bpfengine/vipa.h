@@ -14,6 +14,7 @@
 #define VIPA_MAX_SOURCES	16	/* sources of one rule for one family */
 #define VIPA_MAX_CHAIN		16	/* rules a destination can match, in order */
 #define VIPA_MAX_PREFIXES	4096	/* distinct destinations, plus the bind lists */
+#define VIPA_MAX_RULES		8192	/* rules of two generations */
 #define VIPA_MAX_ADDRS		4096	/* sources lc counts sockets of */
 #define VIPA_MAX_RR		1024	/* rr rules */
 #define VIPA_MAX_PROCS		65536	/* processes lrr remembers (LRU) */
@@ -90,24 +91,31 @@ struct vipa_key {
 	__u8 addr[16];		/* IPv4: the first 4 bytes */
 };
 
-struct vipa_rule {
-	__u32 id;		/* unique in the engine's life, for counters */
+/* What a call needs to find its rule: the rule's match, and its id. */
+struct vipa_match {
+	__u32 rule;		/* key of rules and sources */
 	__u16 port_lo;		/* destination (connect) or bound (bind) ports */
 	__u16 port_hi;
 	__u8 proto;		/* enum vipa_proto */
-	__u8 policy;		/* enum vipa_policy */
-	__u8 on_error;		/* enum vipa_on_error */
-	__u8 pad;
-	__u32 nsources;		/* those present, unless absent_sources = "use" */
-	__u64 rr_key;		/* the rr counter shared by instances */
-	struct vipa_addr sources[VIPA_MAX_SOURCES];
+	__u8 pad[3];
 };
 
 /* The rules a trie entry's calls try, in the order internal/policy does. */
 struct vipa_chain {
 	__u32 nrules;
-	__u32 pad;
-	struct vipa_rule rules[VIPA_MAX_CHAIN];
+	struct vipa_match rules[VIPA_MAX_CHAIN];
+};
+
+/*
+ * A rule, keyed by an id no other generation uses: a generation's rules and
+ * sources are in place before its trie is, and stay one generation longer.
+ */
+struct vipa_rule {
+	__u8 policy;		/* enum vipa_policy */
+	__u8 on_error;		/* enum vipa_on_error */
+	__u16 pad;
+	__u32 nsources;		/* those present, unless absent_sources = "use" */
+	__u64 rr_key;		/* the rr counter shared by instances */
 };
 
 struct vipa_lrr_key {
@@ -115,9 +123,10 @@ struct vipa_lrr_key {
 	__u32 rule;
 };
 
+/* A source of a rule; its bind counter. */
 struct vipa_source_key {
 	__u32 rule;
-	__u32 index;
+	__u32 index;		/* in rule order */
 };
 
 struct vipa_stats {
@@ -140,6 +149,25 @@ struct {
 		__uint(value_size, sizeof(struct vipa_chain));
 	});
 } policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPA_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct vipa_rule);
+} rules SEC(".maps");
+
+/*
+ * The sources of each rule, looked up one by one: an index chosen from data
+ * (random, rr, lrr, lc) never offsets a pointer into a map value, which the
+ * verifier refuses without CAP_PERFMON (its Spectre v1 rule).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPA_MAX_RULES * VIPA_MAX_SOURCES);
+	__type(key, struct vipa_source_key);
+	__type(value, struct vipa_addr);
+} sources SEC(".maps");
 
 /* rr: one counter per rule, keyed by a hash of the file and the rule. */
 struct {

@@ -21,8 +21,7 @@ type vipaVipaAddr struct {
 type vipaVipaChain struct {
 	_      structs.HostLayout
 	Nrules uint32
-	Pad    uint32
-	Rules  [16]vipaVipaRule
+	Rules  [16]vipaVipaMatch
 }
 
 type vipaVipaKey struct {
@@ -46,6 +45,15 @@ type vipaVipaLrrKey struct {
 	_    structs.HostLayout
 	Tgid uint32
 	Rule uint32
+}
+
+type vipaVipaMatch struct {
+	_      structs.HostLayout
+	Rule   uint32
+	PortLo uint16
+	PortHi uint16
+	Proto  uint8
+	Pad    [3]uint8
 }
 
 type vipaVipaOnError uint32
@@ -100,16 +108,11 @@ const (
 
 type vipaVipaRule struct {
 	_        structs.HostLayout
-	Id       uint32
-	PortLo   uint16
-	PortHi   uint16
-	Proto    uint8
 	Policy   uint8
 	OnError  uint8
-	Pad      uint8
+	Pad      uint16
 	Nsources uint32
 	RrKey    uint64
-	Sources  [16]vipaVipaAddr
 }
 
 type vipaVipaSourceKey struct {
@@ -134,7 +137,9 @@ const (
 	vipaMapLrr           = "lrr"
 	vipaMapPolicy        = "policy"
 	vipaMapRr            = "rr"
+	vipaMapRules         = "rules"
 	vipaMapSourceStats   = "source_stats"
+	vipaMapSources       = "sources"
 	vipaMapStats         = "stats"
 	vipaProgVipaBind4    = "vipa_bind4"
 	vipaProgVipaBind6    = "vipa_bind6"
@@ -203,7 +208,9 @@ type vipaMapSpecs struct {
 	Lrr         *ebpf.MapSpec `ebpf:"lrr"`
 	Policy      *ebpf.MapSpec `ebpf:"policy"`
 	Rr          *ebpf.MapSpec `ebpf:"rr"`
+	Rules       *ebpf.MapSpec `ebpf:"rules"`
 	SourceStats *ebpf.MapSpec `ebpf:"source_stats"`
+	Sources     *ebpf.MapSpec `ebpf:"sources"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -238,7 +245,9 @@ type vipaMaps struct {
 	Lrr         *ebpf.Map `ebpf:"lrr"`
 	Policy      *ebpf.Map `ebpf:"policy"`
 	Rr          *ebpf.Map `ebpf:"rr"`
+	Rules       *ebpf.Map `ebpf:"rules"`
 	SourceStats *ebpf.Map `ebpf:"source_stats"`
+	Sources     *ebpf.Map `ebpf:"sources"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
 
@@ -248,7 +257,9 @@ func (m *vipaMaps) Close() error {
 		m.Lrr,
 		m.Policy,
 		m.Rr,
+		m.Rules,
 		m.SourceStats,
+		m.Sources,
 		m.Stats,
 	)
 }
