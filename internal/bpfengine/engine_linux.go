@@ -32,9 +32,9 @@ type Engine struct {
 	present *policy.AddrSet // nil: every source is present
 	// The rule ids of the generation in force and of the one before.
 	curIDs, oldIDs []uint32
-	links   []link.Link
-	nextID  uint32
-	rules   map[uint32]ruleInfo // of every generation, for Snapshot
+	links          []link.Link
+	nextID         uint32
+	rules          map[uint32]ruleInfo // of every generation, for Snapshot
 }
 
 // Load loads the programs and maps for p, attached to nothing. The error
