@@ -113,17 +113,17 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 }
 
 /*
- * Whether the program bound the socket itself, to an address or a port: its
- * choice stands. bpf_bind() would not fail on a socket bound to an address
+ * Whether the program bound the socket itself, to an address or (if port) a
+ * port: its choice stands. bpf_bind() would not fail on a socket bound to an address
  * only (IP_BIND_ADDRESS_NO_PORT), it would bind it again.
  */
-static __always_inline int sock_bound(const struct bpf_sock_addr *ctx, int v6)
+static __always_inline int sock_bound(const struct bpf_sock_addr *ctx, int v6, int port)
 {
 	struct bpf_sock *sk = ctx->sk;
 
 	if (!sk)
 		return 0;
-	if (sk->src_port)
+	if (port && sk->src_port)
 		return 1;
 	if (!v6)
 		return sk->src_ip4 != 0;
@@ -377,7 +377,7 @@ static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 	int index;
 
 	count_call(VIPA_OP_CONNECT);
-	if (sock_bound(ctx, v6))
+	if (sock_bound(ctx, v6, 1))
 		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
 	r = connect_rule(ctx, v6, &id);
 	if (!r)
@@ -407,8 +407,9 @@ int vipa_connect6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * An unconnected datagram from an unbound socket gets its source per
- * datagram, unless IP_PKTINFO set one (msg_src_ip4/6 already non-zero).
+ * An unconnected datagram from a socket not bound to an address gets its
+ * source per datagram, unless IP_PKTINFO set one (msg_src_ip4/6 non-zero).
+ * The port is no sign: the kernel binds one (autobind) before this hook.
  */
 static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 {
@@ -418,7 +419,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 	int index;
 
 	count_call(VIPA_OP_SENDMSG);
-	if (sock_bound(ctx, v6))
+	if (sock_bound(ctx, v6, 0))
 		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
 	if (!v6 && ctx->msg_src_ip4)
 		return leave(VIPA_REASON_PKTINFO);
