@@ -126,4 +126,3 @@ func TestIOUringConnect(t *testing.T) {
 		})
 	}
 }
-
