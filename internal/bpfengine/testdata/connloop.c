@@ -1,0 +1,57 @@
+/*
+ * connloop: connects to ADDR PORT and closes, N times, and prints the
+ * nanoseconds the loop took. With a source, it binds each socket to it first
+ * with IP_BIND_ADDRESS_NO_PORT, the ideal the engines are measured against.
+ *
+ *	connloop N ADDR PORT [SOURCE]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET }, src = { .sin_family = AF_INET };
+	struct timespec t0, t1;
+	int one = 1, n, i;
+
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: connloop N ADDR PORT [SOURCE]\n");
+		return 2;
+	}
+	n = atoi(argv[1]);
+	dst.sin_port = htons(atoi(argv[3]));
+	if (inet_pton(AF_INET, argv[2], &dst.sin_addr) != 1 || (argc == 5 && inet_pton(AF_INET, argv[4], &src.sin_addr) != 1))
+		die("inet_pton");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			die("socket");
+		if (argc == 5) {
+			if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
+				die("setsockopt");
+			if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+				die("bind");
+		}
+		if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			die("connect");
+		close(fd);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+	return 0;
+}
