@@ -23,6 +23,7 @@ import (
 // the links that tie them to a cgroup.
 type Engine struct {
 	log      *slog.Logger
+	share    *rrShare // nil: rr counters of this instance alone
 	objs     vipaObjects
 	trieSpec *ebpf.MapSpec
 
@@ -53,11 +54,28 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := spec.LoadAndAssign(&e.objs, nil); err != nil {
+	share, opts, err := shareRR(spec)
+	if err != nil {
+		// rr still rotates, per instance, as when rrstate cannot share.
+		log.Warn("bpf engine: rr counters not shared with other instances", "err", err)
+		opts = nil
+	}
+	if err := spec.LoadAndAssign(&e.objs, opts); err != nil {
+		if share != nil {
+			share.close()
+		}
 		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
 	}
+	if share != nil {
+		if err := share.loaded(); err != nil {
+			share.close()
+			e.objs.Close()
+			return nil, err
+		}
+		e.share = share
+	}
 	if err := e.install(g); err != nil {
-		e.objs.Close()
+		e.Close()
 		return nil, err
 	}
 	return e, nil
@@ -312,5 +330,9 @@ func (e *Engine) Close() error {
 		e.trie = nil
 	}
 	errs = append(errs, e.objs.Close())
+	if e.share != nil {
+		errs = append(errs, e.share.close())
+		e.share = nil
+	}
 	return errors.Join(errs...)
 }
