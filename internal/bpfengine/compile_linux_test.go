@@ -143,3 +143,52 @@ func TestSupportedWithoutPerfmon(t *testing.T) {
 		}
 	}
 }
+
+// FuzzChains checks, for rule sets and destinations the fuzzer makes up,
+// that the trie entries give the rule policy.MatchConnect gives.
+func FuzzChains(f *testing.F) {
+	f.Add([]byte{8, 10, 0, 0, 0, 0, 0, 0, 16, 10, 1, 0, 0, 1, 187, 0, 24, 10, 1, 2, 0, 0, 80, 2}, []byte{10, 1, 2, 3}, uint16(80), uint8(1))
+	f.Fuzz(func(t *testing.T, spec, dst []byte, port uint16, proto uint8) {
+		// Each rule is 8 bytes: bits, 4 address bytes, port (0: all), protocol.
+		var rules []policy.ConnectRule
+		seen := map[netip.Prefix]bool{}
+		for i := 0; i+8 <= len(spec) && len(rules) < 12; i += 8 {
+			b := spec[i : i+8]
+			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte(b[1:5])), int(b[0]%33)).Masked()
+			if seen[pfx] {
+				continue // no rule shadowed by another: policy.New refuses those
+			}
+			seen[pfx] = true
+			r := policy.ConnectRule{Destination: pfx, Protocol: policy.Protocol(b[7] % 3),
+				Sources: []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, byte(len(rules) + 1)})}}
+			if p := uint16(b[5])<<8 | uint16(b[6]); p != 0 {
+				r.Ports = policy.PortRange{Lo: p, Hi: p}
+			}
+			rules = append(rules, r)
+		}
+		if len(dst) < 4 || len(rules) == 0 {
+			return
+		}
+		p, err := policy.New(rules, nil)
+		if err != nil {
+			return
+		}
+		g, err := compile(p, nil, new(uint32))
+		if err != nil {
+			return // beyond the engine's limits: Unsupported says so
+		}
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte(dst[:4])), port)
+		pr := policy.Protocol(proto % 3)
+		want := netip.Addr{}
+		if m, ok := p.MatchConnect(ap, pr); ok {
+			want = m.Sources()[0]
+		}
+		got := netip.Addr{}
+		if r := g.lookup(ap, pr); r != nil {
+			got = netip.AddrFrom16(g.sources[vipaVipaSourceKey{Rule: r.Rule}].B).Unmap()
+		}
+		if got != want {
+			t.Errorf("%v %v: source %v, policy.MatchConnect %v", ap, pr, got, want)
+		}
+	})
+}

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
 
@@ -130,10 +132,26 @@ func TestConnectOneVIPA(t *testing.T) {
 			}
 		}
 	})
+	t.Run("busybox wget", func(t *testing.T) {
+		testutil.RequireTool(t, "busybox")
+		w.rec.Reset()
+		res := testutil.Run(t, w.cg.command(w.ns, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:"+strconv.Itoa(int(w.rec.Addr().Port()))+"/"))
+		if res.Exit != 0 {
+			t.Fatalf("busybox wget: %v", res)
+		}
+		// The recorder answers with the peer address it saw.
+		if got := strings.TrimSpace(res.Stdout); !strings.HasPrefix(got, vipas4[1].String()+":") {
+			t.Errorf("busybox wget got %q, want %v", got, vipas4[1])
+		}
+	})
 	s := w.e.Snapshot()
 	// goclient binds the wildcard address before it connects, as Go's net
 	// package does: bind calls left alone.
-	if s.Bound != 6 || s.Calls["connect"] != 8 || s.LeftAlone["bound_by_program"] != 2 {
-		t.Errorf("snapshot %+v: want 6 bound, 8 connects, 2 bound_by_program", s)
+	if s.Bound != 7 || s.Calls["connect"] != 9 || s.LeftAlone["bound_by_program"] != 2 {
+		t.Errorf("snapshot %+v: want 7 bound, 9 connects, 2 bound_by_program", s)
+	}
+	want := []rewrite.SourceCount{{Rule: "test.toml:10", Source: vipas4[1], Count: 5}, {Rule: "test.toml:20", Source: vipas6[0], Count: 2}}
+	if d := testutil.Diff(want, s.PerSource); d != "" {
+		t.Errorf("per source (-want +got):\n%s", d)
 	}
 }
