@@ -64,3 +64,22 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLoadAttach is what the engine adds to a program's start: load
+// and verify the programs, install a policy, attach to a cgroup, and close.
+func BenchmarkLoadAttach(b *testing.B) {
+	p := mustPolicy(b, []policy.ConnectRule{{Destination: netip.MustParsePrefix("127.0.0.0/8"), Sources: vipas4, Policy: policy.RR}}, nil)
+	cg := newCgroup(b)
+	for b.Loop() {
+		e, err := Load(p, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Attach(cg.fd); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -17,8 +17,8 @@
 #define VIPA_MAX_RULES		8192	/* rules of two generations */
 #define VIPA_MAX_ADDRS		4096	/* sources lc counts sockets of */
 #define VIPA_MAX_RR		1024	/* rr rules */
-#define VIPA_MAX_PROCS		65536	/* processes lrr remembers (LRU) */
-#define VIPA_MAX_SOURCE_STATS	16384	/* (rule, source) bind counters (LRU) */
+#define VIPA_MAX_PROCS		4096	/* processes lrr remembers (LRU, preallocated) */
+#define VIPA_MAX_SOURCE_STATS	1024	/* (rule, source) bind counters (LRU, preallocated) */
 
 /*
  * The first byte of every trie key says what the entry is for, so that one
@@ -152,6 +152,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
 	__uint(max_entries, VIPA_MAX_RULES);
 	__type(key, __u32);
 	__type(value, struct vipa_rule);
@@ -164,6 +165,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
 	__uint(max_entries, VIPA_MAX_RULES * VIPA_MAX_SOURCES);
 	__type(key, struct vipa_source_key);
 	__type(value, struct vipa_addr);
@@ -172,6 +174,7 @@ struct {
 /* rr: one counter per rule, keyed by a hash of the file and the rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
 	__uint(max_entries, VIPA_MAX_RR);
 	__type(key, __u64);
 	__type(value, __u64);
@@ -188,6 +191,7 @@ struct {
 /* lc: live sockets per source, refreshed by the supervisor from sock_diag. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
 	__uint(max_entries, VIPA_MAX_ADDRS);
 	__type(key, struct vipa_addr);
 	__type(value, __s64);
