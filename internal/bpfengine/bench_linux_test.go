@@ -19,8 +19,8 @@ import (
 // the ideal: the client binding the VIPA itself with
 // IP_BIND_ADDRESS_NO_PORT, with no engine. ns/connect is the client's own
 // time for the loop; the ratio ideal/bpf is the figure docs/ARCHITECTURE.md
-// reports. Run with -benchtime=NNNNx: the loop leaves one TIME_WAIT socket
-// per connection.
+// reports, for a normal close and a reset. Run with -benchtime=NNNNx: a
+// normal close leaves one TIME_WAIT socket per connection.
 func BenchmarkConnect(b *testing.B) {
 	bin := testutil.BuildC(b, "internal/bpfengine/testdata/connloop.c")
 	p := mustPolicy(b, []policy.ConnectRule{{Destination: netip.MustParsePrefix("127.0.0.0/8"), Sources: vipas4[:1]}}, nil)
@@ -38,8 +38,8 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	run := func(b *testing.B, cg *testCgroup, source ...string) {
-		args := append([]string{strconv.Itoa(b.N), "127.0.0.1", port}, source...)
+	run := func(b *testing.B, close string, cg *testCgroup, source ...string) {
+		args := append([]string{close, strconv.Itoa(b.N), "127.0.0.1", port}, source...)
 		var res testutil.Result
 		if cg != nil {
 			res = testutil.Run(b, cg.command(w.ns, bin, args...))
@@ -55,14 +55,16 @@ func BenchmarkConnect(b *testing.B) {
 		}
 		b.ReportMetric(ns/float64(b.N), "ns/connect")
 	}
-	b.Run("ideal", func(b *testing.B) { run(b, nil, vipas4[0].String()) })
-	b.Run("bpf", func(b *testing.B) {
-		before := w.e.Snapshot().Bound
-		run(b, w.cg)
-		if got := w.e.Snapshot().Bound - before; got != uint64(b.N) {
-			b.Fatalf("the engine bound %d of %d connections", got, b.N)
-		}
-	})
+	for _, close := range []string{"close", "rst"} {
+		b.Run("ideal/"+close, func(b *testing.B) { run(b, close, nil, vipas4[0].String()) })
+		b.Run("bpf/"+close, func(b *testing.B) {
+			before := w.e.Snapshot().Bound
+			run(b, close, w.cg)
+			if got := w.e.Snapshot().Bound - before; got != uint64(b.N) {
+				b.Fatalf("the engine bound %d of %d connections", got, b.N)
+			}
+		})
+	}
 }
 
 // BenchmarkLoadAttach is what the engine adds to a program's start: load
