@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
@@ -26,4 +27,5 @@ func Load(*policy.Policy, *slog.Logger) (*Engine, error) { return nil, ErrUnavai
 func (*Engine) Attach(int) error                         { return ErrUnavailable }
 func (*Engine) Reload(*policy.Policy) error              { return ErrUnavailable }
 func (*Engine) SetPresent(*policy.AddrSet) error         { return ErrUnavailable }
+func (*Engine) SetSockets(map[netip.Addr]int) error      { return ErrUnavailable }
 func (*Engine) Close() error                             { return nil }

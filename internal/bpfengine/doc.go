@@ -12,6 +12,18 @@
 // whose address or port the program set is never touched (the programs look
 // at ctx->sk first), and a datagram whose IP_PKTINFO names a source keeps it.
 //
+// # Use
+//
+// [Supported] says whether this process can run the engine at all (it
+// loads the programs on trial) and [Unsupported] whether a policy needs the
+// seccomp engine. [Load] loads programs and maps for a policy; [Engine.Attach]
+// attaches them to a cgroup (a directory fd) with bpf_links, so that they
+// apply to every process in it and below. [Engine.Reload] and
+// [Engine.SetPresent] install a new generation; [Engine.SetSockets] gives lc
+// the host's socket counts (from internal/sockdiag); [Engine.Snapshot] sums
+// the counters; [Engine.Close] detaches and frees everything, and unpins the
+// shared rr counters if no other instance uses them.
+//
 // # Invariants
 //
 //   - The rules of a policy are one generation: an LPM trie whose entries
