@@ -9,6 +9,10 @@ pkgs="libseccomp-dev busybox-static curl python3 iproute2 gcc libc6-dev pkg-conf
 pkgs="$pkgs dpkg-dev binutils lintian"
 # DNS tools and a DNS server for the wildcard-bind tests.
 pkgs="$pkgs bind9-dnsutils dnsmasq-base"
+# clang, llvm-strip, libbpf's bpf_helpers.h and the kernel's uapi headers:
+# TestGeneratedUpToDate rebuilds the in-kernel engine's BPF object (the
+# committed one was built by Debian bookworm's clang 14).
+pkgs="$pkgs clang llvm libbpf-dev linux-libc-dev"
 # gcc -m32 for the test of 32-bit (i386) programs.
 [ "$(uname -m)" = x86_64 ] && pkgs="$pkgs gcc-multilib"
 for p in $pkgs; do

@@ -1,0 +1,338 @@
+//go:build linux
+
+package bpfengine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vipa-exec/vipa-exec/internal/notify"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+)
+
+// Engine is the programs and maps of one policy, loaded, and once attached
+// the links that tie them to a cgroup.
+type Engine struct {
+	log      *slog.Logger
+	share    *rrShare // nil: rr counters of this instance alone
+	objs     vipaObjects
+	trieSpec *ebpf.MapSpec
+
+	mu      sync.Mutex
+	trie    *ebpf.Map // the generation in force
+	pol     *policy.Policy
+	present *policy.AddrSet // nil: every source is present
+	// The rule ids of the generation in force and of the one before.
+	curIDs, oldIDs []uint32
+	links          []link.Link
+	nextID         uint32
+	rules          map[uint32]ruleInfo // of every generation, for Snapshot
+}
+
+// Load loads the programs and maps for p, attached to nothing. The error
+// wraps [ErrPolicyUnsupported] for a policy the engine cannot serve.
+func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	spec, err := loadVipa()
+	if err != nil {
+		return nil, fmt.Errorf("bpf engine: %w", err)
+	}
+	e := &Engine{log: log, trieSpec: spec.Maps[vipaMapPolicy].InnerMap.Copy(), rules: map[uint32]ruleInfo{}}
+	e.pol = p
+	g, err := compile(p, nil, &e.nextID)
+	if err != nil {
+		return nil, err
+	}
+	share, opts, err := shareRR(spec)
+	if err != nil {
+		// rr still rotates, per instance, as when rrstate cannot share.
+		log.Warn("bpf engine: rr counters not shared with other instances", "err", err)
+		opts = nil
+	}
+	if err := spec.LoadAndAssign(&e.objs, opts); err != nil {
+		if share != nil {
+			share.close()
+		}
+		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
+	}
+	if share != nil {
+		if err := share.loaded(); err != nil {
+			share.close()
+			e.objs.Close()
+			return nil, err
+		}
+		e.share = share
+	}
+	if err := e.install(g); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// install makes g the generation in force. Its rules and sources go in
+// first, under ids no other generation uses; then a new trie, filled, goes in
+// the policy slot with one update, so that every call sees either the old
+// rules or the new ones, whole. A program that read the old trie keeps it
+// until it returns; the old generation's rules and sources stay until the
+// next install.
+func (e *Engine) install(g *generation) error {
+	trie, err := ebpf.NewMap(e.trieSpec)
+	if err != nil {
+		return fmt.Errorf("bpf engine: create rule trie: %w", err)
+	}
+	defer func() {
+		if trie != nil {
+			trie.Close()
+		}
+	}()
+	var ids []uint32
+	for id, r := range g.rules {
+		ids = append(ids, id)
+		if err := e.objs.Rules.Put(id, r); err != nil {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: add rule: %w", err)
+		}
+	}
+	for k, a := range g.sources {
+		if err := e.objs.Sources.Put(k, a); err != nil {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: add source: %w", err)
+		}
+	}
+	for k, c := range g.entries {
+		if err := trie.Put(k, c); err != nil {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: fill rule trie: %w", err)
+		}
+	}
+	for _, k := range g.rrKeys {
+		// A fresh counter starts at a random value, as rrstate's do, so
+		// that instances that never overlap still spread their first calls.
+		start := rand.Uint64N(1 << 32)
+		if err := e.objs.Rr.Update(k, start, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			e.forget(ids)
+			return fmt.Errorf("bpf engine: create rr counter: %w", err)
+		}
+	}
+	if err := e.objs.Policy.Put(uint32(0), trie); err != nil {
+		e.forget(ids)
+		return fmt.Errorf("bpf engine: install rules: %w", err)
+	}
+	if e.trie != nil {
+		e.trie.Close()
+	}
+	e.trie, trie = trie, nil
+	e.forget(e.oldIDs)
+	e.oldIDs, e.curIDs = e.curIDs, ids
+	for id, r := range g.infos {
+		e.rules[id] = r
+	}
+	return nil
+}
+
+// forget removes the rules ids and their sources from the maps.
+func (e *Engine) forget(ids []uint32) {
+	for _, id := range ids {
+		var r vipaVipaRule
+		if err := e.objs.Rules.Lookup(id, &r); err == nil {
+			for i := range r.Nsources {
+				e.objs.Sources.Delete(vipaVipaSourceKey{Rule: id, Index: i})
+			}
+		}
+		e.objs.Rules.Delete(id)
+	}
+}
+
+// hooks are the programs and where they attach.
+func (e *Engine) hooks() []struct {
+	prog   *ebpf.Program
+	attach ebpf.AttachType
+} {
+	return []struct {
+		prog   *ebpf.Program
+		attach ebpf.AttachType
+	}{
+		{e.objs.VipaConnect4, ebpf.AttachCGroupInet4Connect},
+		{e.objs.VipaConnect6, ebpf.AttachCGroupInet6Connect},
+		{e.objs.VipaBind4, ebpf.AttachCGroupInet4Bind},
+		{e.objs.VipaBind6, ebpf.AttachCGroupInet6Bind},
+		{e.objs.VipaSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
+		{e.objs.VipaSendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
+	}
+}
+
+// Attach attaches the programs to the cgroup cgroupFD (a directory fd) with
+// bpf_links: they then apply to every process of the cgroup and of its
+// descendants. Programs of cgroups above run after these, and see a socket
+// bound already.
+func (e *Engine) Attach(cgroupFD int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var links []link.Link
+	for _, h := range e.hooks() {
+		l, err := link.AttachRawLink(link.RawLinkOptions{Target: cgroupFD, Program: h.prog, Attach: h.attach})
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return fmt.Errorf("bpf engine: attach %s: %w", h.attach, err)
+		}
+		links = append(links, l)
+	}
+	e.links = append(e.links, links...)
+	return nil
+}
+
+// Reload swaps the rule set for p's, atomically: a call sees the old rules
+// or the new ones, never a mix. The state of lrr and lc rules starts over
+// with the new rules, as the seccomp engine's does; rr counters stay those
+// of the same rules.
+func (e *Engine) Reload(p *policy.Policy) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g, err := compile(p, e.present, &e.nextID)
+	if err != nil {
+		return err
+	}
+	if err := e.install(g); err != nil {
+		return err
+	}
+	e.pol = p
+	return nil
+}
+
+// SetPresent tells the engine which addresses the host has now, for
+// absent_sources = "skip": the rules then choose among those of their
+// sources, in a new generation installed as atomically as a reload. Until
+// the first call, or after one with nil, every source is present.
+func (e *Engine) SetPresent(set *policy.AddrSet) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g, err := compile(e.pol, set, &e.nextID)
+	if err != nil {
+		return err
+	}
+	if err := e.install(g); err != nil {
+		return err
+	}
+	e.present = set
+	return nil
+}
+
+// SetSockets sets the live socket counts of lc's sources, from sock_diag;
+// the programs add their own binds to them until the next call.
+func (e *Engine) SetSockets(counts map[netip.Addr]int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for a, n := range counts {
+		if err := e.objs.Lc.Put(addrOf(a), int64(n)); err != nil {
+			return fmt.Errorf("bpf engine: lc counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Snapshot sums the per-CPU counters into the schema of the seccomp
+// engine's. The sendmsg hook counts sendto and sendmsg alike, under
+// "sendmsg"; sendto and sendmmsg stay 0.
+func (e *Engine) Snapshot() rewrite.Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := rewrite.Snapshot{Calls: map[string]uint64{}, LeftAlone: map[string]uint64{}}
+	for op := notify.OpConnect; op < notify.NumOps; op++ {
+		out.Calls[op.String()] = 0
+	}
+	for r := range rewrite.NumReasons {
+		out.LeftAlone[r.String()] = 0
+	}
+	var perCPU []vipaVipaStats
+	if err := e.objs.Stats.Lookup(uint32(0), &perCPU); err != nil {
+		e.log.Warn("bpf engine: read counters", "err", err)
+		return out
+	}
+	for _, s := range perCPU {
+		out.Calls[notify.OpConnect.String()] += s.Calls[vipaVipaOpVIPA_OP_CONNECT]
+		out.Calls[notify.OpBind.String()] += s.Calls[vipaVipaOpVIPA_OP_BIND]
+		out.Calls[notify.OpSendmsg.String()] += s.Calls[vipaVipaOpVIPA_OP_SENDMSG]
+		out.Bound += s.Bound
+		out.Failed += s.Failed
+		for r := range rewrite.NumReasons {
+			if int(r) < len(s.LeftAlone) {
+				out.LeftAlone[r.String()] += s.LeftAlone[r]
+			}
+		}
+	}
+	var k vipaVipaSourceKey
+	var v []uint64
+	it := e.objs.SourceStats.Iterate()
+	for it.Next(&k, &v) {
+		info, ok := e.rules[k.Rule]
+		if !ok || int(k.Index) >= len(info.sources) {
+			continue
+		}
+		var n uint64
+		for _, c := range v {
+			n += c
+		}
+		out.PerSource = append(out.PerSource, rewrite.SourceCount{Rule: info.origin, Source: info.sources[k.Index], Count: n})
+	}
+	if err := it.Err(); err != nil {
+		e.log.Warn("bpf engine: read per-source counters", "err", err)
+	}
+	out.PerSource = merge(out.PerSource)
+	return out
+}
+
+// merge adds up the counts of the same rule and source (one rule has an id
+// per generation) and sorts them as the seccomp engine does.
+func merge(in []rewrite.SourceCount) []rewrite.SourceCount {
+	sort.Slice(in, func(i, j int) bool {
+		a, b := in[i], in[j]
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Source.Less(b.Source)
+	})
+	var out []rewrite.SourceCount
+	for _, c := range in {
+		if n := len(out); n > 0 && out[n-1].Rule == c.Rule && out[n-1].Source == c.Source {
+			out[n-1].Count += c.Count
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Close detaches the programs and frees every map.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, l := range e.links {
+		errs = append(errs, l.Close())
+	}
+	e.links = nil
+	if e.trie != nil {
+		errs = append(errs, e.trie.Close())
+		e.trie = nil
+	}
+	errs = append(errs, e.objs.Close())
+	if e.share != nil {
+		errs = append(errs, e.share.close())
+		e.share = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,121 @@
+//go:build linux
+
+package bpfengine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Where rr counters are shared: the map is pinned in the BPF filesystem,
+// one per euid, and every instance holds a shared flock on a file beside
+// the rr state of the seccomp engine while it uses it.
+const (
+	bpffsRoot  = "/sys/fs/bpf"
+	pinDir     = bpffsRoot + "/vipa-exec"
+	shareDir   = "/run/vipa-exec/bpf"
+	maxRetries = 10
+)
+
+// rrShare is an instance's hold on the pinned rr map.
+//
+// Lifetime: Load takes the lock exclusively without waiting; it succeeds
+// only when no instance holds it, and then removes a pin left by instances
+// that were killed, before it creates and pins a fresh map. Otherwise it
+// waits for a shared lock and uses the pinned map. Close tries the lock
+// exclusively without waiting: the last instance succeeds and unpins the
+// map, which the kernel frees with its last reference. The kernel drops the
+// flocks of killed instances, so the next instance cleans up after them.
+type rrShare struct {
+	lock *os.File
+	pin  string
+}
+
+// shareRR prepares spec's rr map to be pinned and shared, and returns the
+// hold on it and the options to load spec with.
+func shareRR(spec *ebpf.CollectionSpec) (*rrShare, *ebpf.CollectionOptions, error) {
+	if err := mountBPFFS(); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(pinDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("rr share: %w", err)
+	}
+	if err := os.MkdirAll(shareDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("rr share: %w", err)
+	}
+	name := "rr_" + strconv.Itoa(os.Geteuid())
+	lock, err := os.OpenFile(filepath.Join(shareDir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rr share: %w", err)
+	}
+	s := &rrShare{lock: lock, pin: filepath.Join(pinDir, name)}
+	for range maxRetries {
+		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			// Alone: whatever is pinned is left by the dead.
+			if err := os.Remove(s.pin); err != nil && !errors.Is(err, os.ErrNotExist) {
+				lock.Close()
+				return nil, nil, fmt.Errorf("rr share: remove stale pin: %w", err)
+			}
+			break // keep the exclusive lock until the map is pinned
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			lock.Close()
+			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
+		}
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_SH); err != nil {
+			lock.Close()
+			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
+		}
+		if _, err := os.Stat(s.pin); err == nil {
+			break
+		}
+		// The last holder unpinned it on its way out: start over.
+		unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+	}
+	m := spec.Maps[vipaMapRr]
+	m.Name = name
+	m.Pinning = ebpf.PinByName
+	return s, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}, nil
+}
+
+// loaded turns an exclusive lock into a shared one once the map is pinned.
+func (s *rrShare) loaded() error {
+	if err := unix.Flock(int(s.lock.Fd()), unix.LOCK_SH); err != nil {
+		return fmt.Errorf("rr share: lock: %w", err)
+	}
+	return nil
+}
+
+// close releases the hold; the last instance unpins the map.
+func (s *rrShare) close() error {
+	var err error
+	if unix.Flock(int(s.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		if rerr := os.Remove(s.pin); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = fmt.Errorf("rr share: unpin: %w", rerr)
+		}
+	}
+	return errors.Join(err, s.lock.Close())
+}
+
+// mountBPFFS mounts the BPF filesystem at /sys/fs/bpf unless it is there,
+// as systemd does at boot.
+func mountBPFFS() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(bpffsRoot, &st); err != nil {
+		return fmt.Errorf("rr share: %s: %w", bpffsRoot, err)
+	}
+	if st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := unix.Mount("bpf", bpffsRoot, "bpf", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+		return fmt.Errorf("rr share: mount bpf filesystem on %s: %w", bpffsRoot, err)
+	}
+	return nil
+}
