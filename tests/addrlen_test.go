@@ -16,8 +16,10 @@ import (
 // INET address (16 to 128 bytes for AF_INET, 24 to 128 for AF_INET6, the
 // address at the start of a struct sockaddr_storage) is rewritten, for
 // connect, sendto and bind; the server sees the VIPA.
-func TestIntegrationAddrLen(t *testing.T) {
-	e := newEnv(t)
+func TestIntegrationAddrLen(t *testing.T) { testutil.ForEngines(t, testAddrLen) }
+
+func testAddrLen(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	client := testutil.BuildC(t, "tests/clients/edge/edge.c", "-pthread")
 	udp := map[netip.Addr]net.PacketConn{}
 	for _, a := range []netip.Addr{dst4, dst6} {

@@ -16,10 +16,13 @@ import (
 // under RLIMIT_NOFILE 4096 (soft and hard, so that Go cannot raise it) for
 // vipa-exec and so for its supervisor. Every connection must leave from the
 // VIPA, and the supervisor, whose workers cache a pidfd per thread, must
-// hold a bounded number of descriptors once the threads are gone.
-func TestIntegrationThreadChurn(t *testing.T) {
+// hold a bounded number of descriptors once the threads are gone (a check
+// of the seccomp engine: the bpf engine's supervisor sees no thread).
+func TestIntegrationThreadChurn(t *testing.T) { testutil.ForEngines(t, testThreadChurn) }
+
+func testThreadChurn(t *testing.T, engine string) {
 	const threads, nofile = 12000, 4096
-	e := newEnv(t)
+	e := newEngineEnv(t, engine)
 	churn := testutil.BuildC(t, "tests/clients/churn/churn.c")
 	res := e.run(append([]string{churn, "1"}, hostPort(dst4)...)...)
 	wantOK(t, "churn without vipa-exec", res)
@@ -38,8 +41,20 @@ func TestIntegrationThreadChurn(t *testing.T) {
 		t.Errorf("churn printed %q, want %q; stderr:\n%s", got, want, p.Stderr())
 	}
 
-	// The program still runs, its threads are gone: count what the
-	// supervisor holds.
+	if engine == "seccomp" {
+		supervisorFDs(t, p, threads, nofile)
+	}
+	_ = stdin.Close()
+	res = p.Wait(t)
+	e.supervisorGone(res)
+	wantOK(t, "churn", res)
+	wantSources(t, "12,000 threads", e.rec4, map[netip.Addr]int{vipa4: threads})
+}
+
+// supervisorFDs checks, while the churn program still runs and its threads
+// are gone, that its supervisor holds a bounded number of descriptors.
+func supervisorFDs(t *testing.T, p *testutil.Proc, threads, nofile int) {
+	t.Helper()
 	sup := testutil.WaitSupervisor(t, p.Pid())
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sup))
 	if err != nil {
@@ -52,9 +67,4 @@ func TestIntegrationThreadChurn(t *testing.T) {
 		t.Errorf("supervisor holds %d descriptors after %d threads, want at most %d (half of RLIMIT_NOFILE %d, and 64)",
 			len(fds), threads, bound, nofile)
 	}
-	_ = stdin.Close()
-	res = p.Wait(t)
-	e.supervisorGone(res)
-	wantOK(t, "churn", res)
-	wantSources(t, "12,000 threads", e.rec4, map[netip.Addr]int{vipa4: threads})
 }

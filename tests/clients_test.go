@@ -48,9 +48,16 @@ func clients() []client {
 }
 
 // TestIntegrationClients runs every client against an IPv4 and an IPv6
-// server, without and with vipa-exec, and checks the source the server saw.
+// server, without and with vipa-exec, under each engine, and checks the
+// source the server saw.
 func TestIntegrationClients(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, func(t *testing.T, engine string) {
+		testClients(t, engine)
+	})
+}
+
+func testClients(t *testing.T, engine string) {
 	for _, c := range clients() {
 		for _, fam := range []struct {
 			name      string
@@ -60,7 +67,7 @@ func TestIntegrationClients(t *testing.T) {
 			{"ipv6", dst6, vipa6},
 		} {
 			t.Run(c.name+"/"+fam.name, func(t *testing.T) {
-				e := newEnv(t)
+				e := newEngineEnv(t, engine)
 				argv := c.argv(t, fam.dst)
 				rec := e.rec(fam.dst)
 
@@ -118,7 +125,11 @@ func TestClientLinkage(t *testing.T) {
 // rule applies and the socket is bound to ::ffff: and the IPv4 VIPA.
 func TestIntegrationMappedIPv4(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := newEnv(t)
+	testutil.ForEngines(t, testMappedIPv4)
+}
+
+func testMappedIPv4(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	mapped := netip.AddrFrom16(dst4.As16())
 	argv := append([]string{python, "-c", pyConnect}, hostPort(mapped)...)
 
@@ -142,9 +153,13 @@ func TestIntegrationMappedIPv4(t *testing.T) {
 // test fails if vipa-exec did nothing at all.
 func TestIntegrationPassThrough(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, testPassThrough)
+}
+
+func testPassThrough(t *testing.T, engine string) {
 	t.Run("unmatched destination", func(t *testing.T) {
 		testutil.RequireTool(t, python)
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		recOther := e.recorder(other4)
 		argv := append(append([]string{python, "-c", pyConnect}, hostPort(other4)...), hostPort(dst4)...)
 
@@ -162,7 +177,7 @@ func TestIntegrationPassThrough(t *testing.T) {
 	})
 
 	t.Run("explicit bind", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		gc := goClient(t)
 		dst := netip.AddrPortFrom(dst4, serverPort).String()
 		// One connection from a socket bound to 192.0.2.11, one unbound.

@@ -54,12 +54,19 @@ type env struct {
 	dir      string
 	rec4     *testutil.Recorder // on dst4:8080
 	rec6     *testutil.Recorder // on [dst6]:8080
+	// engine is the engine vipa-exec is told to run (see [env.exec]).
+	engine string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv is a fresh world whose vipa-exec runs the seccomp engine; tests that
+// check a source address run under each engine with [newEngineEnv].
+func newEnv(t *testing.T) *env { return newEngineEnv(t, "seccomp") }
+
+// newEngineEnv is a fresh world whose vipa-exec runs engine.
+func newEngineEnv(t *testing.T, engine string) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	e := &env{t: t, vipaExec: testutil.BuildVipaExec(t), dir: testutil.PublicDir(t)}
+	e := &env{t: t, vipaExec: testutil.BuildVipaExec(t), dir: testutil.PublicDir(t), engine: engine}
 	e.ns = testutil.NewNetNS(t)
 	for _, a := range []netip.Addr{dst4, dst6, other4, vipa4, vipa4b, vipa6} {
 		e.ns.AddAddr(t, netip.PrefixFrom(a, a.BitLen()).String())
@@ -75,6 +82,14 @@ func (e *env) with(t *testing.T) *env {
 	c := *e
 	c.t = t
 	return &c
+}
+
+// on is e for the subtest t, running engine, sharing e's namespace and
+// recorders.
+func (e *env) on(t *testing.T, engine string) *env {
+	c := e.with(t)
+	c.engine = engine
+	return c
 }
 
 // recorder starts a recorder on addr:8080 inside the namespace.
@@ -119,9 +134,15 @@ func (e *env) run(argv ...string) testutil.Result {
 	return testutil.Run(e.t, e.command(argv...))
 }
 
+// exec is the start of a vipa-exec command line that runs a program: the
+// binary, the engine, then opts.
+func (e *env) exec(opts ...string) []string {
+	return append([]string{e.vipaExec, testutil.EngineFlag(e.engine)}, opts...)
+}
+
 // vipa is the argv that runs argv under vipa-exec with the policy file.
 func (e *env) vipa(policy string, argv ...string) []string {
-	return append([]string{e.vipaExec, "-p", policy}, argv...)
+	return append(e.exec("-p", policy), argv...)
 }
 
 // wrapped runs argv under vipa-exec with the policy file, checks that

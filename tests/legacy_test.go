@@ -202,8 +202,12 @@ func alternates(seq []netip.Addr, a, b netip.Addr) bool {
 // with the TOML file --convert makes of it, and checks the documented
 // behaviour on the server side and that both files behave alike.
 func TestIntegrationLegacyConf(t *testing.T) {
-	e := newEnv(t)
 	testutil.RequireTool(t, python)
+	testutil.ForEngines(t, testLegacyConf)
+}
+
+func testLegacyConf(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	e.ns.AddAddr(t, "192.0.2.12/32")
 	recOther := e.recorder(other4)
 
@@ -218,7 +222,7 @@ func TestIntegrationLegacyConf(t *testing.T) {
 	t.Run("src_vipa.conf", func(t *testing.T) {
 		e := e.with(t)
 		fromLegacy = observeLegacy(t, e, recOther, func(argv ...string) *exec.Cmd {
-			cmd := e.command(append([]string{e.vipaExec}, argv...)...)
+			cmd := e.command(e.exec(argv...)...)
 			cmd.Env = append(cmd.Env, "SRC_VIPA_CONFIG_FILE="+legacy)
 			return cmd
 		})

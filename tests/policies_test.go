@@ -31,9 +31,14 @@ var thirdVIPA = netip.MustParseAddr("192.0.2.12")
 // threeVIPAs are the sources of the policy tests, in rule order.
 var threeVIPAs = []netip.Addr{vipa4, vipa4b, thirdVIPA}
 
-// policyEnv is a test environment with a third VIPA.
-func policyEnv(t *testing.T) *env {
-	e := newEnv(t)
+// policyEnv is a test environment with a third VIPA, whose vipa-exec runs
+// the seccomp engine.
+func policyEnv(t *testing.T) *env { return policyEngineEnv(t, "seccomp") }
+
+// policyEngineEnv is a test environment with a third VIPA, whose vipa-exec
+// runs engine.
+func policyEngineEnv(t *testing.T, engine string) *env {
+	e := newEngineEnv(t, engine)
 	e.ns.AddAddr(t, thirdVIPA.String()+"/32")
 	return e
 }
@@ -75,8 +80,10 @@ func wantRotation(t *testing.T, what string, seq, srcs []netip.Addr) {
 	}
 }
 
-func TestIntegrationPolicyOneVIPA(t *testing.T) {
-	e := policyEnv(t)
+func TestIntegrationPolicyOneVIPA(t *testing.T) { testutil.ForEngines(t, testPolicyOneVIPA) }
+
+func testPolicyOneVIPA(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	res := e.wrapped(e.policy(threePolicy("onevipa")), goDial(t, dst4, serverPort, 30)...)
 	wantOK(t, "go client", res)
 	wantSources(t, "onevipa", e.rec4, map[netip.Addr]int{vipa4: 30})
@@ -105,8 +112,10 @@ func chiSquareP(counts []int) float64 {
 	return math.Exp(-x/2) * sum
 }
 
-func TestIntegrationPolicyRandom(t *testing.T) {
-	e := policyEnv(t)
+func TestIntegrationPolicyRandom(t *testing.T) { testutil.ForEngines(t, testPolicyRandom) }
+
+func testPolicyRandom(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	const n = 3000
 	res := e.wrapped(e.policy(threePolicy("random")), goClient(t), "-n", fmt.Sprint(n), "-c", "4", "-connect", netip.AddrPortFrom(dst4, serverPort).String())
 	wantOK(t, "go client", res)
@@ -147,7 +156,11 @@ sys.exit(1 if status else 0)
 
 func TestIntegrationPolicyLRR(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := policyEnv(t)
+	testutil.ForEngines(t, testPolicyLRR)
+}
+
+func testPolicyLRR(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	pol := e.policy(threePolicy("lrr"))
 
 	t.Run("one process", func(t *testing.T) {
@@ -240,9 +253,32 @@ func rrFiles(t *testing.T, path string) []string {
 	return out
 }
 
+// rrPin is where the bpf engine pins root's rr counters, shared by every
+// instance of every rule (each rule has its own key in the map).
+const rrPin = "/sys/fs/bpf/vipa-exec/rr_0"
+
+// rrLeft lists what an engine's rr sharing left of the policy at path once
+// the last instance ended: the seccomp engine's counter files, or the bpf
+// engine's pin (a pin another test running meanwhile holds would show up
+// too: the tests do not run in parallel).
+func rrLeft(t *testing.T, engine, path string) []string {
+	t.Helper()
+	if engine == "bpf" {
+		if _, err := os.Stat(rrPin); err == nil {
+			return []string{rrPin}
+		}
+		return nil
+	}
+	return rrFiles(t, path)
+}
+
 func TestIntegrationPolicyRR(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := policyEnv(t)
+	testutil.ForEngines(t, testPolicyRR)
+}
+
+func testPolicyRR(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	pol := e.policy(threePolicy("rr", `rr_mode = "0640"`))
 
 	t.Run("two concurrent instances share one rotation", func(t *testing.T) {
@@ -252,12 +288,16 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		b := e.startWaiting(t, pol, python, "-c", pyRR, dst4.String(), "8080", fmt.Sprint(per))
 		a.expect(t, "ready")
 		b.expect(t, "ready")
-		files := rrFiles(t, pol)
-		if len(files) != 1 {
-			t.Fatalf("rr counters of the policy while both run: %v, want one", files)
-		}
-		if st, err := os.Stat(filepath.Join(rrstate.DefaultDir, files[0])); err != nil || st.Mode().Perm() != 0o640 {
-			t.Errorf("rr counter: %v, %v; want mode 0640 (rr_mode)", st.Mode(), err)
+		// rr_mode is the mode of the seccomp engine's counter files; the
+		// bpf engine shares one pinned map per user.
+		if engine == "seccomp" {
+			files := rrFiles(t, pol)
+			if len(files) != 1 {
+				t.Fatalf("rr counters of the policy while both run: %v, want one", files)
+			}
+			if st, err := os.Stat(filepath.Join(rrstate.DefaultDir, files[0])); err != nil || st.Mode().Perm() != 0o640 {
+				t.Errorf("rr counter: %v, %v; want mode 0640 (rr_mode)", st.Mode(), err)
+			}
 		}
 		a.tell(t, "go")
 		b.tell(t, "go")
@@ -274,7 +314,7 @@ func TestIntegrationPolicyRR(t *testing.T) {
 			}
 			testutil.WaitSupervisorGone(t, w.p.Pid())
 		}
-		if files := rrFiles(t, pol); len(files) != 0 {
+		if files := rrLeft(t, engine, pol); len(files) != 0 {
 			t.Errorf("rr counters left after both instances ended: %v", files)
 		}
 	})
@@ -295,11 +335,17 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		holder.expect(t, "done")
 		wantOK(t, "holder", holder.p.Wait(t))
 		testutil.WaitSupervisorGone(t, holder.p.Pid())
-		if files := rrFiles(t, pol); len(files) != 0 {
+		if files := rrLeft(t, engine, pol); len(files) != 0 {
 			t.Errorf("rr counters left after the last instance ended: %v", files)
 		}
 	})
 
+	// The rest is about the seccomp engine's counter files; the bpf
+	// engine's pin left by killed instances is internal/bpfengine's
+	// TestRRShared.
+	if engine != "seccomp" {
+		return
+	}
 	t.Run("a killed supervisor's counter is swept by the next instance", func(t *testing.T) {
 		e.rec4.Reset()
 		holder := e.startWaiting(t, pol, python, "-c", pyRR, dst4.String(), "8080", "0")
@@ -465,7 +511,11 @@ while True:
 
 func TestIntegrationPolicyLC(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := policyEnv(t)
+	testutil.ForEngines(t, testPolicyLC)
+}
+
+func testPolicyLC(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	srv := netip.AddrPortFrom(dst4, 9000)
 	s := holdAt(t, e, srv)
 	// Other programs' long-lived connections: 3 from the first VIPA, 2
@@ -500,8 +550,10 @@ func TestIntegrationPolicyLC(t *testing.T) {
 	}
 }
 
-func TestIntegrationPolicyKernel(t *testing.T) {
-	e := policyEnv(t)
+func TestIntegrationPolicyKernel(t *testing.T) { testutil.ForEngines(t, testPolicyKernel) }
+
+func testPolicyKernel(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	recOther := e.recorder(other4)
 	pol := e.policy(`[[connect]]
 destination = "10.0.0.0/8"
@@ -552,7 +604,11 @@ s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
 
 func TestIntegrationPolicyPortsAndProtocol(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := policyEnv(t)
+	testutil.ForEngines(t, testPolicyPortsAndProtocol)
+}
+
+func testPolicyPortsAndProtocol(t *testing.T, engine string) {
+	e := policyEngineEnv(t, engine)
 	rec81 := testutil.NewRecorder(t, e.ns.Listen(t, "tcp4", netip.AddrPortFrom(dst4, 8081).String()))
 	udp80 := e.ns.ListenPacket(t, "udp4", netip.AddrPortFrom(dst4, 8080).String())
 	udp81 := e.ns.ListenPacket(t, "udp4", netip.AddrPortFrom(dst4, 8081).String())

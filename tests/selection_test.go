@@ -17,9 +17,12 @@ import (
 // source the policy picks.
 func TestIntegrationPolicySelection(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, testPolicySelection)
+}
 
+func testPolicySelection(t *testing.T, engine string) {
 	t.Run("most specific destination wins over file order", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		recOther := e.recorder(other4)
 		pol := e.policy(`[[connect]]
 destination = "10.0.0.0/8"
@@ -39,7 +42,7 @@ policy      = "onevipa"
 	})
 
 	t.Run("onevipa takes the first source", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		pol := e.policy(`[[connect]]
 destination = "10.1.2.0/24"
 sources     = ["192.0.2.11", "192.0.2.10"]
@@ -51,7 +54,7 @@ policy      = "onevipa"
 	})
 
 	t.Run("random uses every source and only those", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		pol := e.policy(`[[connect]]
 destination = "10.1.2.0/24"
 sources     = ["192.0.2.10", "192.0.2.11"]
@@ -71,9 +74,15 @@ policy      = "random"
 
 // TestIntegrationOnError: a source the machine does not have cannot be
 // bound. on_error = "continue" (the default) warns and lets the connection
-// go on from the kernel's source; "fail" returns bind's errno to the program.
+// go on from the kernel's source; "fail" returns bind's errno to the program
+// under seccomp, and EPERM under bpf (a sock_addr program can only allow or
+// deny a call).
 func TestIntegrationOnError(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, testOnError)
+}
+
+func testOnError(t *testing.T, engine string) {
 	const missing = "192.0.2.99" // on no interface
 	policyFor := func(onError string) string {
 		s := fmt.Sprintf("[[connect]]\ndestination = \"10.1.2.0/24\"\nsources     = [%q]\npolicy      = \"onevipa\"\n", missing)
@@ -86,7 +95,7 @@ func TestIntegrationOnError(t *testing.T) {
 
 	for _, onError := range []string{"", "continue"} {
 		t.Run(fmt.Sprintf("on_error=%q", onError), func(t *testing.T) {
-			e := newEnv(t)
+			e := newEngineEnv(t, engine)
 			res := e.wrapped(e.policy(policyFor(onError)), goClient(t), "-connect", dst)
 			wantOK(t, "go client", res)
 			wantSources(t, "unbindable source", e.rec4, map[netip.Addr]int{dst4: 1})
@@ -98,10 +107,14 @@ func TestIntegrationOnError(t *testing.T) {
 	}
 
 	t.Run(`on_error="fail"`, func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		res := e.wrapped(e.policy(policyFor("fail")), goClient(t), "-connect", dst)
-		if res.Exit != 1 || !strings.Contains(res.Stderr, "errno=EADDRNOTAVAIL") {
-			t.Errorf("connect: want exit 1 with errno=EADDRNOTAVAIL (bind's error), got %v", res)
+		errno := "EADDRNOTAVAIL" // bind's error
+		if engine == "bpf" {
+			errno = "EPERM"
+		}
+		if res.Exit != 1 || !strings.Contains(res.Stderr, "errno="+errno) {
+			t.Errorf("connect: want exit 1 with errno=%s, got %v", errno, res)
 		}
 		if n := e.rec4.Count(); n != 0 {
 			t.Errorf("the server saw %d connections, want none", n)
@@ -125,6 +138,10 @@ print(s.getsockname()[0], flush=True)
 func TestIntegrationUDPConnect(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, python)
+	testutil.ForEngines(t, testUDPConnect)
+}
+
+func testUDPConnect(t *testing.T, engine string) {
 	for _, fam := range []struct {
 		name      string
 		network   string
@@ -134,7 +151,7 @@ func TestIntegrationUDPConnect(t *testing.T) {
 		{"ipv6", "udp6", dst6, vipa6},
 	} {
 		t.Run(fam.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEngineEnv(t, engine)
 			pc := e.ns.ListenPacket(t, fam.network, netip.AddrPortFrom(fam.dst, serverPort).String())
 			argv := append([]string{python, "-c", pyUDP}, hostPort(fam.dst)...)
 

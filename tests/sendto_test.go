@@ -26,10 +26,16 @@ print(s.getsockname()[0], flush=True)
 
 // TestIntegrationSendto: an unconnected UDP socket's first sendto to a
 // matching destination leaves from the VIPA, as connect would; sendmsg is
-// trapped only with [options] trap_sendmsg (see TestIntegrationSendmsg).
+// trapped only with [options] trap_sendmsg (see TestIntegrationSendmsg)
+// under seccomp, and always under bpf, whose sendmsg hooks see sendto and
+// sendmsg alike.
 func TestIntegrationSendto(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, python)
+	testutil.ForEngines(t, testSendto)
+}
+
+func testSendto(t *testing.T, engine string) {
 	tests := []struct {
 		name      string
 		network   string
@@ -46,9 +52,12 @@ func TestIntegrationSendto(t *testing.T) {
 		{name: "sendto to a destination no rule matches", network: "udp4", listen: other4, dst: other4.String(), want: other4, baseline: other4, how: "sendto"},
 		{name: "sendmsg is not trapped by default", network: "udp4", listen: dst4, dst: dst4.String(), want: dst4, baseline: dst4, how: "sendmsg"},
 	}
+	if engine == "bpf" {
+		tests[len(tests)-1].name, tests[len(tests)-1].want = "sendmsg is always rewritten", vipa4
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEngineEnv(t, engine)
 			pc := e.ns.ListenPacket(t, tt.network, netip.AddrPortFrom(tt.listen, serverPort).String())
 			argv := []string{python, "-c", pySend, tt.dst, "8080", tt.how}
 
@@ -70,7 +79,11 @@ func TestIntegrationSendto(t *testing.T) {
 // without it, sendmsg is not trapped (TestIntegrationSendto).
 func TestIntegrationSendmsg(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := newEnv(t)
+	testutil.ForEngines(t, testSendmsg)
+}
+
+func testSendmsg(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	pc := e.ns.ListenPacket(t, "udp4", netip.AddrPortFrom(dst4, serverPort).String())
 	argv := []string{python, "-c", pySend, dst4.String(), "8080", "sendmsg"}
 	res := e.wrapped(e.policy(standardPolicy+"\n[options]\ntrap_sendmsg = true\n"), argv...)

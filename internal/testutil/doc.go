@@ -24,6 +24,13 @@
 // removed by [Main]. Setting VIPA_EXEC to a prebuilt vipa-exec skips building
 // it; the file must be executable by nobody for the unprivileged tests.
 //
+// # Engines
+//
+// vipa-exec has two engines, seccomp and bpf. [Engines] lists them and
+// [ForEngines] runs a test once under each; every end-to-end test that checks
+// the source address a server saw runs under both, and names the engine on
+// vipa-exec's command line ([EngineFlag]), since as root auto picks bpf.
+//
 // # Environment
 //
 // CI=true turns skips for missing prerequisites into failures.
