@@ -79,10 +79,18 @@ func (s *dnsServer) sources(t *testing.T, name string) []netip.Addr {
 // [::]:0 before every query; under vipa-exec the query still leaves from
 // the VIPA of the server's rule, over UDP and TCP, checked in the server's
 // log. With defer_wildcard_binds = false they leave from the kernel's
-// source, as --explain says.
+// source, as --explain says. The bpf engine cannot defer a wildcard bind
+// (a hook cannot set IP_BIND_ADDRESS_NO_PORT): the bind takes a port, the
+// connect or sendto that follows leaves the socket alone, and the queries
+// leave from the kernel's source (docs/ARCHITECTURE.md, the in-kernel
+// engine).
 func TestIntegrationDNSTools(t *testing.T) {
 	testutil.RequireTool(t, "dig", "host", "nslookup", "busybox")
-	e := newEnv(t)
+	testutil.ForEngines(t, testDNSTools)
+}
+
+func testDNSTools(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	dns := startDNS(t, e)
 	pol := e.policy(standardPolicy)
 	// A [[bind]] rule makes the filter trap bind: the supervisor itself
@@ -111,13 +119,17 @@ func TestIntegrationDNSTools(t *testing.T) {
 		}{{"ipv4", dst4, vipa4}, {"ipv6", dst6, vipa6}} {
 			t.Run(tool.name+"/"+fam.name, func(t *testing.T) {
 				e := e.with(t)
+				deferred := fam.src
+				if engine == "bpf" {
+					deferred = fam.server
+				}
 				for i, tt := range []struct {
 					how    string
 					policy string // "" runs the tool without vipa-exec
 					want   netip.Addr
 				}{
 					{"without vipa-exec", "", fam.server},
-					{"under vipa-exec", pol, fam.src},
+					{"under vipa-exec", pol, deferred},
 					{"with defer_wildcard_binds = false", keep, fam.server},
 				} {
 					// One name per run, so each run counts its own queries.
@@ -150,10 +162,15 @@ func TestIntegrationDNSTools(t *testing.T) {
 // its connect rule's source when the port was 0, keeps its port and the
 // kernel's source otherwise, and a socket bound to a specific address is
 // never touched; for TCP and UDP (connect and sendto), both families,
-// checked on the server side.
+// checked on the server side. Under bpf a wildcard bind to port 0 is not
+// deferred: it gets a port at bind, and the kernel's source.
 func TestIntegrationWildcardBind(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := newEnv(t)
+	testutil.ForEngines(t, testWildcardBind)
+}
+
+func testWildcardBind(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	pol := e.policy(standardPolicy)
 	const script = `
 import socket, sys
@@ -202,6 +219,10 @@ else:
 						return rec.Peers()[n-1]
 					}
 				}
+				port0 := fam.vipa
+				if engine == "bpf" {
+					port0 = fam.dst
+				}
 				for _, tt := range []struct {
 					what     string
 					port     uint16
@@ -209,7 +230,7 @@ else:
 					want     netip.Addr
 					samePort bool
 				}{
-					{what: "port 0", want: fam.vipa},
+					{what: "port 0", want: port0},
 					{what: "a port of its own", port: 5400, want: fam.dst, samePort: true},
 					{what: "a specific address", bindTo: fam.specific, want: fam.specific},
 				} {

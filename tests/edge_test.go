@@ -12,8 +12,10 @@ import (
 // TestIntegrationConnectEdges: corner cases of the connect path behave as
 // without vipa-exec, apart from the source address (the C client checks
 // every return value and errno on the way; see tests/clients/edge).
-func TestIntegrationConnectEdges(t *testing.T) {
-	e := newEnv(t)
+func TestIntegrationConnectEdges(t *testing.T) { testutil.ForEngines(t, testConnectEdges) }
+
+func testConnectEdges(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	client := testutil.BuildC(t, "tests/clients/edge/edge.c", "-pthread")
 	// For the UDP case, a receiver, so that no ICMP error comes back.
 	e.ns.ListenPacket(t, "udp4", netip.AddrPortFrom(dst4, serverPort).String())

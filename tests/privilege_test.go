@@ -53,7 +53,11 @@ const nobody = 65534
 // no_new_privs), also with -u nobody, and still rewrites their connections.
 func TestIntegrationSetuid(t *testing.T) {
 	testutil.RequireTool(t, "setpriv")
-	e := newEnv(t)
+	testutil.ForEngines(t, testSetuid)
+}
+
+func testSetuid(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	suid := e.setuidCopy()
 	argv := append([]string{suid, "-w"}, hostPort(dst4)...)
 
@@ -71,8 +75,10 @@ func TestIntegrationSetuid(t *testing.T) {
 
 // TestIntegrationUser: -u and -g run the program as that user and group,
 // and its connections are still rewritten by the privileged supervisor.
-func TestIntegrationUser(t *testing.T) {
-	e := newEnv(t)
+func TestIntegrationUser(t *testing.T) { testutil.ForEngines(t, testUser) }
+
+func testUser(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	pol := e.policy(standardPolicy)
 	tests := []struct {
 		name string
@@ -92,7 +98,7 @@ func TestIntegrationUser(t *testing.T) {
 			if strings.Contains(tt.want, " ") {
 				script = `echo $(id -u) $(id -g) $(id -G)`
 			}
-			argv := append(append([]string{e.vipaExec}, tt.opts...), "-p", pol, "/bin/sh", "-c", script)
+			argv := append(e.exec(tt.opts...), "-p", pol, "/bin/sh", "-c", script)
 			res := e.run(argv...)
 			e.supervisorGone(res)
 			wantOK(t, "id", res)
@@ -113,7 +119,8 @@ func TestIntegrationUser(t *testing.T) {
 
 // TestIntegrationUnprivileged runs vipa-exec itself as nobody: it must warn
 // once about no_new_privs, setuid programs lose their privileges, and
-// connections are still rewritten.
+// connections are still rewritten. Seccomp only: the bpf engine needs
+// privileges nobody lacks.
 func TestIntegrationUnprivileged(t *testing.T) {
 	testutil.RequireTool(t, "setpriv")
 	e := newEnv(t)

@@ -71,7 +71,7 @@ func (e *env) startReloadClient(t *testing.T, mode string, first ...string) (*re
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
-	cmd := e.command(e.vipaExec, "--supervise="+mode, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")
+	cmd := e.command(e.exec("--supervise="+mode, "--log-level", "info", "-p", pol, python, "-c", pyOnDemand, dst4.String(), "8080")...)
 	cmd.Stderr = logFile
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -173,8 +173,10 @@ func (c *reloadClient) throughSymlink(pol string) {
 // TestIntegrationReload: the supervisor applies a new policy file to calls
 // made after it changed (atomic rename and in-place write), keeps the
 // running policy when the new one has errors, and reloads on SIGHUP.
-func TestIntegrationReload(t *testing.T) {
-	e := newEnv(t)
+func TestIntegrationReload(t *testing.T) { testutil.ForEngines(t, testReload) }
+
+func testReload(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	c, pol := e.startReloadClient(t, "detached")
 	c.changesAndBrokenEdit(pol)
 
@@ -223,8 +225,10 @@ func readLog(t *testing.T, path string) string {
 // TestIntegrationReloadUntrusted: a root supervisor does not reload a
 // policy file that became writable by others; it keeps the running policy
 // and says why.
-func TestIntegrationReloadUntrusted(t *testing.T) {
-	e := newEnv(t)
+func TestIntegrationReloadUntrusted(t *testing.T) { testutil.ForEngines(t, testReloadUntrusted) }
+
+func testReloadUntrusted(t *testing.T, engine string) {
+	e := newEngineEnv(t, engine)
 	c, pol := e.startReloadClient(t, "detached")
 	if got := c.connect(); got != vipa4 {
 		t.Fatalf("before any change: source %v, want %v", got, vipa4)

@@ -51,6 +51,10 @@ func cSummary(stdout string) (conns, failures int, sources map[netip.Addr]int, e
 // from the VIPA and none may fail.
 func TestIntegrationManyConnections(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, testManyConnections)
+}
+
+func testManyConnections(t *testing.T, engine string) {
 	tests := []struct {
 		name          string
 		dst, vipa     netip.Addr
@@ -61,7 +65,7 @@ func TestIntegrationManyConnections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEngineEnv(t, engine)
 			rec := e.rec(tt.dst)
 			cc := cClient(t)
 
@@ -90,7 +94,7 @@ func TestIntegrationManyConnections(t *testing.T) {
 
 	// The static Go client: 16 goroutines, 2000 connections.
 	t.Run("go-static ipv6 2000 by 16 goroutines", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		const n = 2000
 		res := e.wrapped(e.policy(standardPolicy), goClient(t), "-n", fmt.Sprint(n), "-c", "16", "-connect", netip.AddrPortFrom(dst6, serverPort).String())
 		wantOK(t, "go client", res)
@@ -109,13 +113,18 @@ func TestIntegrationManyConnections(t *testing.T) {
 	})
 }
 
-// TestIntegrationChildren: processes the program starts inherit the filter,
-// a python os.fork() child and the programs a shell runs alike.
+// TestIntegrationChildren: processes the program starts inherit the filter
+// (or the cgroup), a python os.fork() child and the programs a shell runs
+// alike.
 func TestIntegrationChildren(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.ForEngines(t, testChildren)
+}
+
+func testChildren(t *testing.T, engine string) {
 	t.Run("python fork", func(t *testing.T) {
 		testutil.RequireTool(t, python)
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		argv := append([]string{python, "-c", pyFork}, hostPort(dst4)...)
 
 		res := e.run(argv...)
@@ -134,7 +143,7 @@ func TestIntegrationChildren(t *testing.T) {
 
 	t.Run("shell pipeline", func(t *testing.T) {
 		testutil.RequireTool(t, "busybox", "curl")
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		argv := []string{"/bin/sh", "-c", `busybox wget -q -O- "$0" | cat && curl -sS --noproxy '*' "$1" && (busybox wget -q -O- "$0")`, url(dst4), url(dst6)}
 
 		res := e.run(argv...)
@@ -155,7 +164,7 @@ func TestIntegrationChildren(t *testing.T) {
 	// that child is gone, then exits.
 	t.Run("child outlives the program", func(t *testing.T) {
 		testutil.RequireTool(t, "busybox")
-		e := newEnv(t)
+		e := newEngineEnv(t, engine)
 		fifo := filepath.Join(e.dir, "go")
 		if err := unix.Mkfifo(fifo, 0o600); err != nil {
 			t.Fatal(err)
