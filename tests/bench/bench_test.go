@@ -153,6 +153,18 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			t.Errorf("no start-up row %q", label)
 		}
 	}
+	// The engines' table has a row per figure, with a measured value.
+	for _, r := range (engines{}).rows() {
+		found := false
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, r.name+" "); ok && len(strings.Fields(rest)) >= 3 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no engines row %q", r.name)
+		}
+	}
 	for _, row := range []string{"vipa-exec/ideal", "c-supervisor/ideal", "vipa-exec/c-supervisor", "vipa-exec/bare"} {
 		if _, ok := sections["ratio"][row]; !ok {
 			t.Errorf("no ratio row %q", row)

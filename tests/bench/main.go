@@ -163,6 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 1, err
 	}
 	printNonTrapped(stdout, c, nt)
+	printEngines(stdout, engineFigures(tcp, su))
 	fmt.Fprintf(stdout, "\nload average at the end: %s\n", loadAvg())
 	return 0, nil
 }
@@ -233,22 +234,36 @@ func (b *bench) compile(ctx context.Context, cc, name string, source []byte, fla
 }
 
 // wrapper is the command line that runs a client under supervisor sup:
-// vipa-exec with the bench's policy, or refsup with the same one rule.
+// vipa-exec with the bench's policy and either engine, or refsup with the
+// same one rule.
 func (b *bench) wrapper(sup string) []string {
 	switch sup {
 	case supVipaExec:
-		return []string{b.cfg.vipaExec, "-p", b.policy}
+		return []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "-p", b.policy}
+	case supBPF:
+		return []string{b.cfg.vipaExec, engineFlag(engineBPF), "-p", b.policy}
 	case supC:
 		return []string{b.refsup, serverAddr.Addr().String(), vipa.String()}
 	}
 	return nil
 }
 
-// The supervisors a client can run under; "" is none.
+// The supervisors a client can run under; "" is none. vipa-exec is the
+// seccomp engine, bpf vipa-exec's in-kernel engine.
 const (
 	supVipaExec = "vipa-exec"
 	supC        = "c-supervisor"
+	supBPF      = "bpf"
 )
+
+// vipa-exec's engines. The bench runs as root, where auto would pick bpf,
+// so every vipa-exec command line names its engine.
+const (
+	engineSeccomp = "seccomp"
+	engineBPF     = "bpf"
+)
+
+func engineFlag(engine string) string { return "--engine=" + engine }
 
 func (b *bench) header(w io.Writer) {
 	var u unix.Utsname
@@ -344,6 +359,7 @@ func (b *bench) timeRun(ctx context.Context, devnull, errF *os.File, argv ...str
 
 type startupResult struct {
 	bare, wrapped, parent []time.Duration // parent: --supervise=parent
+	bpf                   []time.Duration // --engine=bpf
 }
 
 func (b *bench) startup(ctx context.Context) (startupResult, error) {
@@ -360,8 +376,9 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 	}
 	defer func() { _ = errF.Close() }()
 	bare := []string{b.trueBin}
-	wrapped := []string{b.cfg.vipaExec, "-p", b.hostPol, b.trueBin}
-	parent := []string{b.cfg.vipaExec, "--supervise=parent", "-p", b.hostPol, b.trueBin}
+	wrapped := []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "-p", b.hostPol, b.trueBin}
+	parent := []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "--supervise=parent", "-p", b.hostPol, b.trueBin}
+	bpf := []string{b.cfg.vipaExec, engineFlag(engineBPF), "-p", b.hostPol, b.trueBin}
 	for i := 0; i < b.cfg.startupRuns; i++ {
 		d, err := b.timeRun(ctx, devnull, errF, bare...)
 		if err != nil {
@@ -378,9 +395,14 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
 		}
 		r.parent = append(r.parent, d)
+		if d, err = b.timeRun(ctx, devnull, errF, bpf...); err != nil {
+			msg, _ := os.ReadFile(errPath)
+			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
+		}
+		r.bpf = append(r.bpf, d)
 	}
-	b.logf("start-up: true %v, vipa-exec true %v, parent mode %v (medians of %d)",
-		medianDuration(r.bare), medianDuration(r.wrapped), medianDuration(r.parent), b.cfg.startupRuns)
+	b.logf("start-up: true %v, vipa-exec true %v, parent mode %v, bpf %v (medians of %d)",
+		medianDuration(r.bare), medianDuration(r.wrapped), medianDuration(r.parent), medianDuration(r.bpf), b.cfg.startupRuns)
 	return r, nil
 }
 
@@ -399,7 +421,7 @@ func (b *bench) trapped(ctx context.Context) (trappedResult, error) {
 		for _, v := range trappedVariants {
 			wrapper := b.wrapper(v)
 			if v == supVipaExec {
-				wrapper = []string{b.cfg.vipaExec, "-p", b.hostPol}
+				wrapper = []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "-p", b.hostPol}
 			}
 			argv := append(wrapper, b.client, "trap", fmt.Sprint(b.cfg.trapN))
 			name := "trap " + v
@@ -442,7 +464,7 @@ func (b *bench) nonTrapped(ctx context.Context) (nonTrappedResult, error) {
 		case "any-filter":
 			return append([]string{b.client, "-f"}, args...)
 		case "vipa-exec":
-			return append([]string{b.cfg.vipaExec, "-p", b.hostPol, b.client}, args...)
+			return append([]string{b.cfg.vipaExec, engineFlag(engineSeccomp), "-p", b.hostPol, b.client}, args...)
 		}
 		return append([]string{b.client}, args...)
 	}

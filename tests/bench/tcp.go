@@ -33,6 +33,8 @@ var tcpCaseList = []tcpCase{
 	{name: "ideal+linger", ideal: true, linger: true},
 	{name: "vipa-exec+linger", sup: supVipaExec, linger: true},
 	{name: "c-supervisor+linger", sup: supC, linger: true},
+	{name: "bpf", sup: supBPF},
+	{name: "bpf+linger", sup: supBPF, linger: true},
 }
 
 type tcpResult struct {
