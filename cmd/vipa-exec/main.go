@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/vipa-exec/vipa-exec/internal/launch"
+	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/report"
 	"github.com/vipa-exec/vipa-exec/internal/supervisor"
 )
@@ -39,13 +40,17 @@ const usage = `Usage: vipa-exec [OPTIONS] [--] PROGRAM [ARGS...]
 Run PROGRAM so that its outgoing connections leave from a virtual IP address
 (VIPA) chosen by a policy, and its listening sockets can be moved onto one.
 
-PROGRAM replaces vipa-exec (same PID, same exit status), under a seccomp
-filter that traps bind(2) and connect(2) on IPv4 and IPv6 sockets. A
-supervisor process, detached from PROGRAM, reads each trapped address, binds
-the socket to the source address the policy selects, and lets the call go
-on. It works for static, dynamic, Go, setuid and any other programs, and for
-their children; it exits by itself after the last of them. If it dies, their
-trapped calls fail with ENOSYS.
+PROGRAM replaces vipa-exec (same PID, same exit status). Two engines bind
+its sockets, for static, dynamic, Go, setuid and any other programs, and
+their children. bpf: the kernel's cgroup hooks, attached to a cgroup of
+PROGRAM's own, bind each socket to the source the policy selects when it
+connects (io_uring's too); it needs CAP_BPF and CAP_NET_ADMIN (or root) and
+cgroup v2. seccomp, for any user: a seccomp filter traps bind(2) and
+connect(2) on IPv4 and IPv6 sockets, and a supervisor process, detached from
+PROGRAM, reads each trapped address, binds the socket and lets the call go
+on; if it dies, their trapped calls fail with ENOSYS. Either way the
+supervisor exits by itself after the last of them; --log-level info says
+which engine serves, and why.
 
 Options end at the first non-option or at "--".
 
@@ -74,6 +79,12 @@ Options:
                       signal N) or auto (default): detached, unless Yama's
                       ptrace_scope is 1 and vipa-exec lacks CAP_SYS_PTRACE,
                       so that only an ancestor may read PROGRAM's memory
+      --engine ENGINE what binds PROGRAM's sockets: bpf (the kernel's
+                      cgroup hooks), seccomp (a filter and the supervisor)
+                      or auto (default): bpf where it can serve (CAP_BPF and
+                      CAP_NET_ADMIN or root, a cgroup v2 group, no
+                      [[interface]] rule), else seccomp; a bpf that cannot
+                      serve is an error (exit 2); overrides [options] engine
   -h, --help          show this help and exit
       --version       show the version and exit
 
@@ -195,7 +206,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		explain, convert, protocol      string
 		statusPid                       string
 		logLevel, logFormat             string
-		supervise                       string
+		supervise, engine               string
 	)
 	fs.StringVar(&policyPath, "p", "", "")
 	fs.StringVar(&policyPath, "policy", "", "")
@@ -215,8 +226,14 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&logLevel, "log-level", "warn", "")
 	fs.StringVar(&logFormat, "log-format", "text", "")
 	fs.StringVar(&supervise, "supervise", string(launch.ModeAuto), "")
+	fs.StringVar(&engine, "engine", "", "")
 	if err := fs.Parse(statusArgs(fs, args)); err != nil {
 		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", optionError(fs, args, err))
+	}
+	if engine != "" {
+		if _, err := policy.ParseEngine(engine); err != nil {
+			return exitUsage, fmt.Errorf("--engine: %v (see vipa-exec --help)", err)
+		}
 	}
 	if help {
 		fmt.Fprint(stdout, usage)
@@ -238,9 +255,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		case "convert":
 			return report.Convert(ctx, convert, stdout, stderr)
 		case "check":
-			return report.Check(ctx, policyPath, stdout)
+			return report.Check(ctx, policyPath, engine, stdout)
 		case "explain":
-			return report.Explain(ctx, policyPath, explain, protocol, stdout, stderr)
+			return report.Explain(ctx, policyPath, engine, explain, protocol, stdout, stderr)
 		case "status":
 			return report.Status(statusPid, jsonOut, stdout)
 		}
@@ -289,6 +306,15 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitNotFound, err
 	}
 
+	eng, reason, err := supervisor.ChooseEngine(engine, res.Policy, false)
+	asked := res.Policy.Options().Engine
+	if engine != "" {
+		asked, _ = policy.ParseEngine(engine) // ChooseEngine checked it
+	}
+	if err != nil {
+		return exitUsage, err
+	}
+	supervisor.LogEngine(stderr, logs, reason)
 	mode, why, err := launch.ChooseMode(mode)
 	if err != nil {
 		return exitUsage, err
@@ -302,7 +328,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitUsage, err
 	}
 	opts := res.Policy.Options()
-	if opts.AllowIOUring {
+	if opts.AllowIOUring && eng == policy.EngineSeccomp {
 		fmt.Fprintln(stderr, "vipa-exec: warning: allow_io_uring: connections made through io_uring are not rewritten")
 	}
 	lopts := launch.Options{
@@ -314,6 +340,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Cred:       cred,
 		Warn:       stderr,
 		Filter:     supervisor.FilterOptions(res.Policy),
+		InKernel:   eng == policy.EngineBPF,
+		// auto: a supervisor that cannot load the programs falls back.
+		Fallback: asked == policy.EngineAuto,
 	}
 	if mode == launch.ModeParent {
 		return launch.Supervise(lopts, supervisor.Prepare(logs))
@@ -356,6 +385,8 @@ func verbUsage(v string, set map[string]bool, argv []string) error {
 	switch {
 	case len(argv) > 0:
 		return fmt.Errorf("--%s takes no PROGRAM, got %q", v, argv[0])
+	case (v == "status" || v == "convert") && set["engine"]:
+		return fmt.Errorf("--engine goes with a PROGRAM, --check or --explain, not with --%s", v)
 	case v == "convert" && (set["p"] || set["policy"]):
 		return errors.New("--convert reads its FILE, not --policy")
 	case v == "status" && (set["p"] || set["policy"]):

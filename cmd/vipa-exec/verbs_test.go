@@ -33,6 +33,9 @@ func TestVerbUsage(t *testing.T) {
 		{[]string{"--check", "--protocol", "udp"}, `--protocol goes with --explain (see vipa-exec --help)`},
 		{[]string{"--protocol", "udp", "true"}, `--protocol goes with --explain (see vipa-exec --help)`},
 		{[]string{"--explain"}, `option --explain needs an argument (see vipa-exec --help)`},
+		{[]string{"--engine", "ebpf", "true"}, `--engine: invalid engine "ebpf" (valid: auto, bpf, seccomp) (see vipa-exec --help)`},
+		{[]string{"--engine", "bpf", "--status", "1"}, `--engine goes with a PROGRAM, --check or --explain, not with --status (see vipa-exec --help)`},
+		{[]string{"--convert", "f", "--engine=seccomp"}, `--engine goes with a PROGRAM, --check or --explain, not with --convert (see vipa-exec --help)`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

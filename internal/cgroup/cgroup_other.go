@@ -42,3 +42,6 @@ func (g *Group) Remove() error { return errUnsupported }
 
 // Close is Linux-only.
 func (g *Group) Close() error { return nil }
+
+// CanCreate is Linux-only.
+func CanCreate(parent string) error { return errUnsupported }

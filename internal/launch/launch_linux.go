@@ -36,6 +36,11 @@ type Options struct {
 	Filter     notify.FilterOptions
 	// SupervisorEnv is added to the supervisor's environment (not PROGRAM's).
 	SupervisorEnv []string
+	// InKernel runs PROGRAM under the bpf engine: no filter, the
+	// supervisor attaches the engine to a cgroup of PROGRAM's own. With
+	// Fallback, when it cannot, the seccomp engine serves instead, with a
+	// warning on Warn.
+	InKernel, Fallback bool
 }
 
 // Exec runs opts.Path in place of the calling process under the filter,
@@ -57,6 +62,9 @@ func Exec(opts Options) error {
 		return err
 	}
 	defer func() { _ = conn.Close() }()
+	if opts.InKernel {
+		return execInKernel(conn, detacher, opts)
+	}
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
@@ -74,6 +82,9 @@ func Exec(opts Options) error {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
 	if err := writeFrame(conn, opts.PolicyData); err != nil {
+		return fmt.Errorf("hand policy to supervisor: %w", err)
+	}
+	if err := writeFrame(conn, engineRequest(opts)); err != nil {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
 

@@ -21,6 +21,8 @@ type Options struct {
 	Warn          any
 	Filter        notify.FilterOptions
 	SupervisorEnv []string
+	InKernel      bool
+	Fallback      bool
 }
 
 // Credential mirrors the Linux type.
@@ -57,10 +59,13 @@ func Stage() string { return os.Getenv("_VIPA_EXEC_STAGE") }
 
 // Setup mirrors the Linux type.
 type Setup struct {
-	Path    string
-	Data    []byte
-	Program int
-	Parent  bool
+	Path     string
+	Data     []byte
+	Program  int
+	Parent   bool
+	InKernel bool
+	Fallback bool
+	Exited   <-chan struct{}
 }
 
 // Mode mirrors the Linux type.

@@ -34,6 +34,9 @@ type childSpec struct {
 	Env    []string
 	Cred   *Credential
 	Filter notify.FilterOptions
+	// InKernel: wait for the parent to attach the bpf engine, and load
+	// no filter unless it answers ackFallback.
+	InKernel bool
 }
 
 // Supervise runs PROGRAM as a child of the calling process under the filter
@@ -43,7 +46,7 @@ type childSpec struct {
 // its status (as FailureStatus) is returned. A non-nil error is a failure
 // before the child existed, for the caller to print.
 func Supervise(opts Options, prepare Prepare) (int, error) {
-	if err := notify.CheckKernel(); err != nil {
+	if err := notify.CheckKernel(); err != nil && !opts.InKernel {
 		return 2, err
 	}
 	if err := checkNotNested(); err != nil {
@@ -53,7 +56,7 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 	if err != nil {
 		return 2, fmt.Errorf("policy file: %w", err)
 	}
-	spec, err := json.Marshal(childSpec{Path: opts.Path, Argv: opts.Argv, Env: opts.Env, Cred: opts.Cred, Filter: opts.Filter})
+	spec, err := json.Marshal(childSpec{Path: opts.Path, Argv: opts.Argv, Env: opts.Env, Cred: opts.Cred, Filter: opts.Filter, InKernel: opts.InKernel})
 	if err != nil {
 		return 2, err
 	}
@@ -76,9 +79,12 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	serve, err := prepare(Setup{Path: policyPath, Data: opts.PolicyData, Program: child.Pid, Parent: true})
+	exited := make(chan struct{})
+	setup := Setup{Path: policyPath, Data: opts.PolicyData, Program: child.Pid, Parent: true,
+		InKernel: opts.InKernel, Fallback: opts.Fallback, Exited: exited}
+	serve, err := prepareEngine(conn, prepare, &setup)
 	var l *notify.Listener
-	if err == nil {
+	if err == nil && !setup.InKernel {
 		l, err = takeListener(conn, child.Pid)
 	}
 	if err == nil {
@@ -90,12 +96,16 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 		fmt.Fprintf(conn, "supervisor: %v", err)
 	}
 	_ = conn.Close()
+	served := make(chan struct{})
 	if err == nil {
 		go func() {
+			defer close(served)
 			if err := serve(l); err != nil {
 				fmt.Fprintf(opts.Warn, "vipa-exec: supervisor: %v\n", err)
 			}
 		}()
+	} else {
+		close(served)
 	}
 	status, err := waitProgram(child, sigs)
 	if err != nil {
@@ -107,6 +117,13 @@ func Supervise(opts Options, prepare Prepare) (int, error) {
 		if pid, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); pid <= 0 || err != nil {
 			break
 		}
+	}
+	if setup.InKernel {
+		// The bpf engine's serve returns once the cgroup is empty, or at
+		// once with a warning when descendants outlive PROGRAM: it then
+		// detaches the programs and cleans up.
+		close(exited)
+		<-served
 	}
 	if l != nil && l.InUse() {
 		fmt.Fprintln(opts.Warn, "vipa-exec: warning: processes PROGRAM started outlive it; with vipa-exec gone, their trapped calls fail with ENOSYS: "+
@@ -381,12 +398,20 @@ func programStage() error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return fmt.Errorf("program stage: %w", err)
 	}
-	filter, err := newFilter(spec.Filter)
-	if err != nil {
-		return err
+	fallback := true
+	if spec.InKernel {
+		if fallback, err = awaitEngine(conn, os.Stderr); err != nil {
+			return err
+		}
 	}
-	if err := handOver(conn, filter, os.Stderr); err != nil {
-		return err
+	if fallback {
+		filter, err := newFilter(spec.Filter)
+		if err != nil {
+			return err
+		}
+		if err := handOver(conn, filter, os.Stderr); err != nil {
+			return err
+		}
 	}
 	_ = conn.Close()
 	return execProgram(spec.Path, spec.Argv, listenPID(spec.Env, os.Getppid(), os.Getpid()), spec.Cred)

@@ -107,12 +107,20 @@ type Setup struct {
 	// (--supervise=parent): signals sent to it are PROGRAM's, so it takes
 	// none for itself.
 	Parent bool
+	// InKernel asks for the bpf engine, for which no filter is loaded;
+	// with Fallback a failure to start it falls back to the seccomp engine
+	// (Prepare is called again, with InKernel false).
+	InKernel, Fallback bool
+	// Exited is closed, in parent mode, once PROGRAM has exited and its
+	// exited descendants are reaped; nil when detached.
+	Exited <-chan struct{}
 }
 
 // Prepare readies the supervisor's work from s. It runs before PROGRAM is
 // told to go on, so a failure still keeps PROGRAM from starting. The
 // returned serve function answers notifications on l and returns when no
-// process uses the filter any more.
+// process uses the filter any more; for the bpf engine (Setup.InKernel) l
+// is nil, and it returns when PROGRAM's cgroup is empty.
 type Prepare func(s Setup) (serve func(l *notify.Listener) error, err error)
 
 // RunStage runs an internal stage and returns the exit status.
@@ -137,10 +145,10 @@ func supervise(prepare Prepare) int {
 	setup, err := receive(conn)
 	var serve func(*notify.Listener) error
 	if err == nil {
-		serve, err = prepare(setup)
+		serve, err = prepareEngine(conn, prepare, &setup)
 	}
 	var l *notify.Listener
-	if err == nil {
+	if err == nil && !setup.InKernel {
 		l, err = takeListener(conn, setup.Program)
 	}
 	if err != nil {
@@ -153,7 +161,9 @@ func supervise(prepare Prepare) int {
 		return 1 // the launcher is gone; nothing to serve
 	}
 	_ = conn.Close()
-	defer func() { _ = l.Close() }()
+	if l != nil {
+		defer func() { _ = l.Close() }()
+	}
 	if err := serve(l); err != nil {
 		fmt.Fprintf(os.Stderr, "vipa-exec-supervisor: %v\n", err)
 		return 1
@@ -179,7 +189,12 @@ func receive(conn *os.File) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	return Setup{Path: string(path), Data: data, Program: launcher}, nil
+	s := Setup{Path: string(path), Data: data, Program: launcher}
+	eng, err := readFrame(conn)
+	if err != nil {
+		return Setup{}, err
+	}
+	return s, parseEngineRequest(eng, &s)
 }
 
 // takeListener reads the listener's descriptor number in process pid, which
@@ -244,13 +259,19 @@ func readFrame(r io.Reader) ([]byte, error) {
 func readAck(conn *os.File) error {
 	var b [1]byte
 	n, err := conn.Read(b[:])
-	if n == 1 && b[0] == ackOK {
+	return ackResult(conn, b[0], n, err)
+}
+
+// ackResult is readAck's answer for the first byte b (n: whether there was
+// one; err: the read's error).
+func ackResult(conn *os.File, b byte, n int, err error) error {
+	if n == 1 && b == ackOK {
 		return nil
 	}
 	msg, _ := io.ReadAll(io.LimitReader(conn, 4096))
 	switch {
 	case n == 1:
-		return fmt.Errorf("%s", append(b[:], msg...))
+		return fmt.Errorf("%s", append([]byte{b}, msg...))
 	case err != nil && err != io.EOF:
 		return fmt.Errorf("start supervisor: %w", err)
 	default:

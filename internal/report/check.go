@@ -14,6 +14,7 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/hostaddr"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/supervisor"
 )
 
 // hostAddr is an address assigned to one of this host's interfaces.
@@ -21,8 +22,9 @@ type hostAddr = hostaddr.Addr
 
 // Check is --check: it reads the policy file as a launch would (host
 // names resolved), prints its rules with whether each source is an address
-// of this host, and exits 0, 1 when there is a warning, 2 on an error.
-func Check(ctx context.Context, flagPath string, stdout io.Writer) (int, error) {
+// of this host, and the engine a launch here would get (engine: --engine,
+// "" if not given), and exits 0, 1 when there is a warning, 2 on an error.
+func Check(ctx context.Context, flagPath, engine string, stdout io.Writer) (int, error) {
 	path, _, res, err := LoadPolicy(ctx, flagPath)
 	if err != nil {
 		return ExitUsage, err
@@ -31,7 +33,13 @@ func Check(ctx context.Context, flagPath string, stdout io.Writer) (int, error) 
 	if err != nil {
 		return ExitUsage, err
 	}
-	if checkReport(stdout, path, res, local) > 0 {
+	_, reason, err := supervisor.ChooseEngine(engine, res.Policy, true)
+	if err != nil {
+		return ExitUsage, err
+	}
+	warnings := checkReport(stdout, path, res, local)
+	fmt.Fprintln(stdout, reason)
+	if warnings > 0 {
 		return ExitWarnings, nil
 	}
 	return 0, nil

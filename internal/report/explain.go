@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/supervisor"
 )
 
 // Explain is --explain: which rule a connection to dest (or, for a
 // wildcard dest, a bind) would match, its policy and sources, and the
 // source the next such call would get. A host name is resolved and each of
 // its addresses explained. It exits 1 when no rule matches (any address).
-func Explain(ctx context.Context, flagPath, dest, protocol string, stdout, stderr io.Writer) (int, error) {
+func Explain(ctx context.Context, flagPath, engine, dest, protocol string, stdout, stderr io.Writer) (int, error) {
 	q, err := parseTarget(dest)
 	if err != nil {
 		return ExitUsage, err
@@ -53,6 +54,10 @@ func Explain(ctx context.Context, flagPath, dest, protocol string, stdout, stder
 			}
 		}
 	}
+	_, reason, err := supervisor.ChooseEngine(engine, res.Policy, true)
+	if err != nil {
+		return ExitUsage, err
+	}
 	pol, note, done, err := explainPolicy(absPath(path), res.Policy, stderr)
 	if err != nil {
 		return ExitUsage, err
@@ -67,6 +72,7 @@ func Explain(ctx context.Context, flagPath, dest, protocol string, stdout, stder
 			matched = false
 		}
 	}
+	fmt.Fprintln(stdout, reason)
 	if !matched {
 		return ExitWarnings, nil
 	}

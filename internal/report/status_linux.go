@@ -98,6 +98,9 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 	}
 	line("program", "%d", r.Program)
 	line("supervisor", "%d (%s)", r.Supervisor, status.Clean(r.Mode))
+	if r.Engine != "" {
+		line("engine", "%s", status.Clean(r.Engine))
+	}
 	line("policy", "%s, loaded %s, %s", status.Clean(r.Policy), r.PolicyLoaded.Local().Format(time.DateTime), plural(r.Reloads, "reload"))
 	line("uptime", "%s (since %s)", r.Uptime().Round(time.Second), r.Started.Local().Format(time.DateTime))
 	c := r.Counters

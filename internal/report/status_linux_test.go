@@ -19,7 +19,7 @@ func TestWriteStatus(t *testing.T) {
 	defer func() { time.Local = saved }()
 	start := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
 	r := &status.Report{
-		Supervisor: 20, Program: 10, Mode: "parent", Policy: "/etc/vipa-exec/web.toml",
+		Supervisor: 20, Program: 10, Mode: "parent", Engine: "bpf", Policy: "/etc/vipa-exec/web.toml",
 		PolicyLoaded: start.Add(time.Hour), Reloads: 1, Started: start, Now: start.Add(3*time.Hour + 5*time.Second + 400*time.Millisecond),
 		Counters: rewrite.Snapshot{
 			Calls: map[string]uint64{"connect": 9, "bind": 2, "sendto": 1},
@@ -33,6 +33,7 @@ func TestWriteStatus(t *testing.T) {
 	}
 	const body = `program     10
 supervisor  20 (parent)
+engine      bpf
 policy      /etc/vipa-exec/web.toml, loaded 2026-11-22 08:00:00, 1 reload
 uptime      3h0m5s (since 2026-11-22 07:00:00)
 calls       connect 9, bind 2, sendto 1, sendmsg 0, sendmmsg 0

@@ -50,7 +50,7 @@ sources = ["127.0.0.1"]
 	legacy := writePolicy(t, "src_vipa.conf", "# web\n10.0.0.0/8 onevipa 127.0.0.1\n")
 	explain := func(dest string) func(*bytes.Buffer, *bytes.Buffer) (int, error) {
 		return func(stdout, stderr *bytes.Buffer) (int, error) {
-			return Explain(t.Context(), toml, dest, "", stdout, stderr)
+			return Explain(t.Context(), toml, "seccomp", dest, "", stdout, stderr)
 		}
 	}
 	tests := []struct {
@@ -58,8 +58,9 @@ sources = ["127.0.0.1"]
 		run  func(stdout, stderr *bytes.Buffer) (int, error)
 		code int
 		want string // stdout, "" for no check; PATH is the policy file's
+		// (--engine seccomp: the engine line is the same as any user)
 	}{
-		{"check", func(stdout, _ *bytes.Buffer) (int, error) { return Check(t.Context(), toml, stdout) }, 0,
+		{"check", func(stdout, _ *bytes.Buffer) (int, error) { return Check(t.Context(), toml, "seccomp", stdout) }, 0,
 			`PATH: TOML file, 3 [[connect]] rules and 1 [[bind]] rule
 
 PATH:1: connect 10.0.0.0/8, policy onevipa
@@ -75,6 +76,7 @@ PATH:15: bind 6000, policy onevipa
     127.0.0.1   local (lo)
 
 OK: no warnings
+engine seccomp: asked for by --engine
 `},
 		{"explain a connect", explain("10.1.2.3:80"), 0, `connect to 10.1.2.3:80 over TCP
 rule:        PATH:1, destination 10.0.0.0/8
@@ -82,6 +84,7 @@ policy:      onevipa: always the first source
 sources:     127.0.0.1
 next source: 127.0.0.1
 bound first: the same after a bind to 0.0.0.0:0 or [::]:0 (dig, host, nslookup); after a wildcard bind to a port of its own, the kernel's source
+engine seccomp: asked for by --engine
 `},
 		{"explain an rr rule", explain("10.9.0.1:80"), 0, ""},
 		{"explain an lc rule", explain("10.8.0.1:80"), 0, ""},
@@ -90,9 +93,11 @@ rule:        PATH:15, ports 6000
 policy:      onevipa: always the first source
 sources:     127.0.0.1
 next source: 127.0.0.1
+engine seccomp: asked for by --engine
 `},
 		{"explain no rule", explain("192.168.1.1:80"), ExitWarnings, `connect to 192.168.1.1:80 over TCP
 rule:        none: the kernel chooses the source
+engine seccomp: asked for by --engine
 `},
 		{"explain a bind without port", explain("0.0.0.0"), ExitUsage, ""},
 		{"explain a bad target", explain("10.0.0.0/8"), ExitUsage, ""},

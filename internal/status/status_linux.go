@@ -39,6 +39,7 @@ type Report struct {
 	UID          uint32           `json:"uid"`        // its user, as the kernel says (SO_PEERCRED)
 	Program      int              `json:"program"`    // the pid of the program it serves
 	Mode         string           `json:"mode"`       // "detached" or "parent"
+	Engine       string           `json:"engine"`     // "seccomp" or "bpf"
 	Policy       string           `json:"policy"`     // the policy file
 	PolicyLoaded time.Time        `json:"policy_loaded"`
 	Reloads      uint64           `json:"reloads"`

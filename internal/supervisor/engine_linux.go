@@ -15,18 +15,20 @@ import (
 // follows the host's addresses and routes, logs the counters on SIGUSR1 and
 // answers --status.
 //
-// seccomp is the one engine today: the launcher loads a seccomp filter
+// seccomp (seccomp_linux.go): the launcher loads a seccomp filter
 // (FilterOptions) and hands over its listener; each trapped call is matched,
 // given a source and bound in this process by a rewrite.Handler, with the
-// policy's own Match and Source. The in-kernel engine (internal/bpfengine,
-// on the program's cgroup from internal/cgroup, being written) fits the
-// same interface with its Reload, Snapshot and Close, and answers Called
-// from the cgroup's members. Only its serve differs: it attaches to the
-// cgroup and waits until the cgroup is empty, where seccomp's serves the
-// listener until no process uses the filter. Since its programs cannot ask
-// the supervisor which sources are present, watchAddrs' callback will hand
-// it each new set (bpfengine's SetPresent).
+// policy's own Match and Source. bpf (inkernel_linux.go): the supervisor
+// loads internal/bpfengine's programs, attaches them to a cgroup it makes
+// for the program (internal/cgroup) and moves the program into it before
+// the program runs; it answers Called from the cgroup's members. Only the
+// serves differ: seccomp's serves the listener until no process uses the
+// filter, bpf's waits until the cgroup is empty. Since the programs cannot
+// ask the supervisor which sources are present, watchAddrs' callback hands
+// the bpf engine each new set (bpfengine's SetPresent).
 type engine interface {
+	// Name is the engine's --engine spelling, for --status and the logs.
+	Name() string
 	// Reload makes p the policy of the calls from now on, atomically; p
 	// has its state attached. On an error the running policy stays.
 	Reload(p *policy.Policy) error

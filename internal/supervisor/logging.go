@@ -97,3 +97,13 @@ func toJournal(f *os.File, journalStream string) bool {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
+
+// LogEngine logs the launcher's choice of engine and why (the reason of
+// ChooseEngine) at info on w, vipa-exec's stderr, as the supervisor logs.
+func LogEngine(w io.Writer, s LogSettings, reason string) {
+	journal := false
+	if f, ok := w.(*os.File); ok {
+		journal = toJournal(f, os.Getenv("JOURNAL_STREAM"))
+	}
+	newLogger(w, s, journal).Info(reason)
+}

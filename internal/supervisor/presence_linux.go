@@ -14,12 +14,16 @@ import (
 // watchAddrs follows the addresses of the supervisor's network namespace
 // (the one vipa-exec started in) for the policies' Env.Present, and logs
 // what their changes mean to the policy current returns (nil until there is
-// one). Without a watcher it warns and returns nil: every source then counts
-// as present, as before vipa-exec followed them.
-func watchAddrs(log *slog.Logger, current func() *policy.Policy) (present func() *policy.AddrSet, stop func()) {
+// one); changed, if not nil, is handed each new set. Without a watcher it
+// warns and returns nil: every source then counts as present, as before
+// vipa-exec followed them.
+func watchAddrs(log *slog.Logger, current func() *policy.Policy, changed func(*policy.AddrSet)) (present func() *policy.AddrSet, stop func()) {
 	w, err := hostaddr.Watch(func(old, new *policy.AddrSet) {
 		if p := current(); p != nil {
 			LogPresence(log, p, old, new)
+		}
+		if changed != nil {
+			changed(new)
 		}
 	}, func(err error) {
 		log.Warn("following the host's addresses", "err", err)

@@ -50,6 +50,7 @@ func (e *seccomp) Reload(p *policy.Policy) error {
 	return nil
 }
 
+func (e *seccomp) Name() string               { return "seccomp" }
 func (e *seccomp) Snapshot() rewrite.Snapshot { return e.h.Stats() }
 func (e *seccomp) Called(pid int) bool        { return e.h.Called(pid) }
 func (e *seccomp) Close() error               { return nil }
@@ -57,7 +58,7 @@ func (e *seccomp) Close() error               { return nil }
 // serve answers the notifications of l until no process uses the filter.
 func (e *seccomp) serve(l *notify.Listener, program int) error {
 	pol := e.started
-	e.log.Info("supervising", "program", program, "policy", e.path,
+	e.log.Info("supervising", "engine", "seccomp", "program", program, "policy", e.path,
 		"connect_rules", len(pol.ConnectRules()), "bind_rules", len(pol.BindRules()),
 		"sources", sourcesOf(pol), "sync_wake_up", l.SyncWakeUp(),
 		"trap_sendmsg", pol.Options().TrapSendmsg, "allow_io_uring", pol.Options().AllowIOUring)

@@ -52,7 +52,7 @@ func (st *statusInfo) report(asked int) status.Report {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return status.Report{
-		Supervisor: os.Getpid(), Program: st.setup.Program, Mode: string(mode),
+		Supervisor: os.Getpid(), Program: st.setup.Program, Mode: string(mode), Engine: st.eng.Name(),
 		Policy: st.setup.Path, PolicyLoaded: st.loaded, Reloads: st.reloads,
 		Started: st.started, Now: time.Now(), Counters: st.eng.Snapshot(), Serves: serves,
 	}
@@ -96,7 +96,7 @@ func logStatsOn(sig os.Signal, program int, eng engine, log *slog.Logger) (stop 
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for range ch {
-			log.Warn("counters", append([]any{"program", program, "uptime", time.Since(start).Round(time.Second).String()},
+			log.Warn("counters", append([]any{"program", program, "engine", eng.Name(), "uptime", time.Since(start).Round(time.Second).String()},
 				counterAttrs(eng.Snapshot())...)...)
 		}
 	})

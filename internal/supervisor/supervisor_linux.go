@@ -19,16 +19,20 @@ import (
 
 // Prepare is the supervisor's side of launch.RunStage and launch.Supervise;
 // it logs on stderr with settings logs. It starts the supervisor from the
-// launcher's Setup and serves the listener the launcher hands over with the
-// seccomp engine, the one engine today.
+// launcher's Setup and serves with the engine the Setup asks for: the bpf
+// engine, attached to a cgroup it makes for the program, or the seccomp
+// engine on the listener the launcher hands over.
 func Prepare(logs LogSettings) launch.Prepare {
 	return func(s launch.Setup) (func(*notify.Listener) error, error) {
 		log := newLogger(os.Stderr, logs, toJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))).
 			With("supervisor", os.Getpid())
+		if s.InKernel {
+			return prepareInKernel(s, log)
+		}
 		var sc *seccomp
-		sup, err := start(s, log, func(p *policy.Policy) engine {
+		sup, err := start(s, log, func(p *policy.Policy) (engine, error) {
 			sc = newSeccomp(p, s.Path, log)
-			return sc
+			return sc, nil
 		})
 		if err != nil {
 			return nil, err
@@ -45,6 +49,28 @@ func Prepare(logs LogSettings) launch.Prepare {
 	}
 }
 
+// prepareInKernel is Prepare for the bpf engine: the programs are attached
+// and the program in their cgroup when it returns.
+func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) error, error) {
+	var k *inKernel
+	sup, err := start(s, log, func(p *policy.Policy) (engine, error) {
+		var err error
+		k, err = newInKernel(p, s.Program, log)
+		return k, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sup.present != nil {
+		k.SetPresent(sup.present())
+	}
+	sup.follow.Store(&k)
+	return func(*notify.Listener) error {
+		defer sup.close()
+		return sup.serve(func() error { return k.serve(sup.current.Load(), s.Program, s.Path, s.Exited) })
+	}, nil
+}
+
 // supervisor is what one supervisor process does around its engine, the
 // same for every engine: the policy file and its reloads, the policies'
 // state, the host's addresses and routes, the counters on SIGUSR1 and the
@@ -59,6 +85,11 @@ type supervisor struct {
 	// current is the policy in force, for the presence logs; nil until
 	// there is one.
 	current atomic.Pointer[policy.Policy]
+	// present is the host's addresses as followed; nil when they are not.
+	present func() *policy.AddrSet
+	// follow, when set, is handed the host's addresses on each change
+	// (the bpf engine, whose programs cannot ask).
+	follow  atomic.Pointer[*inKernel]
 	closers []func() // run last first by close
 }
 
@@ -66,16 +97,21 @@ type supervisor struct {
 // runs: a failure keeps it from starting. newEngine makes the engine for
 // the policy as the launcher checked it, its state attached. The caller
 // serves, then calls close.
-func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) engine) (*supervisor, error) {
+func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) (engine, error)) (*supervisor, error) {
 	data, pol, err := readHandoff(s.Path, s.Data)
 	if err != nil {
 		return nil, err
 	}
 	sup := &supervisor{setup: s, log: log, state: NewState(s.Path, log)}
 	sup.onClose(sup.state.Close)
-	present, stopAddrs := watchAddrs(log, sup.current.Load)
+	present, stopAddrs := watchAddrs(log, sup.current.Load, func(set *policy.AddrSet) {
+		if k := sup.follow.Load(); k != nil {
+			(*k).SetPresent(set)
+		}
+	})
 	sup.onClose(stopAddrs)
 	sup.state.present = present
+	sup.present = present
 	// The route subscription starts once the program runs (serve), not to
 	// delay its start: until then a route is the kernel's answer, uncached.
 	sup.routes = newRoutes(log)
@@ -86,7 +122,10 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) engi
 		return nil, err
 	}
 	sup.current.Store(pol)
-	sup.eng = newEngine(pol)
+	if sup.eng, err = newEngine(pol); err != nil {
+		sup.close()
+		return nil, err
+	}
 	sup.onClose(func() {
 		if err := sup.eng.Close(); err != nil {
 			log.Warn("closing the engine", "err", oneLine(err))

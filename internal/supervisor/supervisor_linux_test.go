@@ -126,9 +126,9 @@ func startSupervisor(t *testing.T, text string, parent bool) *testSupervisor {
 	ts := &testSupervisor{path: path, program: program.Process.Pid, log: make(records, 1000)}
 	log := slog.New(ts.log)
 	ts.supervisor, err = start(launch.Setup{Path: path, Data: handoff, Program: ts.program, Parent: parent}, log,
-		func(p *policy.Policy) engine {
+		func(p *policy.Policy) (engine, error) {
 			ts.sc = newSeccomp(p, path, log)
-			return ts.sc
+			return ts.sc, nil
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +364,7 @@ func TestCounterAttrs(t *testing.T) {
 // nothing: TestMain counts the descriptors).
 func TestStartRefuses(t *testing.T) {
 	_, err := start(launch.Setup{Path: "/p.toml", Data: []byte("[[connect]]\n"), Program: 1}, slog.New(make(records, 10)),
-		func(*policy.Policy) engine { t.Fatal("an engine for no policy"); return nil })
+		func(*policy.Policy) (engine, error) { t.Fatal("an engine for no policy"); return nil, nil })
 	if err == nil {
 		t.Fatal("no error")
 	}
