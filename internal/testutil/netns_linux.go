@@ -32,7 +32,7 @@ type NetNS struct {
 func NewNetNS(tb testing.TB) *NetNS {
 	tb.Helper()
 	RequireRoot(tb)
-	RequireTool(tb, "ip")
+	RequireTool(tb, "ip", "nsenter", "unshare")
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		tb.Fatalf("random namespace name: %v", err)
@@ -49,8 +49,8 @@ func NewNetNS(tb testing.TB) *NetNS {
 }
 
 // SetEtc gives commands started with [NetNS.Command] their own /etc/name
-// (hosts, resolv.conf): `ip netns exec` bind-mounts /etc/netns/NAME/name over
-// it. A test resolves its host names from its own hosts file this way, and a
+// (hosts, resolv.conf): Command bind-mounts /etc/netns/NAME/name over it, as
+// `ip netns exec` does. A test resolves its host names from its own hosts file this way, and a
 // resolv.conf naming 127.0.0.1 keeps any DNS query inside the namespace.
 func (ns *NetNS) SetEtc(tb testing.TB, name, content string) {
 	tb.Helper()
@@ -92,13 +92,28 @@ func (ns *NetNS) AddAddr(tb testing.TB, prefix string) {
 	}
 }
 
-// Command returns a command that runs name inside the namespace through
-// `ip netns exec`, which execs in place: cmd.Process.Pid is the pid of name.
-// The environment is [CleanEnv].
+// Command returns a command that runs name inside the namespace, as `ip
+// netns exec` would, but with the host's mounts under /sys: `ip netns exec`
+// mounts a fresh sysfs over /sys, which hides the cgroup v2 hierarchy and the
+// BPF filesystem, so vipa-exec's bpf engine could not run there. nsenter
+// enters the network namespace alone; if [NetNS.SetEtc] gave the namespace
+// files, a private mount namespace (unshare) bind-mounts them over /etc, as
+// `ip netns exec` does. Every step execs in place: cmd.Process.Pid is the
+// pid of name. The environment is [CleanEnv].
 func (ns *NetNS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	argv := []string{"--net=" + ns.path(), "--"}
+	if etc := filepath.Join("/etc/netns", ns.Name); isDir(etc) {
+		argv = append(argv, "unshare", "--mount", "--propagation", "slave", "--",
+			"/bin/sh", "-c", `for f in "$0"/*; do mount --bind "$f" "/etc/${f##*/}" || exit 126; done; exec "$@"`, etc)
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", append(append(argv, name), args...)...)
 	cmd.Env = CleanEnv()
 	return cmd
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // Do runs fn on an OS thread inside the namespace. The thread is thrown away

@@ -394,3 +394,37 @@ func TestNetNS(t *testing.T) {
 		}
 	}
 }
+
+// TestNetNSCommand: a command in the namespace runs as the process Start
+// returns (no wrapper in between), sees the namespace's own /etc files, and
+// keeps the host's mounts under /sys, the cgroup v2 hierarchy among them,
+// which `ip netns exec` would hide behind a fresh sysfs.
+func TestNetNSCommand(t *testing.T) {
+	ns := NewNetNS(t)
+	host, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `echo $$; cat /etc/hosts; grep -c " - cgroup2 " /proc/self/mountinfo || true`
+
+	res := Run(t, ns.Command(t.Context(), "/bin/sh", "-c", script))
+	lines := Lines(res.Stdout)
+	if len(lines) < 2 || lines[0] != fmt.Sprint(res.Pid) {
+		t.Fatalf("the shell printed %q, want its pid %d first: %v", lines, res.Pid, res)
+	}
+	wantCgroup2 := "0"
+	if strings.Contains(string(host), " - cgroup2 ") {
+		wantCgroup2 = "1"
+	}
+	if got := lines[len(lines)-1]; got < wantCgroup2 {
+		t.Errorf("cgroup2 mounts in the namespace's command: %s, want at least %s as on the host", got, wantCgroup2)
+	}
+
+	const hosts = "10.1.2.3 only.in.this.namespace\n"
+	ns.SetEtc(t, "hosts", hosts)
+	res = Run(t, ns.Command(t.Context(), "/bin/sh", "-c", script))
+	lines = Lines(res.Stdout)
+	if len(lines) != 3 || lines[0] != fmt.Sprint(res.Pid) || lines[1]+"\n" != hosts || lines[2] < wantCgroup2 {
+		t.Errorf("with SetEtc: %q, want pid %d, %q, and %s cgroup2 mounts: %v", lines, res.Pid, hosts, wantCgroup2, res)
+	}
+}
