@@ -45,7 +45,7 @@ func TestIntegrationI386(t *testing.T) {
 	t.Run("socketcall bind of a privileged port as nobody", func(t *testing.T) {
 		e := e.with(t)
 		pol := e.policy("[[bind]]\nports = \"80\"\nsources = [\"192.0.2.10\"]\n")
-		res := e.run(append([]string{e.vipaExec, "-u", "nobody", "-p", pol}, client, "bind", "80")...)
+		res := e.run(append(e.exec("-u", "nobody", "-p", pol), client, "bind", "80")...)
 		e.supervisorGone(res)
 		if res.Exit != 1 || !strings.Contains(res.Stderr, "Permission denied") {
 			t.Errorf("want exit 1 with EACCES, got %v", res)

@@ -60,6 +60,14 @@ type env struct {
 
 // newEnv is a fresh world whose vipa-exec runs the seccomp engine; tests that
 // check a source address run under each engine with [newEngineEnv].
+//
+// The tests that stay on newEnv check what is by nature the seccomp engine's:
+// the filter and its ABIs (abi32, traps), TIOCSTI and TIOCLINUX, which only
+// the filter refuses (inject, terminal), the supervisor's per-call decisions
+// and round trip (logging, status's counters), io_uring's refusal, the
+// supervision modes and a refused nesting (launcher, supervise, systemd),
+// and the rr counter files. The bpf engine's own lifecycle (cgroup, links,
+// pins, nesting, auto) is tests/engine_test.go's.
 func newEnv(t *testing.T) *env { return newEngineEnv(t, "seccomp") }
 
 // newEngineEnv is a fresh world whose vipa-exec runs engine.

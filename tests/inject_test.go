@@ -40,7 +40,7 @@ func TestIntegrationTerminalInjection(t *testing.T) {
 	tiocsti := testutil.BuildC(t, "tests/clients/tiocsti/tiocsti.c")
 	py := []string{python, "-c", pyTIOCSTI, injected}
 	vipa := func(opts ...string) []string {
-		return append(append([]string{e.vipaExec}, opts...), "-p", policy)
+		return append(e.exec(opts...), "-p", policy)
 	}
 	tests := []struct {
 		name string

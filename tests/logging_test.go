@@ -26,7 +26,7 @@ func TestIntegrationLogging(t *testing.T) {
 		t.Errorf("default level: stderr %q, want nothing", res.Stderr)
 	}
 
-	res = e.run(e.vipaExec, "--log-level", "debug", "--log-format", "json", "-p", pol, client, "-w", dst4.String(), "8080")
+	res = e.run(e.exec("--log-level", "debug", "--log-format", "json", "-p", pol, client, "-w", dst4.String(), "8080")...)
 	e.supervisorGone(res)
 	wantOK(t, "debug level", res)
 	var start, decision map[string]any
@@ -73,7 +73,7 @@ func TestIntegrationCounters(t *testing.T) {
 		client + " -w " + other4.String() + " 8080 >/dev/null; echo ready; read x; exit 0"
 	counters := func(t *testing.T, format, marker string) string {
 		e := e.with(t)
-		cmd := e.command(e.vipaExec, "--log-format", format, "-p", pol, "/bin/sh", "-c", script)
+		cmd := e.command(e.exec("--log-format", format, "-p", pol, "/bin/sh", "-c", script)...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -193,7 +193,7 @@ func TestIntegrationStatus(t *testing.T) {
 		e := e.with(t)
 		pol := e.policy(standardPolicy)
 		script := `sleep 300 & echo $!; exec ` + python + ` -c "$0" $! 0 31337 ""`
-		p := testutil.Start(t, e.command(e.vipaExec, "-p", pol, "-u", "nobody", "/bin/sh", "-c", script, pySquatter))
+		p := testutil.Start(t, e.command(e.exec("-p", pol, "-u", "nobody", "/bin/sh", "-c", script, pySquatter)...))
 		child := p.Line(t)
 		if pid, err := strconv.Atoi(child); err == nil {
 			// The program's child outlives it: end it with the test.
@@ -264,7 +264,7 @@ func TestIntegrationStatusDaemon(t *testing.T) {
 	testutil.RequireTool(t, python)
 	e := newEnv(t)
 	pol := e.policy(standardPolicy)
-	cmd := e.command(e.vipaExec, "-p", pol, python, "-c", pyDaemon, dst4.String())
+	cmd := e.command(e.exec("-p", pol, python, "-c", pyDaemon, dst4.String())...)
 	stderr, err := os.Create(t.TempDir() + "/stderr") // the supervisor keeps it
 	if err != nil {
 		t.Fatal(err)
@@ -394,8 +394,8 @@ func TestIntegrationStatusListUsers(t *testing.T) {
 		}
 		return p, stdin, pid
 	}
-	root, rootStdin, rootProgram := start(e.vipaExec)
-	p, stdin, program := start(asUser(e.vipaExec)...)
+	root, rootStdin, rootProgram := start(e.exec()...)
+	p, stdin, program := start(asUser(e.exec()...)...)
 	supervisor := testutil.WaitSupervisor(t, program)
 	rootSupervisor := testutil.WaitSupervisor(t, rootProgram)
 	testutil.WaitFor(t, "the user's status socket", func() bool {

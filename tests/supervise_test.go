@@ -17,7 +17,7 @@ import (
 
 // supervised is the argv that runs argv under vipa-exec --supervise=mode.
 func (e *env) supervised(mode, policy string, argv ...string) []string {
-	return append([]string{e.vipaExec, "--supervise=" + mode, "-p", policy}, argv...)
+	return append(e.exec("--supervise="+mode, "-p", policy), argv...)
 }
 
 // parent is the argv that runs argv under vipa-exec --supervise=parent.
@@ -240,7 +240,7 @@ while True:
 		if res.Exit != 127 || len(testutil.Lines(res.Stderr)) != 1 {
 			t.Errorf("missing program: %v, want exit 127 and one line", res)
 		}
-		res = e.run(e.vipaExec, "--supervise=child", "-p", pol, "/bin/true")
+		res = e.run(e.exec("--supervise=child", "-p", pol, "/bin/true")...)
 		if res.Exit != 2 || !strings.Contains(res.Stderr, "want auto, detached or parent") {
 			t.Errorf("--supervise=child: %v, want exit 2 and the choices", res)
 		}

@@ -64,7 +64,7 @@ func TestIntegrationTerminal(t *testing.T) {
 	e := newEnv(t)
 	policy := e.policy(standardPolicy)
 	vipa := func(argv ...string) []string {
-		return append([]string{e.vipaExec, "--supervise=parent", "-p", policy}, argv...)
+		return append(e.exec("--supervise=parent", "-p", policy), argv...)
 	}
 
 	// vipa-exec is the session leader: its process group, PROGRAM's too,

@@ -16,7 +16,7 @@ import (
 // returns the decision lines it logged, per call.
 func (e *env) decisions(t *testing.T, pol, script string) map[string][]map[string]any {
 	t.Helper()
-	res := e.run(e.vipaExec, "--log-level", "debug", "--log-format", "json", "-p", pol, "/bin/sh", "-ec", script)
+	res := e.run(e.exec("--log-level", "debug", "--log-format", "json", "-p", pol, "/bin/sh", "-ec", script)...)
 	e.supervisorGone(res)
 	wantOK(t, "program", res)
 	out := map[string][]map[string]any{}
