@@ -254,22 +254,37 @@ func rrFiles(t *testing.T, path string) []string {
 }
 
 // rrPin is where the bpf engine pins root's rr counters, shared by every
-// instance of every rule (each rule has its own key in the map).
-const rrPin = "/sys/fs/bpf/vipa-exec/rr_0"
+// instance of every rule (each rule has its own key in the map), and rrLock
+// the file every live instance holds a shared flock on.
+const (
+	rrPin  = "/sys/fs/bpf/vipa-exec/rr_0"
+	rrLock = "/run/vipa-exec/bpf/rr_0.lock"
+)
 
 // rrLeft lists what an engine's rr sharing left of the policy at path once
-// the last instance ended: the seccomp engine's counter files, or the bpf
-// engine's pin (a pin another test running meanwhile holds would show up
-// too: the tests do not run in parallel).
+// its last instance ended: the seccomp engine's counter files, or the bpf
+// engine's pin. Every bpf instance of root shares that pin, so it must be
+// gone only when no instance at all is alive (another test's, or another
+// user of the machine's, may be): when rrLock can be locked exclusively.
 func rrLeft(t *testing.T, engine, path string) []string {
 	t.Helper()
-	if engine == "bpf" {
-		if _, err := os.Stat(rrPin); err == nil {
-			return []string{rrPin}
-		}
+	if engine != "bpf" {
+		return rrFiles(t, path)
+	}
+	f, err := os.Open(rrLock)
+	if err != nil {
+		t.Fatalf("the bpf engine's rr lock: %v", err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Logf("another bpf instance runs (flock %s: %v): its pin is not this test's to judge", rrLock, err)
 		return nil
 	}
-	return rrFiles(t, path)
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if _, err := os.Stat(rrPin); err == nil {
+		return []string{rrPin}
+	}
+	return nil
 }
 
 func TestIntegrationPolicyRR(t *testing.T) {

@@ -131,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if _, err := exec.LookPath("ip"); err != nil {
 		return 1, fmt.Errorf("need iproute2's ip: %w", err)
 	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return 1, fmt.Errorf("need util-linux's nsenter: %w", err)
+	}
 
 	dir, err := os.MkdirTemp("", "vipa-bench-")
 	if err != nil {

@@ -134,7 +134,7 @@ func (ns *netNS) listenTCP(addr netip.AddrPort) (*server, error) {
 
 // listenHere must run on a locked thread it may move to another namespace.
 func (ns *netNS) listenHere(addr netip.AddrPort) (net.Listener, error) {
-	nsFD, err := unix.Open("/run/netns/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	nsFD, err := unix.Open(ns.path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open netns: %w", err)
 	}

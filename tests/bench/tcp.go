@@ -97,7 +97,9 @@ func (b *bench) tcpRun(ctx context.Context, c tcpCase) (rate float64, sources ma
 	if c.linger {
 		mode = "linger"
 	}
-	argv := append([]string{"ip", "netns", "exec", ns.name}, b.wrapper(c.sup)...)
+	// nsenter, not ip netns exec: that mounts a fresh sysfs over /sys, which
+	// hides the cgroup v2 hierarchy the bpf engine needs.
+	argv := append([]string{"nsenter", "--net=" + ns.path(), "--"}, b.wrapper(c.sup)...)
 	argv = append(argv, b.client, "tcp", serverAddr.Addr().String(), fmt.Sprint(serverAddr.Port()), fmt.Sprint(b.cfg.n), src, mode)
 	rate, err = b.runClient(ctx, c.name, argv...)
 	if err != nil {
@@ -126,7 +128,7 @@ func (b *bench) tcpRun(ctx context.Context, c tcpCase) (rate float64, sources ma
 }
 
 // netNS is a network namespace made with ip netns add, so it can be named
-// on the ip netns exec command line and deleted in one step.
+// on the nsenter command line and deleted in one step.
 type netNS struct {
 	name string
 }
@@ -148,6 +150,9 @@ func newNetNS(ctx context.Context, name string) (*netNS, error) {
 	}
 	return ns, nil
 }
+
+// path is where ip netns add bind-mounted the namespace.
+func (ns *netNS) path() string { return "/run/netns/" + ns.name }
 
 func (ns *netNS) delete() error {
 	// Not the bench's context: an interrupted bench still removes its
