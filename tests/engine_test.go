@@ -5,6 +5,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -463,4 +464,32 @@ func TestIntegrationEngineStatus(t *testing.T) {
 	res = p.Wait(t)
 	wantOK(t, "program", res)
 	e.supervisorGone(res)
+}
+
+// TestIntegrationEngineLeastConnections: under bpf, lc counts the host's
+// sockets (sock_diag, read by the supervisor before the program runs), not
+// only the program's own binds: with sockets held from the first source,
+// the program's connection leaves from the second.
+func TestIntegrationEngineLeastConnections(t *testing.T) {
+	e := newEnv(t)
+	// Another program's connections, 3 from the first source, held until
+	// the test ends.
+	for range 3 {
+		e.ns.Do(t, func() error {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: vipa4.AsSlice()}}
+			c, err := d.Dial("tcp4", netip.AddrPortFrom(dst4, serverPort).String())
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close() })
+			}
+			return err
+		})
+	}
+	pol := e.policy(`[[connect]]
+destination = "10.1.2.0/24"
+sources     = ["192.0.2.10", "192.0.2.11"]
+policy      = "lc"
+`)
+	res := e.inKernel(pol, goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String())
+	wantOK(t, "lc under bpf", res)
+	wantSources(t, "3 held, then lc under bpf", e.rec4, map[netip.Addr]int{vipa4: 3, vipa4b: 1})
 }

@@ -65,6 +65,7 @@ func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) e
 		k.SetPresent(sup.present())
 	}
 	sup.follow.Store(&k)
+	sup.onClose(k.followSockets(sup.current.Load))
 	return func(*notify.Listener) error {
 		defer sup.close()
 		return sup.serve(func() error { return k.serve(sup.current.Load(), s.Program, s.Path, s.Exited) })
