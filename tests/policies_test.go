@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -268,8 +267,8 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		// Killed with SIGKILL, the programs cannot clean up; their
 		// supervisors, which exit when the programs are gone, do.
 		for _, w := range []*waiting{a, b} {
-			w.p.Cmd.Process.Signal(syscall.SIGKILL)
-			if res := w.p.Wait(t); res.Signal != syscall.SIGKILL {
+			w.p.Cmd.Process.Signal(unix.SIGKILL)
+			if res := w.p.Wait(t); res.Signal != unix.SIGKILL {
 				t.Errorf("program: %v, want killed", res)
 			}
 			testutil.WaitSupervisorGone(t, w.p.Pid())
@@ -308,7 +307,7 @@ func TestIntegrationPolicyRR(t *testing.T) {
 		// Gone for good, not only its main thread: the others hold its
 		// files (and locks) until they have exited too.
 		killAndWait(t, sup)
-		holder.p.Cmd.Process.Signal(syscall.SIGKILL)
+		holder.p.Cmd.Process.Signal(unix.SIGKILL)
 		holder.p.Wait(t)
 		if files := rrFiles(t, pol); len(files) != 1 {
 			t.Fatalf("rr counters after the supervisor was killed: %v, want its one left behind", files)

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseLogSettings(t *testing.T) {
@@ -71,8 +72,8 @@ func TestToJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
 	if !toJournal(f, fmt.Sprintf("%d:%d", st.Dev, st.Ino)) {

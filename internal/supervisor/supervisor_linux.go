@@ -8,7 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
@@ -104,7 +105,7 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) engi
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	if !s.Parent {
-		sup.onClose(logStatsOn(syscall.SIGUSR1, s.Program, sup.eng, log))
+		sup.onClose(logStatsOn(unix.SIGUSR1, s.Program, sup.eng, log))
 	}
 	// Without it only --status fails; the program is served all the same.
 	srv, err := status.Serve([]int{s.Program, os.Getpid()}, sup.info.report)

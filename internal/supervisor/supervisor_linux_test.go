@@ -12,9 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
@@ -270,7 +271,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	stop := r.onSIGHUP()
 	defer stop()
 	writeFile(t, path, strings.Replace(basePolicy, "10.0.0.0/8", "192.168.0.0/16", 1))
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+	if err := unix.Kill(os.Getpid(), unix.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	got := log.until(t, reloadEnd)
@@ -328,7 +329,7 @@ func TestStatusAnswer(t *testing.T) {
 // TestCountersOnSIGUSR1: SIGUSR1 logs the counters, at warn.
 func TestCountersOnSIGUSR1(t *testing.T) {
 	ts := startSupervisor(t, basePolicy, false)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	got := ts.log.until(t, func(r slog.Record) bool { return r.Message == "counters" })
