@@ -181,7 +181,7 @@ func removeIfEmpty(dir int, name string) bool {
 		return false
 	}
 	err = removeGroup(dir, name)
-	return err == nil || err == unix.ENOENT
+	return err == nil || errors.Is(err, unix.ENOENT)
 }
 
 func readBeneath(dir int, name string) ([]byte, error) {
@@ -285,7 +285,7 @@ func (g *Group) Remove() error {
 	if g.fd < 0 {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, os.ErrClosed)
 	}
-	if err := removeGroup(g.parent, g.name); err != nil && err != unix.ENOENT {
+	if err := removeGroup(g.parent, g.name); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, err)
 	}
 	return nil

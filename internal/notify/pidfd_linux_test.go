@@ -478,7 +478,7 @@ func TestPidfdCacheReapedThread(t *testing.T) {
 	t.Cleanup(func() { pidfdOpen = old })
 	pidfdOpen = func(pid, flags int) (int, error) {
 		pfd, err := old(pid, flags)
-		if err == unix.ESRCH && flags&pidfdThread != 0 {
+		if errors.Is(err, unix.ESRCH) && flags&pidfdThread != 0 {
 			err = unix.EINVAL // as before Linux 6.15
 		}
 		return pfd, err

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -376,7 +377,7 @@ func TestStartRefuses(t *testing.T) {
 func TestServe(t *testing.T) {
 	ts := startSupervisor(t, basePolicy, false)
 	errDone := os.ErrClosed
-	if err := ts.serve(func() error { return errDone }); err != errDone {
+	if err := ts.serve(func() error { return errDone }); !errors.Is(err, errDone) {
 		t.Errorf("serve() = %v, want the engine's %v", err, errDone)
 	}
 	if got := sourcesOf(ts.sc.started); !slices.Equal(got, []string{"127.0.0.1"}) {
