@@ -120,6 +120,6 @@ func (e *State) Close() {
 		}
 	}
 	if e.host != nil {
-		e.host.Close()
+		_ = e.host.Close() // a netlink socket
 	}
 }

@@ -73,7 +73,7 @@ func (r *reloader) watch(parent bool) (stop func()) {
 	changed := func() { r.reload("file changed") }
 	if parent {
 		w := watch.Poll(r.path, parentPoll, changed)
-		return func() { w.Close() }
+		return func() { _ = w.Close() }
 	}
 	stopSignal := r.onSIGHUP()
 	w, err := watch.File(r.path, changed)
@@ -82,7 +82,7 @@ func (r *reloader) watch(parent bool) (stop func()) {
 		return stopSignal
 	}
 	return func() {
-		w.Close()
+		_ = w.Close() // an inotify descriptor
 		stopSignal()
 	}
 }

@@ -112,7 +112,7 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) engi
 	if err != nil {
 		log.Warn("vipa-exec --status will not find this supervisor", "err", oneLine(err))
 	} else {
-		sup.onClose(func() { srv.Close() }) // removes its socket files
+		sup.onClose(func() { _ = srv.Close() }) // removes its socket files
 	}
 	return sup, nil
 }
