@@ -493,3 +493,54 @@ policy      = "lc"
 	wantOK(t, "lc under bpf", res)
 	wantSources(t, "3 held, then lc under bpf", e.rec4, map[netip.Addr]int{vipa4: 3, vipa4b: 1})
 }
+
+// TestIntegrationEngineParent: --supervise=parent with the bpf engine:
+// vipa-exec stays the parent, the program runs in a cgroup of its own and
+// gets the VIPA, vipa-exec exits with its status, and the group is gone.
+func TestIntegrationEngineParent(t *testing.T) {
+	e := newEnv(t)
+	script := fmt.Sprintf("%s -connect %s && grep '^0::' /proc/self/cgroup && exit 7", goClient(t), netip.AddrPortFrom(dst4, serverPort))
+	res := e.inKernel(e.policy(standardPolicy), "--supervise=parent", "/bin/sh", "-c", script)
+	if res.Exit != 7 {
+		t.Fatalf("exit %d, want the program's 7: %v", res.Exit, res)
+	}
+	wantSources(t, "parent mode under bpf", e.rec4, map[netip.Addr]int{vipa4: 1})
+	lines := testutil.Lines(res.Stdout)
+	name, ok := strings.CutPrefix(lines[len(lines)-1], "0::/vipa-exec.")
+	program, err := strconv.Atoi(name)
+	if !ok || err != nil || program == res.Pid {
+		t.Fatalf("the program's cgroup: %q, want 0::/vipa-exec.PID of a child of vipa-exec (%d)", lines[len(lines)-1], res.Pid)
+	}
+	if _, err := os.Stat(groupPath(t, program)); !os.IsNotExist(err) {
+		t.Errorf("cgroup of program %d left behind (%v)", program, err)
+	}
+}
+
+// TestIntegrationEngineRewrittenAddress: a program whose other thread
+// rewrites the address while it connects cannot give a connection the
+// source of the other destination under bpf: the hooks see the kernel's
+// copy of the address (the seccomp engine reads the program's memory, and
+// loses this race; README, "What the seccomp engine cannot promise").
+func TestIntegrationEngineRewrittenAddress(t *testing.T) {
+	e := newEnv(t)
+	rec9 := e.recorder(other4)
+	pol := e.policy(`[[connect]]
+destination = "10.1.2.3/32"
+sources     = ["192.0.2.10"]
+
+[[connect]]
+destination = "10.9.9.9/32"
+sources     = ["192.0.2.11"]
+`)
+	bin := testutil.BuildC(t, "internal/bpfengine/testdata/flipconnect.c")
+	const n = 300
+	res := e.inKernel(pol, bin, strconv.Itoa(n), dst4.String(), other4.String(), strconv.Itoa(serverPort))
+	wantOK(t, "flipconnect under bpf", res)
+	testutil.WaitFor(t, "every connection accepted", func() bool { return e.rec4.Count()+rec9.Count() == n })
+	if got := e.rec4.Sources(); len(got) != 1 || got[vipa4] == 0 {
+		t.Errorf("sources at %v: %v, want %v only", dst4, got, vipa4)
+	}
+	if got := rec9.Sources(); len(got) != 1 || got[vipa4b] == 0 {
+		t.Errorf("sources at %v: %v, want %v only", other4, got, vipa4b)
+	}
+}
