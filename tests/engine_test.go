@@ -544,3 +544,53 @@ sources     = ["192.0.2.11"]
 		t.Errorf("sources at %v: %v, want %v only", other4, got, vipa4b)
 	}
 }
+
+// TestIntegrationEngineFallback: when the supervisor cannot start the bpf
+// engine (here: the group cannot be made, cgroup.max.descendants 0 in the
+// test's cgroup), auto warns once and serves with seccomp, and --engine bpf
+// exits 2 with one line.
+func TestIntegrationEngineFallback(t *testing.T) {
+	e := newEnv(t)
+	mp, err := cgroup.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("vipa-exec-test-fallback.%d", os.Getpid())
+	if err := os.Mkdir(filepath.Join(mp, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A supervisor that exits on its own may still be on its way out.
+		testutil.WaitFor(t, "the test's cgroup empty", func() bool {
+			b, err := os.ReadFile(filepath.Join(mp, name, "cgroup.events"))
+			return err == nil && strings.Contains(string(b), "populated 0")
+		})
+		if err := os.Remove(filepath.Join(mp, name)); err != nil {
+			t.Errorf("remove the test's cgroup: %v", err)
+		}
+	})
+	testutil.WriteFile(t, filepath.Join(mp, name), "cgroup.max.descendants", "0")
+	pol := e.policy(standardPolicy)
+	client := []string{goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String()}
+	in := func(argv ...string) []string {
+		return append([]string{"/bin/sh", "-c", `mount -t cgroup2 cgroup2 /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/` + name + `/cgroup.procs && exec "$@"`, "sh"}, argv...)
+	}
+
+	res := e.run(in(append([]string{e.vipaExec, "-p", pol}, client...)...)...)
+	e.supervisorGone(res)
+	wantOK(t, "auto, the group impossible", res)
+	if n := strings.Count(res.Stderr, "vipa-exec: warning: engine seccomp: the bpf engine failed: "); n != 1 {
+		t.Errorf("want one warning of the fallback, got %d:\n%s", n, res.Stderr)
+	}
+	wantSources(t, "auto, the group impossible", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	e.rec4.Reset()
+	res = e.run(in(append([]string{e.vipaExec, "--engine", "bpf", "-p", pol}, client...)...)...)
+	lines := testutil.Lines(res.Stderr)
+	if res.Exit != 2 || len(lines) != 1 || !strings.Contains(lines[0], "create cgroup") {
+		t.Errorf("--engine bpf, the group impossible: want exit 2 and one line naming the cgroup; got %v", res)
+	}
+	if e.rec4.Count() != 0 {
+		t.Errorf("--engine bpf, the group impossible: the program ran")
+	}
+}
