@@ -174,7 +174,8 @@ Exit status:
   matching rule, or no supervisor), 2 for errors.
 
 Requires Linux >= 5.9 (seccomp user notification, pidfd_getfd); Linux >= 6.6
-makes each trapped call several times faster (synchronous wake-up).
+makes each trapped call several times faster (synchronous wake-up). The bpf
+engine needs Linux >= 5.12.
 
 Examples:
   vipa-exec -p /etc/vipa-exec/web.toml curl https://example.net/
