@@ -594,3 +594,34 @@ func TestIntegrationEngineFallback(t *testing.T) {
 		t.Errorf("--engine bpf, the group impossible: the program ran")
 	}
 }
+
+// TestIntegrationEngineTerminal: the bpf engine loads no trapping filter,
+// but PROGRAM still cannot type into a terminal (TIOCSTI, TIOCLINUX): a
+// filter that refuses only those stays, in both supervisor modes. With
+// stdin no terminal, the kernel alone would say ENOTTY.
+func TestIntegrationEngineTerminal(t *testing.T) {
+	e := newEnv(t)
+	tiocsti := testutil.BuildC(t, "tests/clients/tiocsti/tiocsti.c")
+	pol := e.policy(standardPolicy)
+	res := e.run(tiocsti, "sti", "0", "x")
+	if got := strings.TrimSpace(res.Stdout); got != "ioctl ENOTTY" {
+		t.Fatalf("without vipa-exec: %q, want ioctl ENOTTY", got)
+	}
+	for _, tt := range []struct {
+		name string
+		argv []string
+	}{
+		{"detached, -u nobody, high bits", []string{"-u", "nobody", tiocsti, "sti", "1", "x"}},
+		{"detached, TIOCLINUX", []string{tiocsti, "linux", "0"}},
+		{"parent", []string{"--supervise=parent", tiocsti, "sti", "0", "x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e.with(t)
+			res := e.inKernel(pol, tt.argv...)
+			wantOK(t, "tiocsti under bpf", res)
+			if got := strings.TrimSpace(res.Stdout); got != "ioctl EPERM" {
+				t.Errorf("under bpf: %q, want ioctl EPERM", got)
+			}
+		})
+	}
+}
