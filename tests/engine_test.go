@@ -625,3 +625,48 @@ func TestIntegrationEngineTerminal(t *testing.T) {
 		})
 	}
 }
+
+// pySignals connects N times to HOST PORT while an interval timer sends
+// SIGALRM every 50 µs to a handler installed without SA_RESTART, and counts
+// the sockets that connect() reported connected (Python retries an EINTR by
+// waiting for the connection, PEP 475) but that have no peer.
+const pySignals = `
+import signal, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.siginterrupt(signal.SIGALRM, True)
+signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
+unconnected = 0
+for _ in range(n):
+    s = socket.socket()
+    try:
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        continue
+    try:
+        s.getpeername()
+    except OSError:
+        unconnected += 1
+    s.close()
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print("unconnected", unconnected, flush=True)
+`
+
+// TestIntegrationEngineSignals: a signal handler without SA_RESTART never
+// turns a connect that has not started into one "in progress" under bpf:
+// the call is the kernel's own, with no wait for a supervisor in which a
+// signal could interrupt it (README, "What the seccomp engine cannot
+// promise").
+func TestIntegrationEngineSignals(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	res := e.inKernel(e.policy(standardPolicy), python, "-c", pySignals, dst4.String(), strconv.Itoa(serverPort), "2000")
+	wantOK(t, "connects under signals", res)
+	if got := strings.TrimSpace(res.Stdout); got != "unconnected 0" {
+		t.Errorf("under bpf: %q, want unconnected 0", got)
+	}
+	if src := e.rec4.Sources(); len(src) != 1 || src[vipa4] == 0 {
+		t.Errorf("sources %v, want %v only", src, vipa4)
+	}
+}
