@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,8 +212,8 @@ func (e *env) startWaiting(t *testing.T, policy string, argv ...string) *waiting
 	}
 	w := &waiting{p: testutil.Start(t, cmd), stdin: stdin}
 	t.Cleanup(func() {
-		stdin.Close()
-		w.p.Cmd.Process.Kill()
+		_ = stdin.Close()
+		_ = w.p.Cmd.Process.Kill()
 	})
 	return w
 }
@@ -323,8 +322,10 @@ func testPolicyRR(t *testing.T, engine string) {
 		// Killed with SIGKILL, the programs cannot clean up; their
 		// supervisors, which exit when the programs are gone, do.
 		for _, w := range []*waiting{a, b} {
-			w.p.Cmd.Process.Signal(syscall.SIGKILL)
-			if res := w.p.Wait(t); res.Signal != syscall.SIGKILL {
+			if err := w.p.Cmd.Process.Signal(unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if res := w.p.Wait(t); res.Signal != unix.SIGKILL {
 				t.Errorf("program: %v, want killed", res)
 			}
 			testutil.WaitSupervisorGone(t, w.p.Pid())
@@ -346,7 +347,9 @@ func testPolicyRR(t *testing.T, engine string) {
 		}
 		e.rec4.Wait(t, 9)
 		wantRotation(t, "rr across sequential instances", peers(e.rec4), threeVIPAs)
-		holder.stdin.Close()
+		if err := holder.stdin.Close(); err != nil {
+			t.Fatal(err)
+		}
 		holder.expect(t, "done")
 		wantOK(t, "holder", holder.p.Wait(t))
 		testutil.WaitSupervisorGone(t, holder.p.Pid())
@@ -369,7 +372,9 @@ func testPolicyRR(t *testing.T, engine string) {
 		// Gone for good, not only its main thread: the others hold its
 		// files (and locks) until they have exited too.
 		killAndWait(t, sup)
-		holder.p.Cmd.Process.Signal(syscall.SIGKILL)
+		if err := holder.p.Cmd.Process.Signal(unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
 		holder.p.Wait(t)
 		if files := rrFiles(t, pol); len(files) != 1 {
 			t.Fatalf("rr counters after the supervisor was killed: %v, want its one left behind", files)
@@ -404,7 +409,9 @@ func testPolicyRR(t *testing.T, engine string) {
 		if res.Exit != 2 || strings.Contains(res.Stdout, "started") || len(testutil.Lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "refusing a counter") {
 			t.Errorf("vipa-exec with a counter of nobody's: %v; want exit 2, one line, the program not started", res)
 		}
-		holder.stdin.Close()
+		if err := holder.stdin.Close(); err != nil {
+			t.Fatal(err)
+		}
 		holder.expect(t, "done")
 		holder.p.Wait(t)
 	})
@@ -419,7 +426,7 @@ func killAndWait(t *testing.T, pid int) {
 	if err != nil {
 		t.Fatalf("pidfd_open(%d): %v", pid, err)
 	}
-	defer unix.Close(pfd)
+	defer func() { _ = unix.Close(pfd) }()
 	if err := unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0); err != nil {
 		t.Fatalf("kill %d: %v", pid, err)
 	}
@@ -465,11 +472,11 @@ func holdAt(t *testing.T, e *env, addr netip.AddrPort) *holdingServer {
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, c := range s.conns {
-			c.Close()
+			_ = c.Close()
 		}
 	})
 	return s
@@ -501,7 +508,7 @@ func hold(t *testing.T, e *env, src netip.Addr, addr netip.AddrPort, n int) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
 			c, err := d.Dial("tcp4", addr.String())
 			if err == nil {
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 			}
 			return err
 		})

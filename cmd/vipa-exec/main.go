@@ -174,7 +174,8 @@ Exit status:
   matching rule, or no supervisor), 2 for errors.
 
 Requires Linux >= 5.9 (seccomp user notification, pidfd_getfd); Linux >= 6.6
-makes each trapped call several times faster (synchronous wake-up).
+makes each trapped call several times faster (synchronous wake-up). The bpf
+engine needs Linux >= 5.12.
 
 Examples:
   vipa-exec -p /etc/vipa-exec/web.toml curl https://example.net/
@@ -228,11 +229,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&supervise, "supervise", string(launch.ModeAuto), "")
 	fs.StringVar(&engine, "engine", "", "")
 	if err := fs.Parse(statusArgs(fs, args)); err != nil {
-		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", optionError(fs, args, err))
+		return exitUsage, fmt.Errorf("%w (see vipa-exec --help)", optionError(fs, args, err))
 	}
 	if engine != "" {
 		if _, err := policy.ParseEngine(engine); err != nil {
-			return exitUsage, fmt.Errorf("--engine: %v (see vipa-exec --help)", err)
+			return exitUsage, fmt.Errorf("--engine: %w (see vipa-exec --help)", err)
 		}
 	}
 	if help {
@@ -248,7 +249,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if v := verb(set); v != "" {
 		if err := verbUsage(v, set, argv); err != nil {
-			return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+			return exitUsage, fmt.Errorf("%w (see vipa-exec --help)", err)
 		}
 		ctx := context.Background()
 		switch v {
@@ -274,11 +275,11 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 
 	logs, err := supervisor.ParseLogSettings(logLevel, logFormat)
 	if err != nil {
-		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+		return exitUsage, fmt.Errorf("%w (see vipa-exec --help)", err)
 	}
 	mode, err := launch.ParseMode(supervise)
 	if err != nil {
-		return exitUsage, fmt.Errorf("%v (see vipa-exec --help)", err)
+		return exitUsage, fmt.Errorf("%w (see vipa-exec --help)", err)
 	}
 	policyPath, data, res, err := report.LoadPolicy(context.Background(), policyPath)
 	if err != nil {

@@ -20,7 +20,8 @@ var ErrPolicyUnsupported = errors.New("policy needs the seccomp engine")
 
 // Limits of one policy in maps, as vipa.h has them.
 const (
-	maxSources = 16 // VIPA_MAX_SOURCES
+	maxSources = 16       // VIPA_MAX_SOURCES
+	maxRules   = 2048 / 2 // VIPA_MAX_RULES: two generations' worth
 	maxChain   = len(vipaVipaChain{}.Rules)
 )
 
@@ -93,6 +94,9 @@ func compile(p *policy.Policy, present *policy.AddrSet, nextID *uint32) (*genera
 	}
 	if err := g.addBind(p, present, nextID); err != nil {
 		return nil, err
+	}
+	if len(g.rules) > maxRules {
+		return nil, fmt.Errorf("%d rules: %w (the bpf engine takes at most %d)", len(g.rules), ErrPolicyUnsupported, maxRules)
 	}
 	return g, nil
 }

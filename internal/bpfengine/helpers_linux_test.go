@@ -61,7 +61,13 @@ type testCgroup struct {
 func newCgroup(tb testing.TB) *testCgroup {
 	tb.Helper()
 	testutil.RequireRoot(tb)
-	dir := filepath.Join(cgroup2Mount(tb), fmt.Sprintf("vipa-exec-test.%d.%d", os.Getpid(), cgroupSeq.Add(1)))
+	return newCgroupIn(tb, cgroup2Mount(tb))
+}
+
+// newCgroupIn makes the cgroup as a child of parent (a directory).
+func newCgroupIn(tb testing.TB, parent string) *testCgroup {
+	tb.Helper()
+	dir := filepath.Join(parent, fmt.Sprintf("vipa-exec-test.%d.%d", os.Getpid(), cgroupSeq.Add(1)))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		tb.Fatalf("make test cgroup: %v", err)
 	}

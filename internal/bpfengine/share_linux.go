@@ -23,6 +23,11 @@ const (
 	maxRetries = 10
 )
 
+// rrPrefix begins the names of the pin and the lock file (and the map's
+// name, at most 15 bytes). Tests set their own, so that instances outside
+// the test cannot share their counters.
+var rrPrefix = "rr_"
+
 // rrShare is an instance's hold on the pinned rr map.
 //
 // Lifetime: Load takes the lock exclusively without waiting; it succeeds
@@ -49,7 +54,7 @@ func shareRR(spec *ebpf.CollectionSpec) (*rrShare, *ebpf.CollectionOptions, erro
 	if err := os.MkdirAll(shareDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("rr share: %w", err)
 	}
-	name := "rr_" + strconv.Itoa(os.Geteuid())
+	name := rrPrefix + strconv.Itoa(os.Geteuid())
 	lock, err := os.OpenFile(filepath.Join(shareDir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rr share: %w", err)

@@ -6,14 +6,18 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
+// The tests' instances share counters with no other instance.
+func init() { rrPrefix = "rrtest_" }
+
 func pinExists(t *testing.T) bool {
 	t.Helper()
-	_, err := os.Stat(pinDir + "/rr_0")
+	_, err := os.Stat(pinDir + "/" + rrPrefix + strconv.Itoa(os.Geteuid()))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}

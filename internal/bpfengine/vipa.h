@@ -14,7 +14,7 @@
 #define VIPA_MAX_SOURCES	16	/* sources of one rule for one family */
 #define VIPA_MAX_CHAIN		16	/* rules a destination can match, in order */
 #define VIPA_MAX_PREFIXES	4096	/* distinct destinations, plus the bind lists */
-#define VIPA_MAX_RULES		8192	/* rules of two generations */
+#define VIPA_MAX_RULES		2048	/* rules of two generations */
 #define VIPA_MAX_ADDRS		4096	/* sources lc counts sockets of */
 #define VIPA_MAX_RR		1024	/* rr rules */
 #define VIPA_MAX_PROCS		4096	/* processes lrr remembers (LRU, preallocated) */

@@ -92,7 +92,7 @@ func Create(parent string, pid int) (*Group, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			unix.Close(pfd)
+			_ = unix.Close(pfd)
 		}
 	}()
 	var fs unix.Statfs_t
@@ -122,11 +122,11 @@ func Create(parent string, pid int) (*Group, error) {
 	if err == nil {
 		// mkdir's mode went through the umask.
 		if err = unix.Fchmod(fd, 0o755); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 		}
 	}
 	if err != nil {
-		unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR)
+		_ = unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR)
 		return nil, fmt.Errorf("open cgroup %s: %w", full, err)
 	}
 	ok = true
@@ -143,7 +143,7 @@ func removeStale(dir, pid int) {
 	}
 	f := os.NewFile(uintptr(fd), ".")
 	names, _ := f.Readdirnames(-1)
-	f.Close()
+	_ = f.Close()
 	for _, name := range names {
 		n, ok := ownerPID(name)
 		if !ok || n == pid || alive(n) {
@@ -181,7 +181,7 @@ func removeIfEmpty(dir int, name string) bool {
 		return false
 	}
 	err = removeGroup(dir, name)
-	return err == nil || err == unix.ENOENT
+	return err == nil || errors.Is(err, unix.ENOENT)
 }
 
 func readBeneath(dir int, name string) ([]byte, error) {
@@ -190,7 +190,7 @@ func readBeneath(dir int, name string) ([]byte, error) {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return io.ReadAll(io.LimitReader(f, 4096))
 }
 
@@ -210,7 +210,9 @@ func (g *Group) Enter(pid int) error {
 	fd, err := openBeneath(g.fd, "cgroup.procs", unix.O_WRONLY)
 	if err == nil {
 		_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
-		unix.Close(fd)
+		if cerr := unix.Close(fd); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, g.path, err)
@@ -243,7 +245,7 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 	// Non-blocking, so that reads go through the runtime's poller and a
 	// deadline can end them.
 	in := os.NewFile(uintptr(ifd), "inotify")
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	// The watch is set before the first read, so no change is missed.
 	events := "/proc/self/fd/" + strconv.Itoa(g.fd) + "/cgroup.events"
 	if _, err := unix.InotifyAddWatch(ifd, events, unix.IN_MODIFY); err == unix.ENOENT {
@@ -251,7 +253,9 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("watch cgroup %s: %w", g.path, err)
 	}
-	stop := context.AfterFunc(ctx, func() { in.SetReadDeadline(time.Unix(1, 0)) })
+	// A non-blocking inotify descriptor is pollable: SetReadDeadline fails
+	// only once in is closed, when nothing waits any more.
+	stop := context.AfterFunc(ctx, func() { _ = in.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := make([]byte, 4*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {
@@ -285,7 +289,7 @@ func (g *Group) Remove() error {
 	if g.fd < 0 {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, os.ErrClosed)
 	}
-	if err := removeGroup(g.parent, g.name); err != nil && err != unix.ENOENT {
+	if err := removeGroup(g.parent, g.name); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove cgroup %s: %w", g.path, err)
 	}
 	return nil
@@ -307,10 +311,10 @@ func removeGroup(dir int, name string) error {
 	names, _ := f.Readdirnames(-1)
 	for _, n := range names {
 		if _, ok := ownerPID(n); ok {
-			removeGroup(fd, n)
+			_ = removeGroup(fd, n) // the rmdir below reports what is left
 		}
 	}
-	f.Close()
+	_ = f.Close()
 	return unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
 }
 

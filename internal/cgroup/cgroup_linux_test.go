@@ -70,8 +70,8 @@ func start(t *testing.T, fd int, name string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
 	return cmd
 }
@@ -92,7 +92,7 @@ func create(t *testing.T, parent string, pid int) *Group {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.Close() })
+	t.Cleanup(func() { _ = g.Close() })
 	return g
 }
 
@@ -181,8 +181,10 @@ func TestGroup(t *testing.T) {
 	}
 
 	for _, cmd := range []*exec.Cmd{cloned, entered} {
-		cmd.Process.Kill()
-		cmd.Wait()
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait() // killed
 	}
 	if err := g.WaitEmpty(t.Context()); err != nil {
 		t.Fatal(err)
@@ -226,7 +228,7 @@ func TestWaitEmpty(t *testing.T) {
 	if err := unix.Kill(cmd.Process.Pid, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	_ = cmd.Wait() // killed
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +254,7 @@ func TestWaitEmptyGrandchild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sh printed %q: %v", out, err)
 	}
-	t.Cleanup(func() { unix.Kill(pid, unix.SIGKILL) })
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	var killed atomic.Bool
 	done := waitEmpty(t.Context(), g, &killed)
 	if !populated(t, g) {
@@ -289,8 +291,10 @@ func TestWaitEmptyCancel(t *testing.T) {
 	if !populated(t, g) {
 		t.Errorf("not populated while sleep runs")
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed
 	if err := g.WaitEmpty(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +330,7 @@ func TestCreateStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	sleeper := start(t, bfd, "sleep", "1000")
-	unix.Close(bfd)
+	_ = unix.Close(bfd)
 
 	g := create(t, parent, os.Getpid())
 	if g.Path() != self {
@@ -342,11 +346,13 @@ func TestCreateStale(t *testing.T) {
 	create(t, parent, sleeper.Process.Pid) // another name: vipa-exec.<sleeper>
 	dup, err := Create(parent, mustAtoi(t, strings.TrimPrefix(filepath.Base(busy), "vipa-exec.")))
 	if !errors.Is(err, unix.EEXIST) {
-		dup.Close()
+		_ = dup.Close()
 		t.Errorf("Create over a populated group: %v, want EEXIST", err)
 	}
-	sleeper.Process.Kill()
-	sleeper.Wait()
+	if err := sleeper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sleeper.Wait() // killed
 	for _, dir := range []string{busy, filepath.Join(parent, "vipa-exec."+strconv.Itoa(sleeper.Process.Pid))} {
 		if err := os.Remove(dir); err != nil {
 			t.Error(err)
@@ -386,8 +392,8 @@ func TestCreateRefuses(t *testing.T) {
 			g, err := Create(tt.parent, tt.pid)
 			if !errors.Is(err, tt.err) {
 				if err == nil {
-					g.Remove()
-					g.Close()
+					_ = g.Remove()
+					_ = g.Close()
 				}
 				t.Fatalf("Create(%s, %d): %v, want %v", tt.parent, tt.pid, err, tt.err)
 			}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
 
@@ -114,10 +117,56 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 		if err := handOver(conn, filter, opts.Warn); err != nil {
 			return err
 		}
+	} else if err := loadTerminalFilter(opts.Warn); err != nil {
+		return err
 	}
 	if _, err := detacher.Wait(); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	_ = conn.Close()
 	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)
+}
+
+// compileTerminalFilter compiles what the bpf engine keeps of the seccomp
+// filter: nothing trapped, the terminalInjection ioctls refused on every
+// ABI, and other ABIs killed, as the full filter does.
+func compileTerminalFilter(abis []notify.ABI) ([]byte, error) {
+	return compileABIs(abis, func(arch seccomp.ScmpArch, _ bool) (*seccomp.ScmpFilter, error) {
+		f, err := archFilter(arch)
+		if err != nil {
+			return nil, err
+		}
+		if err := denyTerminalInjection(f); err != nil {
+			f.Release()
+			return nil, err
+		}
+		return f, nil
+	})
+}
+
+// loadTerminalFilter loads compileTerminalFilter's filter on the calling
+// process before it execs PROGRAM under the bpf engine, so that a program
+// run with -u cannot type into the terminal of the shell that started
+// vipa-exec (see terminalInjection) with the bpf engine either. It loads as
+// the seccomp engine's filter does (no_new_privs without CAP_SYS_ADMIN, said
+// on warn); the listener it comes with has no call to serve and is closed
+// at once, which also lets a vipa-exec started below load its own.
+func loadTerminalFilter(warn io.Writer) error {
+	raw, err := compileTerminalFilter(notify.ABIs)
+	if err != nil {
+		return err
+	}
+	filter, err := notify.NewFilter(raw)
+	if err != nil {
+		return err
+	}
+	noNewPrivs := !hasCap(unix.CAP_SYS_ADMIN)
+	if noNewPrivs {
+		fmt.Fprintln(warn, "vipa-exec: warning: no CAP_SYS_ADMIN, so the filter that keeps PROGRAM from typing into the terminal needs no_new_privs: setuid and file-capability programs will run without their extra privileges")
+	}
+	l, err := filter.Load(noNewPrivs)
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }

@@ -52,6 +52,14 @@ func newFilter(opts notify.FilterOptions) (*notify.Filter, error) {
 // compileFilter compiles the filter for the ABIs abis and returns the
 // program as libseccomp exports it.
 func compileFilter(abis []notify.ABI, opts notify.FilterOptions) ([]byte, error) {
+	return compileABIs(abis, func(arch seccomp.ScmpArch, socketcall bool) (*seccomp.ScmpFilter, error) {
+		return abiFilter(arch, socketcall, opts)
+	})
+}
+
+// compileABIs merges the filters forABI makes for each of abis into one
+// and returns the program as libseccomp exports it.
+func compileABIs(abis []notify.ABI, forABI func(arch seccomp.ScmpArch, socketcall bool) (*seccomp.ScmpFilter, error)) ([]byte, error) {
 	var f *seccomp.ScmpFilter
 	for i := range abis {
 		if abis[i].AuditArch == 0 {
@@ -61,7 +69,7 @@ func compileFilter(abis []notify.ABI, opts notify.FilterOptions) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		af, err := abiFilter(arch, abis[i].Socketcall >= 0, opts)
+		af, err := forABI(arch, abis[i].Socketcall >= 0)
 		if err != nil {
 			return nil, fmt.Errorf("seccomp filter for %s: %w", arch, err)
 		}
@@ -105,7 +113,7 @@ func scmpArch(name string) (seccomp.ScmpArch, error) {
 // arguments, and the supervisor reads the real ones from memory.
 // socketcall says the ABI has socketcall(2).
 func abiFilter(arch seccomp.ScmpArch, socketcall bool, opts notify.FilterOptions) (*seccomp.ScmpFilter, error) {
-	f, err := seccomp.NewFilter(seccomp.ActAllow)
+	f, err := archFilter(arch)
 	if err != nil {
 		return nil, err
 	}
@@ -115,21 +123,6 @@ func abiFilter(arch seccomp.ScmpArch, socketcall bool, opts notify.FilterOptions
 			f.Release()
 		}
 	}()
-	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
-		return nil, fmt.Errorf("set bad-arch action: %w", err)
-	}
-	native, err := seccomp.GetNativeArch()
-	if err != nil {
-		return nil, err
-	}
-	if arch != native && arch != seccomp.ArchNative {
-		if err := f.AddArch(arch); err != nil {
-			return nil, fmt.Errorf("add arch: %w", err)
-		}
-		if err := f.RemoveArch(native); err != nil {
-			return nil, fmt.Errorf("remove native arch: %w", err)
-		}
-	}
 	// Rules name syscalls in the native numbering; libseccomp translates
 	// them to the ABI's own.
 	for _, t := range []struct {
@@ -202,6 +195,38 @@ func abiFilter(arch seccomp.ScmpArch, socketcall bool, opts notify.FilterOptions
 	}
 	if err := denyTerminalInjection(f); err != nil {
 		return nil, err
+	}
+	ok = true
+	return f, nil
+}
+
+// archFilter is an empty filter (everything allowed) for the ABI arch
+// alone, which kills a process that calls through another.
+func archFilter(arch seccomp.ScmpArch) (*seccomp.ScmpFilter, error) {
+	f, err := seccomp.NewFilter(seccomp.ActAllow)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Release()
+		}
+	}()
+	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
+		return nil, fmt.Errorf("set bad-arch action: %w", err)
+	}
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return nil, err
+	}
+	if arch != native && arch != seccomp.ArchNative {
+		if err := f.AddArch(arch); err != nil {
+			return nil, fmt.Errorf("add arch: %w", err)
+		}
+		if err := f.RemoveArch(native); err != nil {
+			return nil, fmt.Errorf("remove native arch: %w", err)
+		}
 	}
 	ok = true
 	return f, nil

@@ -412,6 +412,8 @@ func programStage() error {
 		if err := handOver(conn, filter, os.Stderr); err != nil {
 			return err
 		}
+	} else if err := loadTerminalFilter(os.Stderr); err != nil {
+		return err
 	}
 	_ = conn.Close()
 	return execProgram(spec.Path, spec.Argv, listenPID(spec.Env, os.Getppid(), os.Getpid()), spec.Cred)

@@ -272,7 +272,7 @@ func ackResult(conn *os.File, b byte, n int, err error) error {
 	switch {
 	case n == 1:
 		return fmt.Errorf("%s", append([]byte{b}, msg...))
-	case err != nil && err != io.EOF:
+	case err != nil && !errors.Is(err, io.EOF):
 		return fmt.Errorf("start supervisor: %w", err)
 	default:
 		return errors.New("start supervisor: it exited without a word")

@@ -331,7 +331,7 @@ func TestPidfdCacheHit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("getfd: %v", err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 	if fresh || len(c.m) != 1 || c.m[th.tid].pidfd != pfd {
 		t.Errorf("second getfd: fresh %v, %d cached; want the cached pidfd, not fresh", fresh, len(c.m))
 	}
@@ -357,7 +357,7 @@ func TestPidfdFallbackLeader(t *testing.T) {
 		if err != nil {
 			t.Fatalf("getfd(%d, 0): %v", pid, err)
 		}
-		unix.Close(dup)
+		_ = unix.Close(dup)
 		if want := i != 1; fresh != want {
 			t.Errorf("call %d: fresh = %v, want %v", i, fresh, want)
 		}
@@ -387,7 +387,7 @@ func TestPidfdFallbackThread(t *testing.T) {
 		if err != nil {
 			t.Fatalf("getfd(%d): %v", th.tid, err)
 		}
-		unix.Close(dup)
+		_ = unix.Close(dup)
 		if !fresh || len(c.m) != 0 {
 			t.Errorf("getfd of a non-leader thread: fresh %v, %d cached; want fresh, none cached", fresh, len(c.m))
 		}
@@ -421,14 +421,14 @@ func TestPidfdFallbackReopens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("getfd through a stale entry: %v", err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 	if !fresh {
 		t.Error("getfd through a stale entry: fresh = false, want true")
 	}
 	if dup, err := pidfdGetfd(c.m[live.pid].pidfd, 0); err != nil {
 		t.Errorf("pidfd_getfd through the new entry: %v", err)
 	} else {
-		unix.Close(dup)
+		_ = unix.Close(dup)
 	}
 	if after := len(testutil.OpenFDs()); after != before {
 		t.Errorf("%d descriptors open before, %d after: the stale pidfd leaked", before, after)
@@ -450,7 +450,7 @@ func TestPidfdFallbackEvictsExited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		unix.Close(dup)
+		_ = unix.Close(dup)
 	}
 	procs[1].exit()
 	procs[3].exit()
@@ -459,7 +459,7 @@ func TestPidfdFallbackEvictsExited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(dup)
+	_ = unix.Close(dup)
 
 	all := []uint32{procs[0].pid, procs[1].pid, procs[2].pid, procs[3].pid, next.pid}
 	want := []uint32{procs[0].pid, procs[2].pid, next.pid}
@@ -478,7 +478,7 @@ func TestPidfdCacheReapedThread(t *testing.T) {
 	t.Cleanup(func() { pidfdOpen = old })
 	pidfdOpen = func(pid, flags int) (int, error) {
 		pfd, err := old(pid, flags)
-		if err == unix.ESRCH && flags&pidfdThread != 0 {
+		if errors.Is(err, unix.ESRCH) && flags&pidfdThread != 0 {
 			err = unix.EINVAL // as before Linux 6.15
 		}
 		return pfd, err
@@ -490,7 +490,7 @@ func TestPidfdCacheReapedThread(t *testing.T) {
 
 	if dup, _, err := c.getfd(gone.tid, fd); !errors.Is(err, unix.ESRCH) {
 		if err == nil {
-			unix.Close(dup)
+			_ = unix.Close(dup)
 		}
 		t.Errorf("getfd of a reaped thread: %v, want ESRCH", err)
 	}

@@ -37,17 +37,22 @@ func Check(ctx context.Context, flagPath, engine string, stdout io.Writer) (int,
 	if err != nil {
 		return ExitUsage, err
 	}
-	warnings := checkReport(stdout, path, res, local)
-	fmt.Fprintln(stdout, reason)
-	if warnings > 0 {
+	n, err := checkReport(stdout, path, res, local)
+	if err != nil {
+		return ExitUsage, err
+	}
+	if _, err := fmt.Fprintln(stdout, reason); err != nil {
+		return ExitUsage, fmt.Errorf("write the report: %w", err)
+	}
+	if n > 0 {
 		return ExitWarnings, nil
 	}
 	return 0, nil
 }
 
 // checkReport writes the report of --check and returns the number of
-// warnings in it.
-func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr) int {
+// warnings in it, or the error of writing its table.
+func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr) (int, error) {
 	connect, bind := res.Policy.ConnectRules(), res.Policy.BindRules()
 	ifaces := 0
 	for _, r := range connect {
@@ -104,14 +109,16 @@ func checkReport(out io.Writer, path string, res *conf.Result, local []hostAddr)
 	for _, r := range bind {
 		rule(r.Origin, "bind "+r.Ports.String(), r.Policy, r.RRMode, r.Sources)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return 0, fmt.Errorf("--check: write the report: %w", err)
+	}
 	n := len(res.Warnings) + bad
 	if n == 0 {
 		fmt.Fprintln(out, "\nOK: no warnings")
-		return 0
+		return 0, nil
 	}
 	fmt.Fprintf(out, "\n%s: %d about the file, %s\n", count(n, "warning", "warnings"), len(res.Warnings), count(bad, "source not usable on this host", "sources not usable on this host"))
-	return n
+	return n, nil
 }
 
 // sourceState says whether a socket can be bound to source a on this host;

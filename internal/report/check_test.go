@@ -82,7 +82,10 @@ func TestCheckReport(t *testing.T) {
 		{Addr: netip.MustParseAddr("2001:db8:2::11"), Iface: "eth0", Tentative: true},
 	}
 	var out bytes.Buffer
-	n := checkReport(&out, "src_vipa.conf", res, local)
+	n, err := checkReport(&out, "src_vipa.conf", res, local)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := `src_vipa.conf: src_vipa.conf file, 2 [[connect]] rules and 2 [[bind]] rules
 src_vipa.conf:5: warning: policy "roundrobin" is not one of onevipa, random, lrr, rr:ABC, lc; using round robin (rr), as src_vipa does
 
@@ -117,7 +120,10 @@ src_vipa.conf:4: bind 6500-6599, policy onevipa
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		n := checkReport(&out, "p.toml", res, local)
+		n, err := checkReport(&out, "p.toml", res, local)
+		if err != nil {
+			t.Fatal(err)
+		}
 		want := `p.toml: TOML file, 0 [[connect]] rules and 1 [[bind]] rule
 
 p.toml:1: bind 80, policy onevipa
@@ -154,7 +160,10 @@ policy  = "rr"
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	n := checkReport(&out, "p.toml", res, []hostAddr{{Addr: netip.MustParseAddr("192.0.2.10"), Iface: "lo"}})
+	n, err := checkReport(&out, "p.toml", res, []hostAddr{{Addr: netip.MustParseAddr("192.0.2.10"), Iface: "lo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := `p.toml: TOML file, 2 [[connect]] rules and 1 [[bind]] rule
 
 p.toml:1: connect 10.1.2.0/24 ports 53 udp, policy rr (rr_mode 0660)

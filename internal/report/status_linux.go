@@ -58,7 +58,9 @@ func runList(asJSON bool, stdout io.Writer) (int, error) {
 	if len(rs) == 0 {
 		return exit, errors.New("--status: no vipa-exec supervisor you may ask runs here (root's answer only root; those of another network namespace listen there)")
 	}
-	writeList(stdout, rs)
+	if err := writeList(stdout, rs); err != nil {
+		return ExitUsage, err
+	}
 	return 0, nil
 }
 
@@ -69,8 +71,8 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeList prints a table of rs, the policy file last as it may hold
-// spaces.
-func writeList(w io.Writer, rs []status.Report) {
+// spaces, and returns the error of writing it.
+func writeList(w io.Writer, rs []status.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUPERVISOR\tPROGRAM\tUID\tMODE\tUPTIME\tCALLS\tBOUND\tFAILED\tLEFT ALONE\tPOLICY")
 	for _, r := range rs {
@@ -84,7 +86,10 @@ func writeList(w io.Writer, rs []status.Report) {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Supervisor, r.Program, r.UID,
 			status.Clean(r.Mode), r.Uptime().Round(time.Second), calls, r.Counters.Bound, r.Counters.Failed, left, status.Clean(r.Policy))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("--status: write the list: %w", err)
+	}
+	return nil
 }
 
 // writeStatus prints r for the admin who asked about pid, every string

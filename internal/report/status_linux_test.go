@@ -92,7 +92,9 @@ func TestWriteList(t *testing.T) {
 31          30       1000  parent?[2J  0s      0      0      0       0           /p
 `
 	var b bytes.Buffer
-	writeList(&b, rs)
+	if err := writeList(&b, rs); err != nil {
+		t.Fatal(err)
+	}
 	if d := testutil.Diff(testutil.Lines(want), testutil.Lines(b.String())); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}

@@ -5,6 +5,7 @@ package report
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,3 +141,20 @@ func TestStatusVerb(t *testing.T) {
 		t.Errorf("printed %q", stdout.String())
 	}
 }
+
+// TestReportWriteError: a report that cannot be written is an error, and
+// the exit status says so.
+func TestReportWriteError(t *testing.T) {
+	toml := writePolicy(t, "p.toml", "[[bind]]\nports = 80\nsources = [\"127.0.0.1\"]\n")
+	if code, err := Check(t.Context(), toml, "seccomp", brokenWriter{}); code != ExitUsage || !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("--check to a closed pipe: exit %d, %v; want %d, %v", code, err, ExitUsage, io.ErrClosedPipe)
+	}
+	if err := writeList(brokenWriter{}, []status.Report{{Supervisor: 20, Program: 10}}); !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("--status list to a closed pipe: %v, want %v", err, io.ErrClosedPipe)
+	}
+}
+
+// brokenWriter is a stdout whose reader is gone.
+type brokenWriter struct{}
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }

@@ -145,7 +145,7 @@ func newSocket(domain, typ int) socketFunc {
 		if err != nil {
 			t.Fatalf("socket: %v", err)
 		}
-		t.Cleanup(func() { unix.Close(fd) })
+		t.Cleanup(func() { _ = unix.Close(fd) })
 		return fd
 	}
 }
@@ -172,7 +172,7 @@ func pipeFD(t *testing.T) int {
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	t.Cleanup(func() { _ = unix.Close(p[0]); _ = unix.Close(p[1]) })
 	return p[0]
 }
 
@@ -656,7 +656,7 @@ func TestHandleForeignNetns(t *testing.T) {
 			fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 			return err
 		})
-		t.Cleanup(func() { unix.Close(fd) })
+		t.Cleanup(func() { _ = unix.Close(fd) })
 		return fd
 	}
 	tests := []struct {
@@ -741,7 +741,7 @@ func BenchmarkHandle(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer unix.Close(fd)
+		defer func() { _ = unix.Close(fd) }()
 		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 			b.Fatal(err)
 		}

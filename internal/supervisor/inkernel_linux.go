@@ -6,12 +6,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/bpfengine"
 	"github.com/vipa-exec/vipa-exec/internal/cgroup"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
+	"github.com/vipa-exec/vipa-exec/internal/sockdiag"
 )
 
 // inKernel is the bpf engine: internal/bpfengine's programs attached to a
@@ -74,6 +78,80 @@ func (k *inKernel) SetPresent(set *policy.AddrSet) {
 	if err := k.e.SetPresent(set); err != nil {
 		k.log.Warn("bpf engine: the host's addresses changed, but the rules keep the sources they had", "err", oneLine(err))
 	}
+}
+
+// followSockets keeps lc's counts in the engine those of the host, from
+// sock_diag, for the sources of the lc rules of the policy current returns:
+// before it returns and every lcInterval (the seccomp engine's bound on their age);
+// the programs add their own binds in between. Without lc rules it reads
+// nothing. stop ends it.
+func (k *inKernel) followSockets(current func() *policy.Policy) (stop func()) {
+	host := sockdiag.NewHost(lcInterval, func(err error) {
+		k.log.Warn("policy lc: cannot read the host's socket counts; counting this instance's binds only", "err", err)
+	})
+	warned := false
+	refresh := func() {
+		addrs := lcSources(current())
+		if len(addrs) == 0 {
+			return
+		}
+		v := host.View(addrs)
+		counts := make(map[netip.Addr]int, len(addrs))
+		for _, a := range addrs {
+			counts[a] = v.Count(a)
+		}
+		if err := k.e.SetSockets(counts); err != nil && !warned {
+			k.log.Warn("policy lc: cannot hand the engine the host's socket counts", "err", oneLine(err))
+			warned = true
+		}
+	}
+	refresh() // before the program runs: its first call counts the host's sockets
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(lcInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				refresh()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		_ = host.Close()
+	}
+}
+
+// lcSources returns the distinct sources of p's lc rules, nil for none.
+func lcSources(p *policy.Policy) []netip.Addr {
+	if p == nil {
+		return nil
+	}
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	add := func(name string, srcs []netip.Addr) {
+		if name != policy.LC {
+			return
+		}
+		for _, a := range srcs {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range p.ConnectRules() {
+		add(r.Policy, r.Sources)
+	}
+	for _, r := range p.BindRules() {
+		add(r.Policy, r.Sources)
+	}
+	return out
 }
 
 // Close detaches the programs, frees the maps and removes the group. A

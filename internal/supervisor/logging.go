@@ -6,7 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // LogEnv carries --log-level and --log-format to a detached supervisor,
@@ -86,8 +87,8 @@ func toJournal(f *os.File, journalStream string) bool {
 	if journalStream == "" {
 		return false
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false
 	}
 	return journalStream == fmt.Sprintf("%d:%d", st.Dev, st.Ino)

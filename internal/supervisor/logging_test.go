@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseLogSettings(t *testing.T) {
@@ -70,9 +71,9 @@ func TestToJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	defer func() { _ = f.Close() }()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
 	if !toJournal(f, fmt.Sprintf("%d:%d", st.Dev, st.Ino)) {

@@ -10,8 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
@@ -61,7 +62,7 @@ func (e *State) Env() policy.Env {
 func (e *State) attach(p *policy.Policy) (*policy.Policy, error) { return p.WithEnv(e.Env()) }
 
 // processAlive reports whether pid exists; a zombie does until reaped.
-func processAlive(pid int) bool { return syscall.Kill(pid, 0) != syscall.ESRCH }
+func processAlive(pid int) bool { return !errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 
 // Counter opens the shared counter of an rr rule, in the directory of the
 // supervisor's euid (rrstate.DirFor). When the state cannot be shared (no
@@ -119,6 +120,6 @@ func (e *State) Close() {
 		}
 	}
 	if e.host != nil {
-		e.host.Close()
+		_ = e.host.Close() // a netlink socket
 	}
 }

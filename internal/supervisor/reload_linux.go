@@ -8,8 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
@@ -72,7 +73,7 @@ func (r *reloader) watch(parent bool) (stop func()) {
 	changed := func() { r.reload("file changed") }
 	if parent {
 		w := watch.Poll(r.path, parentPoll, changed)
-		return func() { w.Close() }
+		return func() { _ = w.Close() }
 	}
 	stopSignal := r.onSIGHUP()
 	w, err := watch.File(r.path, changed)
@@ -81,7 +82,7 @@ func (r *reloader) watch(parent bool) (stop func()) {
 		return stopSignal
 	}
 	return func() {
-		w.Close()
+		_ = w.Close() // an inotify descriptor
 		stopSignal()
 	}
 }
@@ -90,7 +91,7 @@ func (r *reloader) watch(parent bool) (stop func()) {
 // launch left it, and returns once a reload under way has ended.
 func (r *reloader) onSIGHUP() (stop func()) {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
+	signal.Notify(ch, unix.SIGHUP)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for range ch {
@@ -98,7 +99,7 @@ func (r *reloader) onSIGHUP() (stop func()) {
 		}
 	})
 	return func() {
-		signal.Ignore(syscall.SIGHUP) // no send on ch after it returns
+		signal.Ignore(unix.SIGHUP) // no send on ch after it returns
 		close(ch)
 		wg.Wait()
 	}

@@ -8,7 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/hostroute"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
@@ -65,6 +66,7 @@ func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) e
 		k.SetPresent(sup.present())
 	}
 	sup.follow.Store(&k)
+	sup.onClose(k.followSockets(sup.current.Load))
 	return func(*notify.Listener) error {
 		defer sup.close()
 		return sup.serve(func() error { return k.serve(sup.current.Load(), s.Program, s.Path, s.Exited) })
@@ -143,14 +145,14 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) (eng
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	if !s.Parent {
-		sup.onClose(logStatsOn(syscall.SIGUSR1, s.Program, sup.eng, log))
+		sup.onClose(logStatsOn(unix.SIGUSR1, s.Program, sup.eng, log))
 	}
 	// Without it only --status fails; the program is served all the same.
 	srv, err := status.Serve([]int{s.Program, os.Getpid()}, sup.info.report)
 	if err != nil {
 		log.Warn("vipa-exec --status will not find this supervisor", "err", oneLine(err))
 	} else {
-		sup.onClose(func() { srv.Close() }) // removes its socket files
+		sup.onClose(func() { _ = srv.Close() }) // removes its socket files
 	}
 	return sup, nil
 }

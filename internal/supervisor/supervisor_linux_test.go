@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -12,9 +13,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
@@ -270,7 +272,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	stop := r.onSIGHUP()
 	defer stop()
 	writeFile(t, path, strings.Replace(basePolicy, "10.0.0.0/8", "192.168.0.0/16", 1))
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+	if err := unix.Kill(os.Getpid(), unix.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	got := log.until(t, reloadEnd)
@@ -328,7 +330,7 @@ func TestStatusAnswer(t *testing.T) {
 // TestCountersOnSIGUSR1: SIGUSR1 logs the counters, at warn.
 func TestCountersOnSIGUSR1(t *testing.T) {
 	ts := startSupervisor(t, basePolicy, false)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	got := ts.log.until(t, func(r slog.Record) bool { return r.Message == "counters" })
@@ -375,7 +377,7 @@ func TestStartRefuses(t *testing.T) {
 func TestServe(t *testing.T) {
 	ts := startSupervisor(t, basePolicy, false)
 	errDone := os.ErrClosed
-	if err := ts.serve(func() error { return errDone }); err != errDone {
+	if err := ts.serve(func() error { return errDone }); !errors.Is(err, errDone) {
 		t.Errorf("serve() = %v, want the engine's %v", err, errDone)
 	}
 	if got := sourcesOf(ts.sc.started); !slices.Equal(got, []string{"127.0.0.1"}) {

@@ -87,7 +87,7 @@ func TestFileIgnoresOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		t.Fatal(err)
 	}
 	w := &Watcher{f: os.NewFile(uintptr(fd), "inotify"), done: make(chan struct{})}

@@ -1,0 +1,672 @@
+//go:build linux
+
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/cgroup"
+	"github.com/vipa-exec/vipa-exec/internal/testutil"
+)
+
+// withCgroup runs argv with the cgroup v2 hierarchy mounted at
+// /sys/fs/cgroup. `ip netns exec` runs each command in a mount namespace
+// of its own with a fresh /sys and none of the host's cgroup mounts: there
+// vipa-exec finds no cgroup v2, and auto picks seccomp. The mount is the
+// same hierarchy as the host's, so groups made there are the host's too.
+func withCgroup(argv ...string) []string {
+	return append([]string{"/bin/sh", "-c", `mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"`, "sh"}, argv...)
+}
+
+// bpf is the argv that runs argv under vipa-exec --engine ENGINE with the
+// policy file, logging at info, the cgroup v2 hierarchy mounted.
+func (e *env) bpf(engine, policy string, argv ...string) []string {
+	return withCgroup(append([]string{e.vipaExec, "--engine", engine, "--log-level", "info", "-p", policy}, argv...)...)
+}
+
+// inKernel runs argv under vipa-exec --engine bpf, checks that the bpf
+// engine served it and that the supervisor exited by itself.
+func (e *env) inKernel(policy string, argv ...string) testutil.Result {
+	e.t.Helper()
+	res := e.run(e.bpf("bpf", policy, argv...)...)
+	e.supervisorGone(res)
+	wantEngine(e.t, res.Stderr, "bpf")
+	return res
+}
+
+// wantEngine checks that stderr has the supervisor's start line of engine.
+func wantEngine(t *testing.T, stderr, engine string) {
+	t.Helper()
+	if !strings.Contains(stderr, "msg=supervising") || !strings.Contains(stderr, " engine="+engine+" ") {
+		t.Errorf("no supervising line with engine=%s on stderr:\n%s", engine, stderr)
+	}
+}
+
+// groupPath is the host's path of the cgroup vipa-exec makes for the
+// program pid.
+func groupPath(t *testing.T, pid int) string {
+	t.Helper()
+	mp, err := cgroup.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(mp, "vipa-exec."+strconv.Itoa(pid))
+}
+
+// TestIntegrationEngineClients: every client, IPv4 and IPv6, gets its
+// source from the bpf engine, as the server sees it.
+func TestIntegrationEngineClients(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	for _, c := range clients() {
+		for _, fam := range []struct {
+			name      string
+			dst, vipa netip.Addr
+		}{
+			{"ipv4", dst4, vipa4},
+			{"ipv6", dst6, vipa6},
+		} {
+			t.Run(c.name+"/"+fam.name, func(t *testing.T) {
+				e := e.with(t)
+				rec := e.rec(fam.dst)
+				rec.Reset()
+				res := e.inKernel(pol, c.argv(t, fam.dst)...)
+				wantOK(t, "under vipa-exec --engine bpf", res)
+				wantSources(t, "under vipa-exec --engine bpf", rec, map[netip.Addr]int{fam.vipa: 1})
+				wantLocal(t, "under vipa-exec --engine bpf", res, fam.vipa)
+			})
+		}
+	}
+}
+
+// TestIntegrationEngineAuto: auto picks bpf for root and seccomp for an
+// unprivileged vipa-exec, and says why in one info line; --engine bpf that
+// cannot serve is exit 2 with one line naming what is missing.
+func TestIntegrationEngineAuto(t *testing.T) {
+	testutil.RequireTool(t, "setpriv")
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	client := []string{goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String()}
+
+	res := e.run(e.bpf("auto", pol, client...)...)
+	e.supervisorGone(res)
+	wantOK(t, "auto as root", res)
+	if !strings.Contains(res.Stderr, `level=INFO msg="engine bpf: the kernel's hooks serve this policy here"`) {
+		t.Errorf("auto as root: no info line choosing bpf:\n%s", res.Stderr)
+	}
+	wantEngine(t, res.Stderr, "bpf")
+	wantSources(t, "auto as root", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	// Without a cgroup v2 hierarchy (ip netns exec hides it): seccomp.
+	e.rec4.Reset()
+	res = e.run(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)
+	e.supervisorGone(res)
+	wantOK(t, "auto without cgroup v2", res)
+	if !strings.Contains(res.Stderr, `msg="engine seccomp: `) || !strings.Contains(res.Stderr, "cgroup v2") {
+		t.Errorf("auto without cgroup v2: no info line choosing seccomp for want of cgroup v2:\n%s", res.Stderr)
+	}
+	wantEngine(t, res.Stderr, "seccomp")
+	wantSources(t, "auto without cgroup v2", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	e.rec4.Reset()
+	res = e.run(withCgroup(asNobody(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)...)...)
+	e.supervisorGone(res)
+	wantOK(t, "auto as nobody", res)
+	if !strings.Contains(res.Stderr, `level=INFO msg="engine seccomp: CAP_BPF and CAP_NET_ADMIN missing`) {
+		t.Errorf("auto as nobody: no info line choosing seccomp for want of capabilities:\n%s", res.Stderr)
+	}
+	wantEngine(t, res.Stderr, "seccomp")
+	wantSources(t, "auto as nobody", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	e.rec4.Reset()
+	res = e.run(withCgroup(asNobody(append([]string{e.vipaExec, "--engine", "bpf", "-p", pol}, client...)...)...)...)
+	lines := testutil.Lines(res.Stderr)
+	if res.Exit != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "vipa-exec: engine bpf cannot serve (asked for by --engine): CAP_BPF and CAP_NET_ADMIN missing") {
+		t.Errorf("--engine bpf as nobody: want exit 2 and one line naming the capabilities; got %v", res)
+	}
+	if e.rec4.Count() != 0 {
+		t.Errorf("--engine bpf as nobody: the program ran")
+	}
+}
+
+// TestIntegrationEngineIOUring: under bpf, io_uring is not refused, and a
+// connect submitted through it goes through the same hooks.
+func TestIntegrationEngineIOUring(t *testing.T) {
+	e := newEnv(t)
+	client := testutil.BuildC(t, "internal/bpfengine/testdata/uring_connect.c")
+	res := e.inKernel(e.policy(standardPolicy), client, "4", dst4.String(), strconv.Itoa(serverPort))
+	wantOK(t, "io_uring connect under bpf", res)
+	if f := strings.Fields(res.Stdout); len(f) == 0 || f[0] != vipa4.String() {
+		t.Errorf("io_uring connect under bpf: local address %q, want %v", res.Stdout, vipa4)
+	}
+	wantSources(t, "io_uring connect under bpf", e.rec4, map[netip.Addr]int{vipa4: 1})
+}
+
+// TestIntegrationEngineNested: a vipa-exec under another, both bpf: the
+// inner one's programs run first, so its policy wins where it has a rule,
+// and the outer's applies where only the outer has one.
+func TestIntegrationEngineNested(t *testing.T) {
+	e := newEnv(t)
+	rec9 := e.recorder(other4)
+	outer := e.policy(`[[connect]]
+destination = "10.0.0.0/8"
+sources     = ["192.0.2.11"]
+`)
+	inner := e.policy(standardPolicy)
+	gc := goClient(t)
+	script := fmt.Sprintf("%s -connect %s && %s -connect %s", gc, netip.AddrPortFrom(dst4, serverPort), gc, netip.AddrPortFrom(other4, serverPort))
+	res := e.inKernel(outer, e.vipaExec, "--engine", "bpf", "-p", inner, "/bin/sh", "-c", script)
+	wantOK(t, "nested", res)
+	wantSources(t, "inner policy's destination", e.rec4, map[netip.Addr]int{vipa4: 1})
+	wantSources(t, "outer policy's destination only", rec9, map[netip.Addr]int{vipa4b: 1})
+}
+
+// ourLinks returns the ids of the bpf links attached to the cgroup whose
+// id (its directory's inode) is cgid.
+func ourLinks(t *testing.T, cgid uint64) []link.ID {
+	t.Helper()
+	var ids []link.ID
+	var it link.Iterator
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if c := info.Cgroup(); c != nil && c.CgroupId == cgid {
+			ids = append(ids, it.ID)
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// mapsOf returns the ids of the bpf maps the process pid holds.
+func mapsOf(t *testing.T, pid int) []ebpf.MapID {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ebpf.MapID
+	for _, fd := range fds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "map_id:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+					ids = append(ids, ebpf.MapID(n))
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// liveMaps returns those of ids the kernel still has, but the shared rr
+// map, which stays pinned while other instances use it.
+func liveMaps(ids []ebpf.MapID) []ebpf.MapID {
+	var live []ebpf.MapID
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			continue
+		}
+		if info, err := m.Info(); err == nil && !strings.HasPrefix(info.Name, "rr_") {
+			live = append(live, id)
+		}
+		_ = m.Close()
+	}
+	return live
+}
+
+// TestIntegrationEngineCleanup: no cgroup, link or map of an instance is
+// left after the program exits, after SIGKILL of the program, and after
+// SIGKILL of the program and the supervisor, when the next instance's start
+// removes the empty group.
+func TestIntegrationEngineCleanup(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	for _, tt := range []struct {
+		name string
+		kill func(t *testing.T, program, supervisor int)
+	}{
+		{"exit", func(t *testing.T, program, supervisor int) {}},
+		{"kill program", func(t *testing.T, program, supervisor int) {
+			if err := unix.Kill(program, unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"kill everything", func(t *testing.T, program, supervisor int) {
+			for _, pid := range []int{supervisor, program} {
+				if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e.with(t)
+			cmd := e.command(e.bpf("bpf", pol, "/bin/sh", "-c", "echo ready; read x")...)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := testutil.Start(t, cmd)
+			if l := p.Line(t); l != "ready" {
+				t.Fatalf("program said %q", l)
+			}
+			program := p.Pid()
+			supervisor := testutil.WaitSupervisor(t, program)
+			group := groupPath(t, program)
+			var st unix.Stat_t
+			if err := unix.Stat(group, &st); err != nil {
+				t.Fatalf("the program's cgroup: %v", err)
+			}
+			links := ourLinks(t, st.Ino)
+			if len(links) == 0 {
+				t.Fatalf("no bpf link on %s", group)
+			}
+			maps := mapsOf(t, supervisor)
+			if len(maps) == 0 {
+				t.Fatalf("the supervisor holds no bpf map")
+			}
+
+			tt.kill(t, program, supervisor)
+			_ = stdin.Close()
+			p.Wait(t)
+			testutil.WaitSupervisorGone(t, program)
+			testutil.WaitFor(t, "links and maps gone", func() bool {
+				return len(ourLinks(t, st.Ino)) == 0 && len(liveMaps(maps)) == 0
+			})
+			if tt.name == "kill everything" {
+				// Nobody removed it; the next instance under the same
+				// parent does.
+				if _, err := os.Stat(group); err != nil {
+					t.Fatalf("the killed instance's cgroup: %v", err)
+				}
+				res := e.inKernel(pol, "true")
+				wantOK(t, "the next instance", res)
+			}
+			if _, err := os.Stat(group); !os.IsNotExist(err) {
+				t.Errorf("cgroup %s left behind (%v)", group, err)
+			}
+		})
+	}
+}
+
+// TestIntegrationEngineSetuid: under bpf, a setuid-root program run with
+// -u nobody keeps its privilege (no no_new_privs: no filter), and its
+// connection gets the VIPA.
+func TestIntegrationEngineSetuid(t *testing.T) {
+	e := newEnv(t)
+	suid := e.setuidCopy()
+	res := e.inKernel(e.policy(standardPolicy), append([]string{"-u", "nobody", suid, "-w"}, hostPort(dst4)...)...)
+	wantWhoami(t, "vipa-exec --engine bpf -u nobody setuid-copy", res, whoami{uid: nobody, euid: 0, local: vipa4})
+	wantSources(t, "under vipa-exec --engine bpf", e.rec4, map[netip.Addr]int{vipa4: 1})
+	if strings.Contains(res.Stderr, "no_new_privs") {
+		t.Errorf("no_new_privs under bpf:\n%s", res.Stderr)
+	}
+}
+
+// pyLoop connects to HOST PORT, closing each connection, until the file
+// STOP exists; it prints "started" after the first connection and the
+// number of connections at the end.
+const pyLoop = `
+import os, socket, sys
+host, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+n = 0
+while n == 0 or not os.path.exists(stop):
+    s = socket.create_connection((host, port))
+    s.close()
+    n += 1
+    if n == 1:
+        print("started", flush=True)
+print(n, flush=True)
+`
+
+// TestIntegrationEngineReload: the policy file is rewritten between two
+// policies with disjoint sources while a client connects in a loop under
+// bpf; every connection gets a source of one policy or the other, none the
+// kernel's, and both appear.
+func TestIntegrationEngineReload(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	policies := []string{`[[connect]]
+destination = "10.1.2.0/24"
+sources     = ["192.0.2.10"]
+
+[[connect]]
+destination = "10.1.2.3/32"
+ports       = "1-1023"
+sources     = ["192.0.2.11"]
+`, `[[connect]]
+destination = "10.1.2.3/32"
+sources     = ["192.0.2.11"]
+
+[[connect]]
+destination = "10.1.2.0/24"
+ports       = "1-1023"
+sources     = ["192.0.2.10"]
+`}
+	pol := e.policy(policies[0])
+	stop := filepath.Join(e.dir, "stop")
+	p := testutil.Start(t, e.command(e.bpf("bpf", pol, python, "-c", pyLoop, dst4.String(), strconv.Itoa(serverPort), stop)...))
+	if l := p.Line(t); l != "started" {
+		t.Fatalf("client said %q", l)
+	}
+	const reloads = 6
+	for i := 1; i <= reloads; i++ {
+		testutil.WriteFile(t, e.dir, filepath.Base(pol), policies[i%2])
+		testutil.WaitFor(t, fmt.Sprintf("reload %d", i), func() bool {
+			return strings.Count(p.Stderr(), `msg="policy reloaded"`) >= i
+		})
+	}
+	testutil.WriteFile(t, e.dir, "stop", "")
+	n, err := strconv.Atoi(p.Line(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait(t)
+	wantOK(t, "client loop", res)
+	e.supervisorGone(res)
+	e.rec4.Wait(t, n)
+	got := e.rec4.Sources()
+	if got[vipa4] == 0 || got[vipa4b] == 0 || got[vipa4]+got[vipa4b] != n {
+		t.Errorf("%d connections, sources %v: want only %v and %v, both", n, got, vipa4, vipa4b)
+	}
+}
+
+// TestIntegrationEngineStatus: --status (text and JSON) and SIGUSR1 show
+// the bpf engine and its counters.
+func TestIntegrationEngineStatus(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	client := cClient(t)
+	script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
+		client + " -w " + other4.String() + " 8080 >/dev/null; echo $$; read x; exit 0"
+	_ = e.recorder(other4)
+	cmd := e.command(e.bpf("bpf", pol, "/bin/sh", "-c", script)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testutil.Start(t, cmd)
+	program, err := strconv.Atoi(p.Line(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	supervisor := testutil.WaitSupervisor(t, program)
+
+	res := e.run(e.vipaExec, "--status", strconv.Itoa(program))
+	wantOK(t, "--status", res)
+	f := statusFields(t, res.Stdout)
+	for k, want := range map[string]string{
+		"engine":     "bpf",
+		"supervisor": fmt.Sprintf("%d (detached)", supervisor),
+		"bound":      "1",
+		"left alone": "1 no rule",
+	} {
+		if got := strings.Join(f[k], " / "); got != want {
+			t.Errorf("--status %s: %q, want %q", k, got, want)
+		}
+	}
+	res = e.run(e.vipaExec, "--status", strconv.Itoa(program), "--json")
+	wantOK(t, "--status --json", res)
+	var r struct {
+		Engine   string `json:"engine"`
+		Counters struct {
+			Calls map[string]uint64 `json:"calls"`
+			Bound uint64            `json:"bound"`
+		} `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Engine != "bpf" || r.Counters.Bound != 1 || r.Counters.Calls["connect"] != 2 {
+		t.Errorf("--status --json: engine %q, bound %d, connect calls %d; want bpf, 1, 2", r.Engine, r.Counters.Bound, r.Counters.Calls["connect"])
+	}
+
+	if err := unix.Kill(supervisor, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the counters on SIGUSR1", func() bool {
+		return strings.Contains(p.Stderr(), "msg=counters")
+	})
+	var line string
+	for _, l := range testutil.Lines(p.Stderr()) {
+		if strings.Contains(l, "msg=counters") {
+			line = l
+		}
+	}
+	for _, want := range []string{" engine=bpf ", " calls.connect=2 ", " bound=1 ", " left_alone.no_rule=1"} {
+		if !strings.Contains(line+" ", want) {
+			t.Errorf("SIGUSR1 counters line lacks %q: %s", want, line)
+		}
+	}
+	_ = stdin.Close()
+	res = p.Wait(t)
+	wantOK(t, "program", res)
+	e.supervisorGone(res)
+}
+
+// TestIntegrationEngineLeastConnections: under bpf, lc counts the host's
+// sockets (sock_diag, read by the supervisor before the program runs), not
+// only the program's own binds: with sockets held from the first source,
+// the program's connection leaves from the second.
+func TestIntegrationEngineLeastConnections(t *testing.T) {
+	e := newEnv(t)
+	// Another program's connections, 3 from the first source, held until
+	// the test ends.
+	for range 3 {
+		e.ns.Do(t, func() error {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: vipa4.AsSlice()}}
+			c, err := d.Dial("tcp4", netip.AddrPortFrom(dst4, serverPort).String())
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close() })
+			}
+			return err
+		})
+	}
+	pol := e.policy(`[[connect]]
+destination = "10.1.2.0/24"
+sources     = ["192.0.2.10", "192.0.2.11"]
+policy      = "lc"
+`)
+	res := e.inKernel(pol, goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String())
+	wantOK(t, "lc under bpf", res)
+	wantSources(t, "3 held, then lc under bpf", e.rec4, map[netip.Addr]int{vipa4: 3, vipa4b: 1})
+}
+
+// TestIntegrationEngineParent: --supervise=parent with the bpf engine:
+// vipa-exec stays the parent, the program runs in a cgroup of its own and
+// gets the VIPA, vipa-exec exits with its status, and the group is gone.
+func TestIntegrationEngineParent(t *testing.T) {
+	e := newEnv(t)
+	script := fmt.Sprintf("%s -connect %s && grep '^0::' /proc/self/cgroup && exit 7", goClient(t), netip.AddrPortFrom(dst4, serverPort))
+	res := e.inKernel(e.policy(standardPolicy), "--supervise=parent", "/bin/sh", "-c", script)
+	if res.Exit != 7 {
+		t.Fatalf("exit %d, want the program's 7: %v", res.Exit, res)
+	}
+	wantSources(t, "parent mode under bpf", e.rec4, map[netip.Addr]int{vipa4: 1})
+	lines := testutil.Lines(res.Stdout)
+	name, ok := strings.CutPrefix(lines[len(lines)-1], "0::/vipa-exec.")
+	program, err := strconv.Atoi(name)
+	if !ok || err != nil || program == res.Pid {
+		t.Fatalf("the program's cgroup: %q, want 0::/vipa-exec.PID of a child of vipa-exec (%d)", lines[len(lines)-1], res.Pid)
+	}
+	if _, err := os.Stat(groupPath(t, program)); !os.IsNotExist(err) {
+		t.Errorf("cgroup of program %d left behind (%v)", program, err)
+	}
+}
+
+// TestIntegrationEngineRewrittenAddress: a program whose other thread
+// rewrites the address while it connects cannot give a connection the
+// source of the other destination under bpf: the hooks see the kernel's
+// copy of the address (the seccomp engine reads the program's memory, and
+// loses this race; README, "What the seccomp engine cannot promise").
+func TestIntegrationEngineRewrittenAddress(t *testing.T) {
+	e := newEnv(t)
+	rec9 := e.recorder(other4)
+	pol := e.policy(`[[connect]]
+destination = "10.1.2.3/32"
+sources     = ["192.0.2.10"]
+
+[[connect]]
+destination = "10.9.9.9/32"
+sources     = ["192.0.2.11"]
+`)
+	bin := testutil.BuildC(t, "internal/bpfengine/testdata/flipconnect.c")
+	const n = 300
+	res := e.inKernel(pol, bin, strconv.Itoa(n), dst4.String(), other4.String(), strconv.Itoa(serverPort))
+	wantOK(t, "flipconnect under bpf", res)
+	testutil.WaitFor(t, "every connection accepted", func() bool { return e.rec4.Count()+rec9.Count() == n })
+	if got := e.rec4.Sources(); len(got) != 1 || got[vipa4] == 0 {
+		t.Errorf("sources at %v: %v, want %v only", dst4, got, vipa4)
+	}
+	if got := rec9.Sources(); len(got) != 1 || got[vipa4b] == 0 {
+		t.Errorf("sources at %v: %v, want %v only", other4, got, vipa4b)
+	}
+}
+
+// TestIntegrationEngineFallback: when the supervisor cannot start the bpf
+// engine (here: the group cannot be made, cgroup.max.descendants 0 in the
+// test's cgroup), auto warns once and serves with seccomp, and --engine bpf
+// exits 2 with one line.
+func TestIntegrationEngineFallback(t *testing.T) {
+	e := newEnv(t)
+	mp, err := cgroup.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("vipa-exec-test-fallback.%d", os.Getpid())
+	if err := os.Mkdir(filepath.Join(mp, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A supervisor that exits on its own may still be on its way out.
+		testutil.WaitFor(t, "the test's cgroup empty", func() bool {
+			b, err := os.ReadFile(filepath.Join(mp, name, "cgroup.events"))
+			return err == nil && strings.Contains(string(b), "populated 0")
+		})
+		if err := os.Remove(filepath.Join(mp, name)); err != nil {
+			t.Errorf("remove the test's cgroup: %v", err)
+		}
+	})
+	testutil.WriteFile(t, filepath.Join(mp, name), "cgroup.max.descendants", "0")
+	pol := e.policy(standardPolicy)
+	client := []string{goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String()}
+	in := func(argv ...string) []string {
+		return append([]string{"/bin/sh", "-c", `mount -t cgroup2 cgroup2 /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/` + name + `/cgroup.procs && exec "$@"`, "sh"}, argv...)
+	}
+
+	res := e.run(in(append([]string{e.vipaExec, "-p", pol}, client...)...)...)
+	e.supervisorGone(res)
+	wantOK(t, "auto, the group impossible", res)
+	if n := strings.Count(res.Stderr, "vipa-exec: warning: engine seccomp: the bpf engine failed: "); n != 1 {
+		t.Errorf("want one warning of the fallback, got %d:\n%s", n, res.Stderr)
+	}
+	wantSources(t, "auto, the group impossible", e.rec4, map[netip.Addr]int{vipa4: 1})
+
+	e.rec4.Reset()
+	res = e.run(in(append([]string{e.vipaExec, "--engine", "bpf", "-p", pol}, client...)...)...)
+	lines := testutil.Lines(res.Stderr)
+	if res.Exit != 2 || len(lines) != 1 || !strings.Contains(lines[0], "create cgroup") {
+		t.Errorf("--engine bpf, the group impossible: want exit 2 and one line naming the cgroup; got %v", res)
+	}
+	if e.rec4.Count() != 0 {
+		t.Errorf("--engine bpf, the group impossible: the program ran")
+	}
+}
+
+// TestIntegrationEngineTerminal: the bpf engine loads no trapping filter,
+// but PROGRAM still cannot type into a terminal (TIOCSTI, TIOCLINUX): a
+// filter that refuses only those stays, in both supervisor modes. With
+// stdin no terminal, the kernel alone would say ENOTTY.
+func TestIntegrationEngineTerminal(t *testing.T) {
+	e := newEnv(t)
+	tiocsti := testutil.BuildC(t, "tests/clients/tiocsti/tiocsti.c")
+	pol := e.policy(standardPolicy)
+	res := e.run(tiocsti, "sti", "0", "x")
+	if got := strings.TrimSpace(res.Stdout); got != "ioctl ENOTTY" {
+		t.Fatalf("without vipa-exec: %q, want ioctl ENOTTY", got)
+	}
+	for _, tt := range []struct {
+		name string
+		argv []string
+	}{
+		{"detached, -u nobody, high bits", []string{"-u", "nobody", tiocsti, "sti", "1", "x"}},
+		{"detached, TIOCLINUX", []string{tiocsti, "linux", "0"}},
+		{"parent", []string{"--supervise=parent", tiocsti, "sti", "0", "x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e.with(t)
+			res := e.inKernel(pol, tt.argv...)
+			wantOK(t, "tiocsti under bpf", res)
+			if got := strings.TrimSpace(res.Stdout); got != "ioctl EPERM" {
+				t.Errorf("under bpf: %q, want ioctl EPERM", got)
+			}
+		})
+	}
+}
+
+// pySignals connects N times to HOST PORT while an interval timer sends
+// SIGALRM every 50 µs to a handler installed without SA_RESTART, and counts
+// the sockets that connect() reported connected (Python retries an EINTR by
+// waiting for the connection, PEP 475) but that have no peer.
+const pySignals = `
+import signal, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.siginterrupt(signal.SIGALRM, True)
+signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
+unconnected = 0
+for _ in range(n):
+    s = socket.socket()
+    try:
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        continue
+    try:
+        s.getpeername()
+    except OSError:
+        unconnected += 1
+    s.close()
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print("unconnected", unconnected, flush=True)
+`
+
+// TestIntegrationEngineSignals: a signal handler without SA_RESTART never
+// turns a connect that has not started into one "in progress" under bpf:
+// the call is the kernel's own, with no wait for a supervisor in which a
+// signal could interrupt it (README, "What the seccomp engine cannot
+// promise").
+func TestIntegrationEngineSignals(t *testing.T) {
+	testutil.RequireTool(t, python)
+	e := newEnv(t)
+	res := e.inKernel(e.policy(standardPolicy), python, "-c", pySignals, dst4.String(), strconv.Itoa(serverPort), "2000")
+	wantOK(t, "connects under signals", res)
+	if got := strings.TrimSpace(res.Stdout); got != "unconnected 0" {
+		t.Errorf("under bpf: %q, want unconnected 0", got)
+	}
+	if src := e.rec4.Sources(); len(src) != 1 || src[vipa4] == 0 {
+		t.Errorf("sources %v, want %v only", src, vipa4)
+	}
+}
