@@ -96,15 +96,15 @@ func (ns *NetNS) AddAddr(tb testing.TB, prefix string) {
 // netns exec` would, but with the host's mounts under /sys: `ip netns exec`
 // mounts a fresh sysfs over /sys, which hides the cgroup v2 hierarchy and the
 // BPF filesystem, so vipa-exec's bpf engine could not run there. nsenter
-// enters the network namespace alone; if [NetNS.SetEtc] gave the namespace
-// files, a private mount namespace (unshare) bind-mounts them over /etc, as
-// `ip netns exec` does. Every step execs in place: cmd.Process.Pid is the
-// pid of name. The environment is [CleanEnv].
+// enters the network namespace, then unshare a mount namespace of the
+// command's own (propagation slave, as `ip netns exec` makes it), so that
+// nothing the command mounts reaches the host; the files [NetNS.SetEtc] gave
+// the namespace are bind-mounted over /etc there. Every step execs in place:
+// cmd.Process.Pid is the pid of name. The environment is [CleanEnv].
 func (ns *NetNS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	argv := []string{"--net=" + ns.path(), "--"}
+	argv := []string{"--net=" + ns.path(), "--", "unshare", "--mount", "--propagation", "slave", "--"}
 	if etc := filepath.Join("/etc/netns", ns.Name); isDir(etc) {
-		argv = append(argv, "unshare", "--mount", "--propagation", "slave", "--",
-			"/bin/sh", "-c", `for f in "$0"/*; do mount --bind "$f" "/etc/${f##*/}" || exit 126; done; exec "$@"`, etc)
+		argv = append(argv, "/bin/sh", "-c", `for f in "$0"/*; do mount --bind "$f" "/etc/${f##*/}" || exit 126; done; exec "$@"`, etc)
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", append(append(argv, name), args...)...)
 	cmd.Env = CleanEnv()

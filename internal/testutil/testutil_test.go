@@ -396,14 +396,22 @@ func TestNetNS(t *testing.T) {
 }
 
 // TestNetNSCommand: a command in the namespace runs as the process Start
-// returns (no wrapper in between), sees the namespace's own /etc files, and
+// returns (no wrapper in between), sees the namespace's own /etc files,
 // keeps the host's mounts under /sys, the cgroup v2 hierarchy among them,
-// which `ip netns exec` would hide behind a fresh sysfs.
+// which `ip netns exec` would hide behind a fresh sysfs, and runs in a mount
+// namespace of its own, so that what it mounts stays there.
 func TestNetNSCommand(t *testing.T) {
 	ns := NewNetNS(t)
 	host, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
+	}
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := Run(t, ns.Command(t.Context(), "readlink", "/proc/self/ns/mnt")); strings.TrimSpace(res.Stdout) == self || res.Exit != 0 {
+		t.Errorf("the command's mount namespace: %v; want one other than the test's %s", res, self)
 	}
 	script := `echo $$; cat /etc/hosts; grep -c " - cgroup2 " /proc/self/mountinfo || true`
 
