@@ -62,8 +62,8 @@ type env struct {
 // check a source address run under each engine with [newEngineEnv].
 //
 // The tests that stay on newEnv check what is by nature the seccomp engine's:
-// the filter and its ABIs (abi32, traps), TIOCSTI and TIOCLINUX, which only
-// the filter refuses (inject, terminal), the supervisor's per-call decisions
+// the filter and its ABIs (abi32, traps), TIOCSTI and TIOCLINUX refused by
+// the filter (inject, terminal), the supervisor's per-call decisions
 // and round trip (logging, status's counters), io_uring's refusal, the
 // supervision modes and a refused nesting (launcher, supervise, systemd),
 // and the rr counter files. The bpf engine's own lifecycle (cgroup, links,
