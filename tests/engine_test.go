@@ -670,3 +670,46 @@ func TestIntegrationEngineSignals(t *testing.T) {
 		t.Errorf("sources %v, want %v only", src, vipa4)
 	}
 }
+
+// TestIntegrationEngineAbsentSources: under bpf the rules choose among the
+// sources the host has: one absent at start is skipped, and used once it
+// is added, the supervisor's line saying so coming after the engine has
+// the new set.
+func TestIntegrationEngineAbsentSources(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(`[[connect]]
+destination = "10.1.2.0/24"
+sources     = ["192.0.2.99", "192.0.2.10"]
+`)
+	script := `while read x; do "$0" -connect "$1" >/dev/null && echo done || echo failed; done`
+	cmd := e.command(e.bpf("bpf", pol, "/bin/sh", "-c", script, goClient(t), netip.AddrPortFrom(dst4, serverPort).String())...)
+	log := newLogLines()
+	cmd.Stderr = log
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testutil.Start(t, cmd)
+	connect := func() {
+		t.Helper()
+		if _, err := fmt.Fprintln(stdin, "go"); err != nil {
+			t.Fatal(err)
+		}
+		if l := p.Line(t); l != "done" {
+			t.Fatalf("client: %q", l)
+		}
+	}
+	connect()
+	wantSources(t, "192.0.2.99 absent", e.rec4, map[netip.Addr]int{vipa4: 1})
+	e.ip(t, "addr", "add", "192.0.2.99/32", "dev", "lo")
+	log.wait(t, "source is back on this host", "192.0.2.99")
+	e.rec4.Reset()
+	connect()
+	wantSources(t, "192.0.2.99 added", e.rec4, map[netip.Addr]int{netip.MustParseAddr("192.0.2.99"): 1})
+	if err := stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait(t)
+	wantOK(t, "client", res)
+	e.supervisorGone(res)
+}

@@ -15,6 +15,13 @@
 // Between loading the filter and the acknowledgement the launcher makes no
 // bind or connect: nobody would answer it.
 //
+// With the bpf engine (Options.InKernel) step 2 sends the engine frame and
+// loads no trapping filter: the supervisor moves the launcher into the
+// program's cgroup with the engine attached, then acknowledges; the
+// launcher loads a filter that only refuses the terminal-injection ioctls
+// and execs PROGRAM. Under auto (Options.Fallback) a supervisor that
+// cannot answers ackFallback and why, and the seccomp steps follow.
+//
 // # cgo
 //
 // This is vipa-exec's one cgo package: libseccomp compiles the filter

@@ -11,9 +11,12 @@
 // for every engine and lives here: reading the handed-over policy, its
 // state ([State]: rr's shared counters, lc's socket counts), the host's
 // addresses and routes as they change, reloading the policy file on a
-// change or SIGHUP, the counters on SIGUSR1, the --status answers. The
-// seccomp engine (internal/notify and internal/rewrite) is the one engine
-// today; see the engine interface for where the in-kernel one fits.
+// change or SIGHUP, the counters on SIGUSR1, the --status answers. Two
+// engines implement the engine interface: seccomp (internal/notify and
+// internal/rewrite, on the listener the launcher hands over) and bpf
+// (internal/bpfengine on the program's cgroup from internal/cgroup, which
+// the supervisor makes and moves the program into before its ack).
+// [ChooseEngine] is the launcher's choice between them.
 //
 // # Signals
 //

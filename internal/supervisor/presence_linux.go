@@ -19,11 +19,12 @@ import (
 // vipa-exec followed them.
 func watchAddrs(log *slog.Logger, current func() *policy.Policy, changed func(*policy.AddrSet)) (present func() *policy.AddrSet, stop func()) {
 	w, err := hostaddr.Watch(func(old, new *policy.AddrSet) {
-		if p := current(); p != nil {
-			LogPresence(log, p, old, new)
-		}
+		// changed first: once the line is logged, the engine has the set.
 		if changed != nil {
 			changed(new)
+		}
+		if p := current(); p != nil {
+			LogPresence(log, p, old, new)
 		}
 	}, func(err error) {
 		log.Warn("following the host's addresses", "err", err)
