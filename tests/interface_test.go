@@ -5,7 +5,9 @@ package tests
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,6 +110,21 @@ func TestIntegrationInterface(t *testing.T) {
 		r.recB.Reset()
 		r.dial(t, pol, serverB, n)
 		wantSources(t, "server B, excluded by policy kernel", r.recB, map[netip.Addr]int{netip.MustParseAddr("198.51.100.5"): n})
+	})
+	// The bpf engine cannot follow routes: --engine=bpf refuses an
+	// [[interface]] policy before the program starts, and auto serves it
+	// with the seccomp engine.
+	t.Run("bpf refuses [[interface]], auto runs seccomp", func(t *testing.T) {
+		e := r.on(t, "bpf")
+		marker := filepath.Join(e.dir, "started")
+		res := e.run(e.vipa(r.policy(interfacePolicy), "/bin/sh", "-c", `touch "$0"`, marker)...)
+		if _, err := os.Stat(marker); res.Exit != 2 || len(testutil.Lines(res.Stderr)) != 1 || err == nil {
+			t.Errorf("--engine=bpf with [[interface]] rules: %v (program started: %v); want exit 2, one line, the program not started", res, err == nil)
+		}
+		r.recA.Reset()
+		e = r.on(t, "auto")
+		wantOK(t, "auto", e.wrapped(r.policy(interfacePolicy), goClient(t), "-n", fmt.Sprint(n), "-connect", netip.AddrPortFrom(serverA, serverPort).String()))
+		wantSources(t, "server A under auto", r.recA, map[netip.Addr]int{vipa4: n})
 	})
 }
 
