@@ -56,10 +56,16 @@ type env struct {
 	rec6     *testutil.Recorder // on [dst6]:8080
 	// engine is the engine vipa-exec is told to run (see [env.exec]).
 	engine string
+	// hostSys runs commands with the host's /sys
+	// ([testutil.NetNS.HostSysCommand]), where the bpf engine finds the
+	// cgroup v2 hierarchy and the BPF filesystem; else through `ip netns
+	// exec`, which hides them.
+	hostSys bool
 }
 
-// newEnv is a fresh world whose vipa-exec runs the seccomp engine; tests that
-// check a source address run under each engine with [newEngineEnv].
+// newEnv is a fresh world whose vipa-exec runs the seccomp engine, its
+// commands through `ip netns exec`; tests that check a source address run
+// under each engine with [newEngineEnv].
 //
 // The tests that stay on newEnv check what is by nature the seccomp engine's:
 // the filter and its ABIs (abi32, traps), TIOCSTI and TIOCLINUX refused by
@@ -68,13 +74,18 @@ type env struct {
 // supervision modes and a refused nesting (launcher, supervise, systemd),
 // and the rr counter files. The bpf engine's own lifecycle (cgroup, links,
 // pins, nesting, auto) is tests/engine_test.go's.
-func newEnv(t *testing.T) *env { return newEngineEnv(t, "seccomp") }
+func newEnv(t *testing.T) *env {
+	e := newEngineEnv(t, "seccomp")
+	e.hostSys = false
+	return e
+}
 
-// newEngineEnv is a fresh world whose vipa-exec runs engine.
+// newEngineEnv is a fresh world whose vipa-exec runs engine, its commands
+// with the host's /sys (see [env.hostSys]).
 func newEngineEnv(t *testing.T, engine string) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	e := &env{t: t, vipaExec: testutil.BuildVipaExec(t), dir: testutil.PublicDir(t), engine: engine}
+	e := &env{t: t, vipaExec: testutil.BuildVipaExec(t), dir: testutil.PublicDir(t), engine: engine, hostSys: true}
 	e.ns = testutil.NewNetNS(t)
 	for _, a := range []netip.Addr{dst4, dst6, other4, vipa4, vipa4b, vipa6} {
 		e.ns.AddAddr(t, netip.PrefixFrom(a, a.BitLen()).String())
@@ -92,11 +103,11 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-// on is e for the subtest t, running engine, sharing e's namespace and
-// recorders.
+// on is e for the subtest t, running engine with the host's /sys, sharing
+// e's namespace and recorders.
 func (e *env) on(t *testing.T, engine string) *env {
 	c := e.with(t)
-	c.engine = engine
+	c.engine, c.hostSys = engine, true
 	return c
 }
 
@@ -133,6 +144,9 @@ func (e *env) policy(text string) string {
 func (e *env) command(argv ...string) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(e.t.Context(), runTimeout)
 	e.t.Cleanup(cancel)
+	if e.hostSys {
+		return e.ns.HostSysCommand(ctx, argv[0], argv[1:]...)
+	}
 	return e.ns.Command(ctx, argv[0], argv[1:]...)
 }
 

@@ -17,11 +17,11 @@
 // no goroutine ever runs in the wrong namespace. The sockets stay in the
 // namespace they were created in.
 //
-// Commands run in a namespace through nsenter and unshare, not `ip netns
-// exec`: that mounts a fresh sysfs over /sys, where the cgroup v2 hierarchy
-// and the BPF filesystem the bpf engine needs would be missing. Each command
-// still gets a mount namespace of its own, with the namespace's /etc files
-// bind-mounted as `ip netns exec` does.
+// [NetNS.Command] runs a command in a namespace through `ip netns exec`,
+// which mounts a fresh sysfs over /sys, where the cgroup v2 hierarchy and the
+// BPF filesystem the bpf engine needs are missing; [NetNS.HostSysCommand]
+// keeps the host's /sys (nsenter, then unshare). Either gives the command a
+// mount namespace of its own, with the namespace's /etc files bind-mounted.
 //
 // # Binaries
 //

@@ -48,9 +48,9 @@ func NewNetNS(tb testing.TB) *NetNS {
 	return ns
 }
 
-// SetEtc gives commands started with [NetNS.Command] their own /etc/name
-// (hosts, resolv.conf): Command bind-mounts /etc/netns/NAME/name over it, as
-// `ip netns exec` does. A test resolves its host names from its own hosts file this way, and a
+// SetEtc gives commands started with [NetNS.Command] or
+// [NetNS.HostSysCommand] their own /etc/name (hosts, resolv.conf): both
+// bind-mount /etc/netns/NAME/name over it. A test resolves its host names from its own hosts file this way, and a
 // resolv.conf naming 127.0.0.1 keeps any DNS query inside the namespace.
 func (ns *NetNS) SetEtc(tb testing.TB, name, content string) {
 	tb.Helper()
@@ -92,16 +92,27 @@ func (ns *NetNS) AddAddr(tb testing.TB, prefix string) {
 	}
 }
 
-// Command returns a command that runs name inside the namespace, as `ip
-// netns exec` would, but with the host's mounts under /sys: `ip netns exec`
-// mounts a fresh sysfs over /sys, which hides the cgroup v2 hierarchy and the
-// BPF filesystem, so vipa-exec's bpf engine could not run there. nsenter
-// enters the network namespace, then unshare a mount namespace of the
-// command's own (propagation slave, as `ip netns exec` makes it), so that
-// nothing the command mounts reaches the host; the files [NetNS.SetEtc] gave
-// the namespace are bind-mounted over /etc there. Every step execs in place:
-// cmd.Process.Pid is the pid of name. The environment is [CleanEnv].
+// Command returns a command that runs name inside the namespace through
+// `ip netns exec`, which execs in place: cmd.Process.Pid is the pid of name.
+// `ip netns exec` gives the command a mount namespace of its own with a
+// fresh sysfs on /sys, where the host's cgroup mounts and BPF filesystem are
+// missing: what a user's `ip netns exec NS vipa-exec ...` sees, where the bpf
+// engine cannot run. [NetNS.HostSysCommand] keeps them. The environment is
+// [CleanEnv].
 func (ns *NetNS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	cmd.Env = CleanEnv()
+	return cmd
+}
+
+// HostSysCommand is [NetNS.Command] with the host's mounts under /sys, the
+// cgroup v2 hierarchy and the BPF filesystem among them, as the bpf engine
+// needs: nsenter enters the network namespace, then unshare a mount
+// namespace of the command's own (propagation slave, as `ip netns exec`
+// makes it), so that nothing the command mounts reaches the host; the files
+// [NetNS.SetEtc] gave the namespace are bind-mounted over /etc there. Every
+// step execs in place: cmd.Process.Pid is the pid of name.
+func (ns *NetNS) HostSysCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
 	argv := []string{"--net=" + ns.path(), "--", "unshare", "--mount", "--propagation", "slave", "--"}
 	if etc := filepath.Join("/etc/netns", ns.Name); isDir(etc) {
 		argv = append(argv, "/bin/sh", "-c", `for f in "$0"/*; do mount --bind "$f" "/etc/${f##*/}" || exit 126; done; exec "$@"`, etc)

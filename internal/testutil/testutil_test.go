@@ -395,44 +395,44 @@ func TestNetNS(t *testing.T) {
 	}
 }
 
-// TestNetNSCommand: a command in the namespace runs as the process Start
-// returns (no wrapper in between), sees the namespace's own /etc files,
-// keeps the host's mounts under /sys, the cgroup v2 hierarchy among them,
-// which `ip netns exec` would hide behind a fresh sysfs, and runs in a mount
-// namespace of its own, so that what it mounts stays there.
-func TestNetNSCommand(t *testing.T) {
+// TestNetNSCommands: a command in the namespace runs as the process Start
+// returns (no wrapper in between), in a mount namespace of its own (what it
+// mounts stays there), and sees the namespace's own /etc files; under
+// HostSysCommand it keeps the host's mounts under /sys, the cgroup v2
+// hierarchy among them, which Command's `ip netns exec` hides behind a
+// fresh sysfs.
+func TestNetNSCommands(t *testing.T) {
 	ns := NewNetNS(t)
 	host, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
+	hostCgroup2 := strings.Count(string(host), " - cgroup2 ")
 	self, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := Run(t, ns.Command(t.Context(), "readlink", "/proc/self/ns/mnt")); strings.TrimSpace(res.Stdout) == self || res.Exit != 0 {
-		t.Errorf("the command's mount namespace: %v; want one other than the test's %s", res, self)
-	}
-	script := `echo $$; cat /etc/hosts; grep -c " - cgroup2 " /proc/self/mountinfo || true`
-
-	res := Run(t, ns.Command(t.Context(), "/bin/sh", "-c", script))
-	lines := Lines(res.Stdout)
-	if len(lines) < 2 || lines[0] != fmt.Sprint(res.Pid) {
-		t.Fatalf("the shell printed %q, want its pid %d first: %v", lines, res.Pid, res)
-	}
-	wantCgroup2 := "0"
-	if strings.Contains(string(host), " - cgroup2 ") {
-		wantCgroup2 = "1"
-	}
-	if got := lines[len(lines)-1]; got < wantCgroup2 {
-		t.Errorf("cgroup2 mounts in the namespace's command: %s, want at least %s as on the host", got, wantCgroup2)
-	}
-
 	const hosts = "10.1.2.3 only.in.this.namespace\n"
 	ns.SetEtc(t, "hosts", hosts)
-	res = Run(t, ns.Command(t.Context(), "/bin/sh", "-c", script))
-	lines = Lines(res.Stdout)
-	if len(lines) != 3 || lines[0] != fmt.Sprint(res.Pid) || lines[1]+"\n" != hosts || lines[2] < wantCgroup2 {
-		t.Errorf("with SetEtc: %q, want pid %d, %q, and %s cgroup2 mounts: %v", lines, res.Pid, hosts, wantCgroup2, res)
+	script := `echo $$; readlink /proc/self/ns/mnt; cat /etc/hosts; grep -c " - cgroup2 " /proc/self/mountinfo || true`
+	for _, tt := range []struct {
+		name    string
+		command func(context.Context, string, ...string) *exec.Cmd
+		cgroup2 int
+	}{
+		{"Command", ns.Command, 0},
+		{"HostSysCommand", ns.HostSysCommand, hostCgroup2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Run(t, tt.command(t.Context(), "/bin/sh", "-c", script))
+			want := []string{fmt.Sprint(res.Pid), "(another mount namespace)", strings.TrimSpace(hosts), fmt.Sprint(tt.cgroup2)}
+			got := Lines(res.Stdout)
+			if len(got) == 4 && got[1] != self {
+				got[1] = "(another mount namespace)"
+			}
+			if d := Diff(want, got); d != "" {
+				t.Errorf("pid, mount namespace, /etc/hosts, cgroup2 mounts (-want +got):\n%s\n%v", d, res)
+			}
+		})
 	}
 }
