@@ -274,12 +274,12 @@ func rrLeft(t *testing.T, engine, path string) []string {
 	if err != nil {
 		t.Fatalf("the bpf engine's rr lock: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Logf("another bpf instance runs (flock %s: %v): its pin is not this test's to judge", rrLock, err)
 		return nil
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing drops it too
 	if _, err := os.Stat(rrPin); err == nil {
 		return []string{rrPin}
 	}
