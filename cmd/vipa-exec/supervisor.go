@@ -73,7 +73,7 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	st := newStatusInfo(s, h)
-	watchPolicy(path, data, h, log, attachLogged(env.attach, present, log), s.Parent, st.reloaded)
+	watchFile := watchPolicy(path, data, h, log, attachLogged(env.attach, present, log), s.Parent, st.reloaded)
 	if !s.Parent {
 		logStatsOn(syscall.SIGUSR1, s.Program, h, log)
 	}
@@ -82,15 +82,18 @@ func prepareSupervisor(s launch.Setup, logs logSettings) (func(*notify.Listener)
 	if err != nil {
 		log.Warn("vipa-exec --status will not find this supervisor", "err", oneLine(err))
 	}
-	// Keep a P idle beside the workers blocked in RECV: with none idle, the
-	// runtime's sysmon takes the P of a worker blocked in a syscall for over
-	// 20 µs and may wake a spare thread for it, which the worker then has to
-	// win back when its notification arrives.
-	runtime.GOMAXPROCS(supervisorWorkers + 1)
 	return func(l *notify.Listener) error {
+		// From here on the program runs: what follows is off its start-up.
+		// Keep a P idle beside the workers blocked in RECV: with none idle,
+		// the runtime's sysmon takes the P of a worker blocked in a syscall
+		// for over 20 µs and may wake a spare thread for it, which the
+		// worker then has to win back when its notification arrives. (It
+		// stops the world: not before the ack.)
+		runtime.GOMAXPROCS(supervisorWorkers + 1)
 		defer env.close()
 		defer stopAddrs()
 		var late sync.WaitGroup
+		late.Go(watchFile)
 		late.Go(func() {
 			if err := routes.Follow(); err != nil {
 				log.Warn("cannot follow the host's routes; [[interface]] rules ask the kernel on every call", "err", err)
@@ -120,8 +123,11 @@ const parentPoll = time.Second
 // watchPolicy reloads the policy file when it changes (an in-place write or
 // an atomic rename) and, unless parent, on SIGHUP. A new version applies to
 // calls trapped after it; a version with errors is logged and the running
-// one kept.
-func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), parent bool, reloaded func()) {
+// one kept. SIGHUP counts at once; the file is watched once the returned
+// function has run, which the supervisor calls after the program was let
+// go (an inotify instance is no part of its start-up), and which then
+// reloads a file changed since it was read.
+func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logger, attach func(*policy.Policy) (*policy.Policy, error), parent bool, reloaded func()) (watchFile func()) {
 	var mu sync.Mutex
 	started := h.Policy() // the filter was built from it
 	reload := func(trigger string) {
@@ -157,11 +163,10 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 	}
 	if parent {
 		// SIGHUP is PROGRAM's, forwarded.
-		watch.Poll(path, parentPoll, func() { reload("file changed") })
-		return
-	}
-	if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
-		log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
+		return func() {
+			watch.Poll(path, parentPoll, func() { reload("file changed") })
+			reload("file changed")
+		}
 	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
@@ -170,6 +175,12 @@ func watchPolicy(path string, loaded []byte, h *rewrite.Handler, log *slog.Logge
 			reload("SIGHUP")
 		}
 	}()
+	return func() {
+		if _, err := watch.File(path, func() { reload("file changed") }); err != nil {
+			log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
+		}
+		reload("file changed")
+	}
 }
 
 // sourcesOf lists the distinct sources of a policy's rules, in file order.
