@@ -282,7 +282,6 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	// Only here: the supervisor parses the same bytes (and addresses) and
 	// keeps quiet.
 	printWarnings(stderr, res.Warnings)
-	warnAbsent(stderr, res.Policy)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {
@@ -326,6 +325,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Cred:       cred,
 		Warn:       stderr,
 		Filter:     filterOptions(res.Policy),
+		// Two netlink dumps: while the supervisor starts.
+		Meanwhile: func() { warnAbsent(stderr, res.Policy) },
 	}
 	if mode == launch.ModeParent {
 		return launch.Supervise(lopts, supervisorPrepare(logs))
