@@ -160,7 +160,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 	}
 	var (
 		wg   sync.WaitGroup
-		lead sync.Mutex // held by the worker that waits for the next notification
+		lead leadership // held by the worker that waits for the next notification
 	)
 	errs := make([]error, workers)
 	for i := range workers {
@@ -181,7 +181,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 type worker struct {
 	l      *Listener
 	h      Handler
-	lead   *sync.Mutex
+	lead   *leadership
 	pidfds *pidfdCache
 	req    Request
 }
@@ -190,7 +190,7 @@ func (w *worker) loop() error {
 	req := &w.req
 	req.l, req.w = w.l, w
 	for {
-		w.lead.Lock()
+		w.lead.lock()
 		var slept int64
 		if wakeups != nil {
 			slept = threadSleeps()
@@ -199,7 +199,7 @@ func (w *worker) loop() error {
 		if wakeups != nil && err == nil {
 			wakeups.count(got, threadSleeps()-slept)
 		}
-		w.lead.Unlock()
+		w.lead.unlock()
 		if err != nil {
 			if err == errFilterDone {
 				return nil

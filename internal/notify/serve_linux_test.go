@@ -3,6 +3,9 @@
 package notify
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,5 +102,36 @@ func TestServeOneWaiter(t *testing.T) {
 				t.Errorf("%d empty wake-ups for %d notifications: more than one worker waits", empty, n)
 			}
 		})
+	}
+}
+
+// TestLeadership: the futex lock lets one holder in at a time, and every
+// waiter in eventually, on threads locked as the workers' are.
+func TestLeadership(t *testing.T) {
+	var (
+		l      leadership
+		inside atomic.Int32
+		total  int
+		wg     sync.WaitGroup
+	)
+	const threads, rounds = 4, 2000
+	for range threads {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for range rounds {
+				l.lock()
+				if n := inside.Add(1); n != 1 {
+					t.Errorf("%d holders at once", n)
+				}
+				total++
+				inside.Add(-1)
+				l.unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if total != threads*rounds || l.state.Load() != 0 {
+		t.Errorf("%d rounds, state %d; want %d, 0", total, l.state.Load(), threads*rounds)
 	}
 }
