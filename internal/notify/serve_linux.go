@@ -147,6 +147,7 @@ func (r *Request) Valid() bool { return r.l.idValid(r.ID) }
 // go back to sleep at once, a context switch per call on the caller's CPU
 // with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, and before Linux 6.6 a RECV that
 // loses the race blocks in the kernel where the filter's end never wakes it.
+// The hand-off wakes the next leader instead, off the caller's CPU.
 func Serve(l *Listener, h Handler, workers int) error {
 	if workers < 1 {
 		workers = 1
@@ -201,7 +202,7 @@ func (w *worker) loop() error {
 		}
 		w.lead.unlock()
 		if err != nil {
-			if err == errFilterDone {
+			if errors.Is(err, errFilterDone) {
 				return nil
 			}
 			return err
