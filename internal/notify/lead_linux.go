@@ -21,11 +21,11 @@ type leadership struct {
 }
 
 func (l *leadership) lock() {
-	c := uint32(1)
 	if l.state.CompareAndSwap(0, 1) {
 		return
 	}
-	if c = l.state.Load(); c != 2 {
+	c := l.state.Load()
+	if c != 2 {
 		c = l.state.Swap(2)
 	}
 	for c != 0 {
