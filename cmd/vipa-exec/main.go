@@ -270,7 +270,6 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	// Only here: the supervisor parses the same bytes (and addresses) and
 	// keeps quiet.
 	report.PrintWarnings(stderr, res.Warnings)
-	report.WarnAbsent(stderr, res.Policy)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {
@@ -314,6 +313,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		Cred:       cred,
 		Warn:       stderr,
 		Filter:     supervisor.FilterOptions(res.Policy),
+		// Two netlink dumps: while the supervisor starts.
+		Meanwhile: func() { report.WarnAbsent(stderr, res.Policy) },
 	}
 	if mode == launch.ModeParent {
 		return launch.Supervise(lopts, supervisor.Prepare(logs))

@@ -36,6 +36,11 @@ type Options struct {
 	Filter     notify.FilterOptions
 	// SupervisorEnv is added to the supervisor's environment (not PROGRAM's).
 	SupervisorEnv []string
+	// Meanwhile, if set, runs before the filter is loaded and, when the
+	// supervisor is detached, once it has been started: work of the
+	// launcher's (the start-up warnings) that then overlaps the
+	// supervisor's start-up instead of delaying it.
+	Meanwhile func()
 }
 
 // Exec runs opts.Path in place of the calling process under the filter,
@@ -57,6 +62,9 @@ func Exec(opts Options) error {
 		return err
 	}
 	defer func() { _ = conn.Close() }()
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
+	}
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type Options struct {
 	Warn          any
 	Filter        notify.FilterOptions
 	SupervisorEnv []string
+	Meanwhile     func()
 }
 
 // Credential mirrors the Linux type.
