@@ -64,10 +64,15 @@ func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) e
 	if err != nil {
 		return nil, err
 	}
-	if sup.present != nil {
-		k.SetPresent(sup.present())
-	}
+	// From here the watcher hands the engine each change; the set as of
+	// now goes in first, unless every source is present (as the engine
+	// assumes until told): a generation less before the program runs.
 	sup.follow.Store(&k)
+	if sup.present != nil {
+		if set := sup.present(); !allPresent(sup.current.Load(), set) {
+			k.SetPresent(set)
+		}
+	}
 	sup.onClose(k.followSockets(sup.current.Load))
 	return func(*notify.Listener) error {
 		defer sup.close()
