@@ -288,7 +288,6 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	// Only here: the supervisor parses the same bytes (and addresses) and
 	// keeps quiet.
 	report.PrintWarnings(stderr, res.Warnings)
-	report.WarnAbsent(stderr, res.Policy)
 
 	cred, err := lookupCredential(userName, groupName)
 	if err != nil {
@@ -344,6 +343,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		InKernel:   eng == policy.EngineBPF,
 		// auto: a supervisor that cannot load the programs falls back.
 		Fallback: asked == policy.EngineAuto,
+		// Two netlink dumps: while the supervisor starts.
+		Meanwhile: func() { report.WarnAbsent(stderr, res.Policy) },
 	}
 	if mode == launch.ModeParent {
 		return launch.Supervise(lopts, supervisor.Prepare(logs))

@@ -3,9 +3,10 @@
 //
 // # Sequence
 //
-//  1. vipa-exec re-executes itself twice (the middle process exits at once)
-//     so that the supervisor runs in its own session and is no child of
-//     PROGRAM. It is started before the filter exists, so it is unfiltered.
+//  1. vipa-exec re-executes itself; before the Go runtime starts, that
+//     process forks and exits, and its child, in a session of its own and
+//     no child of PROGRAM, goes on to run the supervisor (no second exec).
+//     It is started before the filter exists, so it is unfiltered.
 //  2. The launcher sends the policy bytes it validated, loads the filter on
 //     all its threads (TSYNC) and sends the listener's descriptor number.
 //  3. The supervisor takes the listener with pidfd_getfd and acknowledges;

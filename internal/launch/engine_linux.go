@@ -92,7 +92,7 @@ func awaitEngine(conn *os.File, warn io.Writer) (fallback bool, err error) {
 }
 
 // execInKernel is Exec for the bpf engine, on the supervisor's socket conn:
-// it hands over the policy, waits until PROGRAM's cgroup has the programs
+// it hands over the policy, runs opts.Meanwhile, waits until PROGRAM's cgroup has the programs
 // attached and holds this process, and execs PROGRAM. If the supervisor
 // falls back, the seccomp hand-off follows.
 func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
@@ -104,6 +104,10 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 		if err := writeFrame(conn, b); err != nil {
 			return fmt.Errorf("hand policy to supervisor: %w", err)
 		}
+	}
+	// While the supervisor loads the engine.
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
 	}
 	fallback, err := awaitEngine(conn, opts.Warn)
 	if err != nil {

@@ -41,6 +41,11 @@ type Options struct {
 	// Fallback, when it cannot, the seccomp engine serves instead, with a
 	// warning on Warn.
 	InKernel, Fallback bool
+	// Meanwhile, if set, runs before the filter is loaded and, when the
+	// supervisor is detached, once it has been started: work of the
+	// launcher's (the start-up warnings) that then overlaps the
+	// supervisor's start-up instead of delaying it.
+	Meanwhile func()
 }
 
 // Exec runs opts.Path in place of the calling process under the filter,
@@ -64,6 +69,9 @@ func Exec(opts Options) error {
 	defer func() { _ = conn.Close() }()
 	if opts.InKernel {
 		return execInKernel(conn, detacher, opts)
+	}
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
 	}
 	if err := notify.CheckKernel(); err != nil {
 		return err

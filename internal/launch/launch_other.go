@@ -23,6 +23,7 @@ type Options struct {
 	SupervisorEnv []string
 	InKernel      bool
 	Fallback      bool
+	Meanwhile     func()
 }
 
 // Credential mirrors the Linux type.

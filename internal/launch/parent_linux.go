@@ -46,6 +46,9 @@ type childSpec struct {
 // its status (as FailureStatus) is returned. A non-nil error is a failure
 // before the child existed, for the caller to print.
 func Supervise(opts Options, prepare Prepare) (int, error) {
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
+	}
 	if err := notify.CheckKernel(); err != nil && !opts.InKernel {
 		return 2, err
 	}

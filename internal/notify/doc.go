@@ -20,6 +20,9 @@
 //     reused pid can never receive the write.
 //   - The pidfds cached per worker never exceed a share of RLIMIT_NOFILE,
 //     however many threads a program starts and ends.
+//   - One worker at a time waits for a notification, and hands that role on
+//     before handling what it received: the kernel wakes no worker for a
+//     notification it does not get, and a slow answer stalls no other.
 //
 // # Kernel features
 //

@@ -38,3 +38,12 @@ const (
 	sizeofNotif     = unsafe.Sizeof(Notif{})
 	sizeofNotifResp = unsafe.Sizeof(NotifResp{})
 )
+
+// futex(2) operations, from include/uapi/linux/futex.h
+// (https://github.com/torvalds/linux/blob/master/include/uapi/linux/futex.h);
+// golang.org/x/sys/unix names the system call but not these.
+const (
+	futexWait        = 0
+	futexWake        = 1
+	futexPrivateFlag = 128
+)

@@ -43,6 +43,9 @@ func (l *Listener) Close() error {
 // older kernels it returns an error wrapping ErrNotSupported and l works as
 // before.
 func (l *Listener) SetSyncWakeUp() error {
+	if before66 {
+		return &FeatureError{Feature: "SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP", MinVersion: "6.6", Err: unix.EINVAL}
+	}
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(l.fd), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	if errno != 0 {
 		return &FeatureError{Feature: "SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP", MinVersion: "6.6", Err: errno}
@@ -50,6 +53,11 @@ func (l *Listener) SetSyncWakeUp() error {
 	l.syncWake = true
 	return nil
 }
+
+// before66, set by tests, makes SetSyncWakeUp answer as a kernel before 6.6
+// does (EINVAL, an unknown ioctl), so that Serve takes the path of those
+// kernels, poll before RECV, on any kernel.
+var before66 bool
 
 // SyncWakeUp reports whether SetSyncWakeUp succeeded.
 func (l *Listener) SyncWakeUp() bool { return l.syncWake }

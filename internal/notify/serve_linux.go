@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -131,6 +132,17 @@ func (r *Request) Valid() bool { return r.l.idValid(r.ID) }
 
 // Serve answers notifications on l with h on workers threads until no
 // process uses the filter any more, then returns nil.
+//
+// One worker at a time waits for the next notification (the leader); the
+// others wait for that role. The leader hands it on as soon as it has
+// received a notification, before handling it, so that a slow answer (a
+// page fault in the caller's memory, say) stalls no other traced thread.
+// Were every worker to wait in RECV, the kernel would wake them all for
+// each notification (its wait queue is not exclusive): all but one would
+// go back to sleep at once, a context switch per call on the caller's CPU
+// with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, and before Linux 6.6 a RECV that
+// loses the race blocks in the kernel where the filter's end never wakes it.
+// The hand-off wakes the next leader instead, off the caller's CPU.
 func Serve(l *Listener, h Handler, workers int) error {
 	if workers < 1 {
 		workers = 1
@@ -142,7 +154,10 @@ func Serve(l *Listener, h Handler, workers int) error {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
 		limit = cacheLimit(rl.Cur, workers)
 	}
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		lead leadership // held by the worker that waits for the next notification
+	)
 	errs := make([]error, workers)
 	for i := range workers {
 		wg.Go(func() {
@@ -150,7 +165,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 			// traced thread with one supervisor thread.
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			w := &worker{l: l, h: h, pidfds: newPidfdCache(limit)}
+			w := &worker{l: l, h: h, lead: &lead, pidfds: newPidfdCache(limit)}
 			defer w.pidfds.close()
 			errs[i] = w.loop()
 		})
@@ -162,6 +177,7 @@ func Serve(l *Listener, h Handler, workers int) error {
 type worker struct {
 	l      *Listener
 	h      Handler
+	lead   *leadership
 	pidfds *pidfdCache
 	req    Request
 }
@@ -170,25 +186,24 @@ func (w *worker) loop() error {
 	req := &w.req
 	req.l, req.w = w.l, w
 	for {
-		if !w.l.syncWake {
-			pending, err := w.l.wait()
-			if err != nil || !pending {
-				return err
-			}
+		w.lead.lock()
+		var slept int64
+		if wakeups != nil {
+			slept = threadSleeps()
 		}
-		switch errno := w.l.recv(&req.Notif); errno {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.ENOENT:
-			// The caller was interrupted or died; or nobody uses the filter
-			// any more, and then RECV fails at once for ever: look for HUP.
-			if w.l.hungUp() {
+		got, err := w.next(&req.Notif)
+		if wakeups != nil && err == nil {
+			wakeups.count(got, threadSleeps()-slept)
+		}
+		w.lead.unlock()
+		if err != nil {
+			if errors.Is(err, errFilterDone) {
 				return nil
 			}
+			return err
+		}
+		if !got {
 			continue
-		default:
-			return fmt.Errorf("receive seccomp notification: %w", errno)
 		}
 		resp := w.handle(req)
 		out := NotifResp{ID: req.ID, Val: resp.Val}
@@ -204,6 +219,73 @@ func (w *worker) loop() error {
 			return fmt.Errorf("answer seccomp notification: %w", errno)
 		}
 	}
+}
+
+// errFilterDone ends a worker: no process uses the filter any more.
+var errFilterDone = errors.New("no process uses the filter")
+
+// next waits for the next notification and receives it into n (true), or
+// returns false when the wait ended without one (a signal, a caller gone
+// before it was received), or errFilterDone. Only the leader calls it, so
+// a RECV after the pre-6.6 poll never finds the notification taken by
+// another worker and blocks.
+func (w *worker) next(n *Notif) (bool, error) {
+	if !w.l.syncWake {
+		pending, err := w.l.wait()
+		if err != nil {
+			return false, err
+		}
+		if !pending {
+			return false, errFilterDone
+		}
+	}
+	switch errno := w.l.recv(n); errno {
+	case 0:
+		return true, nil
+	case unix.EINTR:
+		return false, nil
+	case unix.ENOENT:
+		// The caller was interrupted or died; or nobody uses the filter
+		// any more, and then RECV fails at once for ever: look for HUP.
+		if w.l.hungUp() {
+			return false, errFilterDone
+		}
+		return false, nil
+	default:
+		return false, fmt.Errorf("receive seccomp notification: %w", errno)
+	}
+}
+
+// wakeups, set by tests, counts how often a worker slept in the kernel
+// waiting for a notification that it did not receive: a measure of the
+// wake-ups that Serve's single waiter saves.
+var wakeups *wakeupCounter
+
+type wakeupCounter struct {
+	received atomic.Uint64 // notifications received
+	empty    atomic.Uint64 // sleeps that ended without one for this worker
+}
+
+// count records one wait that received a notification (got) or not, in
+// which the thread slept sleeps times (voluntary context switches): one
+// sleep ends in the notification, every other was a wake-up for nothing.
+func (c *wakeupCounter) count(got bool, sleeps int64) {
+	if got {
+		c.received.Add(1)
+		sleeps--
+	}
+	if sleeps > 0 {
+		c.empty.Add(uint64(sleeps))
+	}
+}
+
+// threadSleeps is the calling thread's count of voluntary context switches.
+func threadSleeps() int64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return ru.Nvcsw
 }
 
 // handle runs the handler, turning a panic into Continue: a bug in the

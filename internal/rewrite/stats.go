@@ -3,6 +3,7 @@
 package rewrite
 
 import (
+	"maps"
 	"net/netip"
 	"sort"
 	"sync"
@@ -19,7 +20,11 @@ type Stats struct {
 	bound     atomic.Uint64 // a source was bound (or a bind moved)
 	failed    atomic.Uint64 // the program got an errno from vipa-exec
 	leftAlone [NumReasons]atomic.Uint64
-	perSource sync.Map // sourceKey -> *atomic.Uint64
+	// perSource is replaced, never changed, when a key is added (under
+	// mu): a lookup with a struct key boxes nothing, where a sync.Map's
+	// any key costs an allocation on every bind.
+	perSource atomic.Pointer[map[sourceKey]*atomic.Uint64]
+	mu        sync.Mutex
 }
 
 type sourceKey struct {
@@ -27,12 +32,29 @@ type sourceKey struct {
 	src  netip.Addr
 }
 
-func counter(m *sync.Map, key any) *atomic.Uint64 {
-	if c, ok := m.Load(key); ok {
-		return c.(*atomic.Uint64)
+// sourceCounter returns the counter of key, adding it the first time.
+func (s *Stats) sourceCounter(key sourceKey) *atomic.Uint64 {
+	if m := s.perSource.Load(); m != nil {
+		if c, ok := (*m)[key]; ok {
+			return c
+		}
 	}
-	c, _ := m.LoadOrStore(key, new(atomic.Uint64))
-	return c.(*atomic.Uint64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.perSource.Load()
+	if old != nil {
+		if c, ok := (*old)[key]; ok {
+			return c
+		}
+	}
+	m := make(map[sourceKey]*atomic.Uint64, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	c := new(atomic.Uint64)
+	m[key] = c
+	s.perSource.Store(&m)
+	return c
 }
 
 // record counts one decision on a call of op.
@@ -45,7 +67,7 @@ func (s *Stats) record(op notify.Op, d *decision, failed bool) {
 		s.leftAlone[d.why].Add(1)
 	case d.src.IsValid():
 		s.bound.Add(1)
-		counter(&s.perSource, sourceKey{d.rule, d.src}).Add(1)
+		s.sourceCounter(sourceKey{d.rule, d.src}).Add(1)
 	default:
 		s.leftAlone[ReasonNone].Add(1)
 	}
@@ -83,11 +105,11 @@ func (s *Stats) Snapshot() Snapshot {
 	for r := range NumReasons {
 		out.LeftAlone[r.String()] = s.leftAlone[r].Load()
 	}
-	s.perSource.Range(func(k, v any) bool {
-		key := k.(sourceKey)
-		out.PerSource = append(out.PerSource, SourceCount{Rule: key.rule, Source: key.src, Count: v.(*atomic.Uint64).Load()})
-		return true
-	})
+	if m := s.perSource.Load(); m != nil {
+		for key, c := range *m {
+			out.PerSource = append(out.PerSource, SourceCount{Rule: key.rule, Source: key.src, Count: c.Load()})
+		}
+	}
 	sort.Slice(out.PerSource, func(i, j int) bool {
 		a, b := out.PerSource[i], out.PerSource[j]
 		if a.Rule != b.Rule {

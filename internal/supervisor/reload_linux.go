@@ -66,25 +66,34 @@ func (r *reloader) reload(trigger string) {
 	r.log.Info("policy reloaded", "file", r.path, "trigger", trigger)
 }
 
-// watch reloads when the file changes (an in-place write or an atomic
-// rename) and, unless parent, on SIGHUP: a parent supervisor's SIGHUP is
-// PROGRAM's, forwarded. stop ends the reloads; none runs after it returns.
-func (r *reloader) watch(parent bool) (stop func()) {
+// watchSignal reloads on SIGHUP, unless parent: a parent supervisor's
+// SIGHUP is PROGRAM's, forwarded. It is set up before the program runs, so
+// that a SIGHUP sent at once is not lost.
+func (r *reloader) watchSignal(parent bool) (stop func()) {
+	if parent {
+		return func() {}
+	}
+	return r.onSIGHUP()
+}
+
+// watchFile reloads when the file changes (an in-place write or an atomic
+// rename; a parent supervisor polls). It runs once the program does, as an
+// inotify instance is no part of the program's start-up, and so reloads at
+// once a file changed since the launcher read it. stop ends the reloads;
+// none runs after it returns.
+func (r *reloader) watchFile(parent bool) (stop func()) {
 	changed := func() { r.reload("file changed") }
+	stop = func() {}
 	if parent {
 		w := watch.Poll(r.path, parentPoll, changed)
-		return func() { _ = w.Close() }
-	}
-	stopSignal := r.onSIGHUP()
-	w, err := watch.File(r.path, changed)
-	if err != nil {
+		stop = func() { _ = w.Close() }
+	} else if w, err := watch.File(r.path, changed); err != nil {
 		r.log.Warn("cannot watch the policy file; reload with SIGHUP", "err", err)
-		return stopSignal
+	} else {
+		stop = func() { _ = w.Close() } // an inotify descriptor
 	}
-	return func() {
-		_ = w.Close() // an inotify descriptor
-		stopSignal()
-	}
+	changed()
+	return stop
 }
 
 // onSIGHUP reloads whenever SIGHUP arrives. stop ignores SIGHUP again, as

@@ -38,12 +38,14 @@ func Prepare(logs LogSettings) launch.Prepare {
 		if err != nil {
 			return nil, err
 		}
-		// Keep a P idle beside the workers blocked in RECV: with none idle,
-		// the runtime's sysmon takes the P of a worker blocked in a syscall
-		// for over 20 µs and may wake a spare thread for it, which the
-		// worker then has to win back when its notification arrives.
-		runtime.GOMAXPROCS(seccompWorkers + 1)
 		return func(l *notify.Listener) error {
+			// From here on the program runs: what follows is off its
+			// start-up. Keep a P idle beside the workers blocked in RECV:
+			// with none idle, the runtime's sysmon takes the P of a worker
+			// blocked in a syscall for over 20 µs and may wake a spare
+			// thread for it, which the worker then has to win back when its
+			// notification arrives. (It stops the world: not before the ack.)
+			runtime.GOMAXPROCS(seccompWorkers + 1)
 			defer sup.close()
 			return sup.serve(func() error { return sc.serve(l, s.Program) })
 		}, nil
@@ -62,10 +64,15 @@ func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) e
 	if err != nil {
 		return nil, err
 	}
-	if sup.present != nil {
-		k.SetPresent(sup.present())
-	}
+	// From here the watcher hands the engine each change; the set as of
+	// now goes in first, unless every source is present (as the engine
+	// assumes until told): a generation less before the program runs.
 	sup.follow.Store(&k)
+	if sup.present != nil {
+		if set := sup.present(); !allPresent(sup.current.Load(), set) {
+			k.SetPresent(set)
+		}
+	}
 	sup.onClose(k.followSockets(sup.current.Load))
 	return func(*notify.Listener) error {
 		defer sup.close()
@@ -86,7 +93,8 @@ type supervisor struct {
 	info   *statusInfo
 	// current is the policy in force, for the presence logs; nil until
 	// there is one.
-	current atomic.Pointer[policy.Policy]
+	current  atomic.Pointer[policy.Policy]
+	reloader *reloader
 	// present is the host's addresses as followed; nil when they are not.
 	present func() *policy.AddrSet
 	// follow, when set, is handed the host's addresses on each change
@@ -141,7 +149,8 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) (eng
 			sup.current.Store(p)
 			sup.info.reloaded()
 		}}
-	sup.onClose(r.watch(s.Parent))
+	sup.reloader = r
+	sup.onClose(r.watchSignal(s.Parent))
 	// A parent supervisor forwards SIGHUP and SIGUSR1 to PROGRAM: it takes
 	// no signal for itself.
 	if !s.Parent {
@@ -163,6 +172,7 @@ func (sup *supervisor) onClose(f func()) { sup.closers = append(sup.closers, f) 
 // serve runs the engine's run, which returns once the program and its
 // descendants are gone, and follows the host's routes meanwhile.
 func (sup *supervisor) serve(run func() error) error {
+	defer sup.reloader.watchFile(sup.setup.Parent)()
 	var late sync.WaitGroup
 	late.Go(func() {
 		if err := sup.routes.Follow(); err != nil {

@@ -136,6 +136,8 @@ func startSupervisor(t *testing.T, text string, parent bool) *testSupervisor {
 		t.Fatal(err)
 	}
 	t.Cleanup(ts.close)
+	// What serve does first once the program runs: watch the file.
+	t.Cleanup(ts.reloader.watchFile(parent))
 	return ts
 }
 
@@ -382,5 +384,33 @@ func TestServe(t *testing.T) {
 	}
 	if got := sourcesOf(ts.sc.started); !slices.Equal(got, []string{"127.0.0.1"}) {
 		t.Errorf("sources %v", got)
+	}
+}
+
+// TestReloadBeforeWatch: a file changed between the launcher's read and
+// the file watch, which starts only once the program runs, is reloaded as
+// the watch starts.
+func TestReloadBeforeWatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.toml")
+	writeFile(t, path, basePolicy)
+	pol, err := conf.Parse(path, []byte(basePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := make(records, 100)
+	sc := newSeccomp(pol, path, slog.New(log))
+	r := &reloader{path: path, log: slog.New(log), loaded: []byte(basePolicy),
+		attach: func(p *policy.Policy) (*policy.Policy, error) { return p, nil },
+		apply:  sc.Reload,
+		done:   func(*policy.Policy) {}}
+	writeFile(t, path, strings.Replace(basePolicy, "10.0.0.0/8", "192.168.0.0/16", 1))
+	stop := r.watchFile(false)
+	defer stop()
+	got := log.until(t, reloadEnd)
+	if d := testutil.Diff([]string{"policy reloaded"}, messages(got)); d != "" {
+		t.Fatalf("log (-want +got):\n%s", d)
+	}
+	if _, ok := sc.h.Policy().MatchConnect(netip.MustParseAddrPort("192.168.1.1:80"), policy.TCP); !ok {
+		t.Error("the file changed before the watch is not served")
 	}
 }

@@ -134,7 +134,7 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, label := range []string{"true", "vipa-exec -p POLICY true", "vipa-exec --supervise=parent -p POLICY true"} {
+	for _, label := range []string{"true", "vipa-exec -p POLICY true", "vipa-exec --supervise=parent -p POLICY true", "vipa-exec --engine=bpf -p POLICY true"} {
 		found := false
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			rest, ok := strings.CutPrefix(line, label+"  ")
@@ -153,8 +153,8 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			t.Errorf("no start-up row %q", label)
 		}
 	}
-	// The engines' table has a row per figure, with a measured value.
-	for _, r := range (engines{}).rows() {
+	// The summary has a row per figure, of both engines, with a measured value.
+	for _, r := range targets(figures{}) {
 		found := false
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			if rest, ok := strings.CutPrefix(line, r.name+" "); ok && len(strings.Fields(rest)) >= 3 {
@@ -162,7 +162,7 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("no engines row %q", r.name)
+			t.Errorf("no summary row %q", r.name)
 		}
 	}
 	for _, row := range []string{"vipa-exec/ideal", "c-supervisor/ideal", "vipa-exec/c-supervisor", "vipa-exec/bare"} {

@@ -11,15 +11,16 @@
 //     policy picks the VIPA; the seccomp engine), bpf (the same under the
 //     in-kernel engine) and c-supervisor (the same, under refsup),
 //     each with a plain close and with SO_LINGER {1, 0}; with the ratios
-//     vipa-exec/ideal (target ≥ 0.85), c-supervisor/ideal,
-//     vipa-exec/c-supervisor and vipa-exec/bare;
+//     vipa-exec/ideal (target ≥ 0.60), bpf/ideal (≥ 0.95),
+//     c-supervisor/ideal, vipa-exec/c-supervisor and vipa-exec/bare;
 //   - the cost of one trapped round trip: connect(-1) to 127.0.0.1:9, which
 //     the filter traps and no rule matches, so the supervisor reads the
 //     address, answers "continue" and the kernel fails the call with EBADF;
 //     in µs per call bare, under vipa-exec and under refsup, and trapped
 //     minus bare;
 //   - the start-up cost of `vipa-exec -p POLICY true`, and of the same with
-//     `--supervise=parent` and with `--engine=bpf`, against `true`;
+//     `--supervise=parent` and with `--engine=bpf`, against `true` (target:
+//     at most 5 ms over it, for either engine);
 //   - the rate of calls the filter never traps (raw getpid, AF_UNIX
 //     connect) with and without vipa-exec (target: no measurable
 //     difference), and under a one-instruction allow-all seccomp filter:
@@ -28,10 +29,12 @@
 //
 // # The C yardstick
 //
-// The target ratio was set from a C supervisor measured on another machine,
-// and on a small virtual machine the kernel's own work for a trapped call
-// (two context switches, process_vm_readv, pidfd_getfd, bind) may by itself
-// keep any supervisor well below 0.85 of the ideal rate. So every run also
+// The first target ratio, 0.85, was set from a C supervisor measured on
+// another machine; issue 11 set the seccomp engine's at 0.60 of the ideal,
+// with a round trip at most 1.3 times the C yardstick's, since on a small
+// virtual machine the kernel's own work for a trapped call (two context
+// switches, process_vm_readv, pidfd_getfd, bind) may by itself keep any
+// supervisor well below 0.85 of the ideal rate. So every run also
 // measures csrc/refsup.c, a minimal seccomp-notify supervisor in C that
 // makes the same system calls per connect as vipa-exec (with synchronous
 // wake-up) and nothing else, interleaved with the other cases:
@@ -70,10 +73,13 @@
 // The bench runs as root, where --engine=auto would pick bpf, so every
 // vipa-exec command line names its engine: --engine=seccomp for the
 // vipa-exec cases, the trapped round trip and the calls not trapped (the
-// bpf engine traps nothing), --engine=bpf for the bpf cases. The engines'
-// table closes the report: bpf/ideal (target ≥ 0.95) and seccomp/ideal
-// (≥ 0.60), each with both closes, and the start-up over `true` of each
-// (≤ 5 ms).
+// bpf engine traps nothing), --engine=bpf for the bpf cases.
+//
+// A summary at the end judges the figures issue 11 names against their
+// targets: vipa-exec (seccomp)/ideal with a plain and with an RST close, the
+// round trip over the C yardstick's, the start-up over `true`, and the same
+// for the bpf engine: bpf/ideal with both closes (at least 0.95) and its
+// start-up.
 //
 // The targets are printed, never enforced: the bench measures, and the
 // machine it runs on decides how fast anything is.

@@ -150,23 +150,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 1, err
 	}
-	printTCP(stdout, c, tcp)
+	var f figures
+	f.ideal, f.idealLinger = printTCP(stdout, c, tcp)
 	tr, err := b.trapped(ctx)
 	if err != nil {
 		return 1, err
 	}
-	printTrapped(stdout, c, tr)
+	f.roundTrip = printTrapped(stdout, c, tr)
 	su, err := b.startup(ctx)
 	if err != nil {
 		return 1, err
 	}
-	printStartup(stdout, c, su)
+	f.startup = printStartup(stdout, c, su)
 	nt, err := b.nonTrapped(ctx)
 	if err != nil {
 		return 1, err
 	}
 	printNonTrapped(stdout, c, nt)
-	printEngines(stdout, engineFigures(tcp, su))
+	f.bpfIdeal, f.bpfIdealLinger, f.bpfStartup = bpfFigures(tcp, su)
+	printTargets(stdout, f)
 	fmt.Fprintf(stdout, "\nload average at the end: %s\n", loadAvg())
 	return 0, nil
 }
