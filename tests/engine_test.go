@@ -713,3 +713,53 @@ sources     = ["192.0.2.99", "192.0.2.10"]
 	wantOK(t, "client", res)
 	e.supervisorGone(res)
 }
+
+// TestIntegrationEngineParentOutlived: in parent mode with bpf, vipa-exec
+// exits with PROGRAM, not with its last descendant, and says that one
+// outlives it unserved, as with seccomp.
+func TestIntegrationEngineParentOutlived(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy(standardPolicy)
+	res := e.run(e.bpf("bpf", pol, "--supervise=parent", "/bin/sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & echo $!")...)
+	pid, err := strconv.Atoi(strings.TrimSpace(res.Stdout))
+	if err != nil {
+		t.Fatalf("program: %v", res)
+	}
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
+	wantOK(t, "parent mode, a descendant outliving PROGRAM", res)
+	if n := strings.Count(res.Stderr, "processes PROGRAM started outlive it"); n != 1 {
+		t.Errorf("want one warning that a descendant outlives PROGRAM, got %d:\n%s", n, res.Stderr)
+	}
+
+	// The group stays with the descendant in it; once that is gone, the
+	// next instance under the same parent removes it.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, l := range testutil.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, "0::/"); ok {
+			name = v
+		}
+	}
+	if !strings.HasPrefix(name, "vipa-exec.") {
+		t.Fatalf("the descendant's cgroup: %q", b)
+	}
+	mp, err := cgroup.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := filepath.Join(mp, name)
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the group empty", func() bool {
+		b, err := os.ReadFile(filepath.Join(group, "cgroup.events"))
+		return err == nil && strings.Contains(string(b), "populated 0")
+	})
+	wantOK(t, "the next instance", e.inKernel(pol, "true"))
+	if _, err := os.Stat(group); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left behind (%v)", group, err)
+	}
+}

@@ -258,19 +258,9 @@ func TestReloadBadEdit(t *testing.T) {
 // TestReloadSIGHUP: SIGHUP reloads the file, with no file watch to see the
 // change.
 func TestReloadSIGHUP(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "policy.toml")
-	writeFile(t, path, basePolicy)
-	pol, err := conf.Parse(path, []byte(basePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := make(records, 100)
-	sc := newSeccomp(pol, path, slog.New(log))
+	path, log, sc, r := newReloader(t)
 	reloads := 0
-	r := &reloader{path: path, log: slog.New(log), loaded: []byte(basePolicy),
-		attach: func(p *policy.Policy) (*policy.Policy, error) { return p, nil },
-		apply:  sc.Reload,
-		done:   func(*policy.Policy) { reloads++ }}
+	r.done = func(*policy.Policy) { reloads++ }
 	stop := r.onSIGHUP()
 	defer stop()
 	writeFile(t, path, strings.Replace(basePolicy, "10.0.0.0/8", "192.168.0.0/16", 1))
@@ -391,18 +381,7 @@ func TestServe(t *testing.T) {
 // the file watch, which starts only once the program runs, is reloaded as
 // the watch starts.
 func TestReloadBeforeWatch(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "policy.toml")
-	writeFile(t, path, basePolicy)
-	pol, err := conf.Parse(path, []byte(basePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := make(records, 100)
-	sc := newSeccomp(pol, path, slog.New(log))
-	r := &reloader{path: path, log: slog.New(log), loaded: []byte(basePolicy),
-		attach: func(p *policy.Policy) (*policy.Policy, error) { return p, nil },
-		apply:  sc.Reload,
-		done:   func(*policy.Policy) {}}
+	path, log, sc, r := newReloader(t)
 	writeFile(t, path, strings.Replace(basePolicy, "10.0.0.0/8", "192.168.0.0/16", 1))
 	stop := r.watchFile(false)
 	defer stop()
@@ -413,4 +392,23 @@ func TestReloadBeforeWatch(t *testing.T) {
 	if _, ok := sc.h.Policy().MatchConnect(netip.MustParseAddrPort("192.168.1.1:80"), policy.TCP); !ok {
 		t.Error("the file changed before the watch is not served")
 	}
+}
+
+// newReloader is a reloader of a policy file holding basePolicy into a
+// seccomp engine, with no supervisor around it; its log goes to log.
+func newReloader(t *testing.T) (path string, log records, sc *seccomp, r *reloader) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "policy.toml")
+	writeFile(t, path, basePolicy)
+	pol, err := conf.Parse(path, []byte(basePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = make(records, 100)
+	sc = newSeccomp(pol, path, slog.New(log))
+	r = &reloader{path: path, log: slog.New(log), loaded: []byte(basePolicy),
+		attach: func(p *policy.Policy) (*policy.Policy, error) { return p, nil },
+		apply:  sc.Reload,
+		done:   func(*policy.Policy) {}}
+	return path, log, sc, r
 }
