@@ -385,11 +385,11 @@ on_error    = "fail"
 //
 // FINDING (s7, 36caed7 "under bpf, the host's addresses go to the engine at
 // start only when a source is missing"): bpf is left out of this table.
-// Started with every source present, the bpf engine apparently never gets the host's
-// addresses, so a reload whose first source is absent compiles it as
-// present: onevipa picks 192.0.2.99, bpf_bind fails, and the connections
-// leave from the kernel's 10.1.2.3 instead of 192.0.2.11 (passes at
-// ba547b6, fails from 36caed7 on).
+// Started with every source present, the bpf engine apparently never gets
+// the host's addresses, so a reload whose first source is absent compiles
+// it as present: onevipa picks 192.0.2.99, bpf_bind fails, and the
+// connections leave from the kernel's 10.1.2.3 instead of 192.0.2.11
+// (passes at ba547b6, fails from 36caed7 on).
 func TestIntegrationAbsentReload(t *testing.T) {
 	t.Run("seccomp", func(t *testing.T) { testAbsentReload(t, "seccomp") })
 }
