@@ -69,24 +69,24 @@ func shareRR(spec *ebpf.CollectionSpec) (*rrShare, *ebpf.CollectionOptions, erro
 		if err == nil {
 			// Alone: whatever is pinned is left by the dead.
 			if err := os.Remove(s.pin); err != nil && !errors.Is(err, os.ErrNotExist) {
-				lock.Close()
+				_ = lock.Close()
 				return nil, nil, fmt.Errorf("rr share: remove stale pin: %w", err)
 			}
 			break // keep the exclusive lock until the map is pinned
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			lock.Close()
+			_ = lock.Close()
 			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
 		}
 		if err := unix.Flock(int(lock.Fd()), unix.LOCK_SH); err != nil {
-			lock.Close()
+			_ = lock.Close()
 			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
 		}
 		if _, err := os.Stat(s.pin); err == nil {
 			break
 		}
 		// The last holder unpinned it on its way out: start over.
-		unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+		_ = unix.Flock(int(lock.Fd()), unix.LOCK_UN)
 	}
 	m := spec.Maps[vipaMapRr]
 	m.Name = name
