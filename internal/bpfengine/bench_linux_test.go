@@ -33,7 +33,7 @@ func BenchmarkConnect(b *testing.B) {
 				return
 			}
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 		}
 	}()

@@ -62,20 +62,20 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 	}
 	if err := spec.LoadAndAssign(&e.objs, opts); err != nil {
 		if share != nil {
-			share.close()
+			_ = share.close()
 		}
 		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
 	}
 	if share != nil {
 		if err := share.loaded(); err != nil {
-			share.close()
-			e.objs.Close()
+			_ = share.close()
+			_ = e.objs.Close()
 			return nil, err
 		}
 		e.share = share
 	}
 	if err := e.install(g); err != nil {
-		e.Close()
+		_ = e.Close()
 		return nil, err
 	}
 	return e, nil
@@ -94,7 +94,7 @@ func (e *Engine) install(g *generation) error {
 	}
 	defer func() {
 		if trie != nil {
-			trie.Close()
+			_ = trie.Close()
 		}
 	}()
 	var ids []uint32
@@ -131,7 +131,7 @@ func (e *Engine) install(g *generation) error {
 		return fmt.Errorf("bpf engine: install rules: %w", err)
 	}
 	if e.trie != nil {
-		e.trie.Close()
+		_ = e.trie.Close()
 	}
 	e.trie, trie = trie, nil
 	e.forget(e.oldIDs)
@@ -142,16 +142,18 @@ func (e *Engine) install(g *generation) error {
 	return nil
 }
 
-// forget removes the rules ids and their sources from the maps.
+// forget removes the rules ids and their sources from the maps. A delete
+// that fails leaves an entry no trie names: it only takes room, and a later
+// install that finds the map full says so.
 func (e *Engine) forget(ids []uint32) {
 	for _, id := range ids {
 		var r vipaVipaRule
 		if err := e.objs.Rules.Lookup(id, &r); err == nil {
 			for i := range r.Nsources {
-				e.objs.Sources.Delete(vipaVipaSourceKey{Rule: id, Index: i})
+				_ = e.objs.Sources.Delete(vipaVipaSourceKey{Rule: id, Index: i})
 			}
 		}
-		e.objs.Rules.Delete(id)
+		_ = e.objs.Rules.Delete(id)
 	}
 }
 
@@ -185,7 +187,7 @@ func (e *Engine) Attach(cgroupFD int) error {
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: cgroupFD, Program: h.prog, Attach: h.attach})
 		if err != nil {
 			for _, l := range links {
-				l.Close()
+				_ = l.Close()
 			}
 			return fmt.Errorf("bpf engine: attach %s: %w", h.attach, err)
 		}

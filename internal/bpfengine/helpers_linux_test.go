@@ -30,7 +30,7 @@ func cgroup2Mount(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
@@ -73,12 +73,12 @@ func newCgroupIn(tb testing.TB, parent string) *testCgroup {
 	}
 	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		os.Remove(dir)
+		_ = os.Remove(dir)
 		tb.Fatalf("open test cgroup: %v", err)
 	}
 	cg := &testCgroup{path: dir, fd: fd}
 	tb.Cleanup(func() {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			tb.Errorf("remove test cgroup: %v", err)
 		}

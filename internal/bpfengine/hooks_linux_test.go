@@ -84,7 +84,7 @@ for _ in range(4):
 			var got []netip.Addr
 			buf := make([]byte, 16)
 			for range 4 {
-				pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout))
+				_ = pc.SetReadDeadline(time.Now().Add(testutil.WaitTimeout))
 				_, from, err := pc.ReadFrom(buf)
 				if err != nil {
 					t.Fatal(err)

@@ -44,7 +44,7 @@ func TestCloseDetaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.Attach(cg.fd); err != nil {
-		e.Close()
+		_ = e.Close()
 		t.Fatal(err)
 	}
 	attached := func() int {
@@ -81,7 +81,7 @@ func TestCloseDetaches(t *testing.T) {
 		for _, id := range ids {
 			m, err := ebpf.NewMapFromID(id)
 			if err == nil {
-				m.Close()
+				_ = m.Close()
 				return false
 			}
 		}

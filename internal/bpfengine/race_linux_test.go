@@ -45,7 +45,7 @@ func TestAddressRewrittenWhileConnecting(t *testing.T) {
 			mu.Lock()
 			pairs = append(pairs, pair{c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(), c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()})
 			mu.Unlock()
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	t.Cleanup(wg.Wait)
@@ -60,7 +60,7 @@ func TestAddressRewrittenWhileConnecting(t *testing.T) {
 		defer mu.Unlock()
 		return len(pairs) == n
 	})
-	ln.Close()
+	_ = ln.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	reached := map[netip.Addr]int{}

@@ -14,12 +14,13 @@ import (
 )
 
 // Where rr counters are shared: the map is pinned in the BPF filesystem,
-// one per euid, and every instance holds a shared flock on a file beside
-// the rr state of the seccomp engine while it uses it.
+// one per euid, and every instance holds a shared flock on a directory
+// beside the pin while it uses it. The lock lives in the same BPF
+// filesystem as the pin, so that instances that see another one (in
+// another mount namespace) neither share a lock nor unpin each other's map.
 const (
 	bpffsRoot  = "/sys/fs/bpf"
 	pinDir     = bpffsRoot + "/vipa-exec"
-	shareDir   = "/run/vipa-exec/bpf"
 	maxRetries = 10
 )
 
@@ -51,11 +52,14 @@ func shareRR(spec *ebpf.CollectionSpec) (*rrShare, *ebpf.CollectionOptions, erro
 	if err := os.MkdirAll(pinDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("rr share: %w", err)
 	}
-	if err := os.MkdirAll(shareDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("rr share: %w", err)
-	}
 	name := rrPrefix + strconv.Itoa(os.Geteuid())
-	lock, err := os.OpenFile(filepath.Join(shareDir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	// The BPF filesystem holds no regular files, and no dots in names: the
+	// lock is a directory, NAME_lock.
+	lockPath := filepath.Join(pinDir, name+"_lock")
+	if err := unix.Mkdir(lockPath, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, nil, fmt.Errorf("rr share: %w", &os.PathError{Op: "mkdir", Path: lockPath, Err: err})
+	}
+	lock, err := os.OpenFile(lockPath, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rr share: %w", err)
 	}
@@ -65,24 +69,24 @@ func shareRR(spec *ebpf.CollectionSpec) (*rrShare, *ebpf.CollectionOptions, erro
 		if err == nil {
 			// Alone: whatever is pinned is left by the dead.
 			if err := os.Remove(s.pin); err != nil && !errors.Is(err, os.ErrNotExist) {
-				lock.Close()
+				_ = lock.Close()
 				return nil, nil, fmt.Errorf("rr share: remove stale pin: %w", err)
 			}
 			break // keep the exclusive lock until the map is pinned
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			lock.Close()
+			_ = lock.Close()
 			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
 		}
 		if err := unix.Flock(int(lock.Fd()), unix.LOCK_SH); err != nil {
-			lock.Close()
+			_ = lock.Close()
 			return nil, nil, fmt.Errorf("rr share: lock: %w", err)
 		}
 		if _, err := os.Stat(s.pin); err == nil {
 			break
 		}
 		// The last holder unpinned it on its way out: start over.
-		unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+		_ = unix.Flock(int(lock.Fd()), unix.LOCK_UN)
 	}
 	m := spec.Maps[vipaMapRr]
 	m.Name = name

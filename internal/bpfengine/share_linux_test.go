@@ -40,7 +40,7 @@ func TestRRShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e2.Attach(cg2.fd); err != nil {
-		e2.Close()
+		_ = e2.Close()
 		t.Fatal(err)
 	}
 	w2 := &world{ns: w.ns, cg: cg2, rec: w.rec, e: e2}
@@ -67,14 +67,14 @@ func TestRRShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e3.Close()
+	defer func() { _ = e3.Close() }()
 	if err := w.e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if !pinExists(t) {
 		t.Fatal("the rr map was unpinned while an instance still runs")
 	}
-	e3.share.lock.Close()
+	_ = e3.share.lock.Close()
 	e3.share = nil
 	e4, err := Load(p, nil)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/policy/policytest"
 )
 
 // diff is the (-want +got) diff that every test of this project uses.
@@ -720,7 +721,7 @@ func TestExample(t *testing.T) {
 		{"[2001:db8:1::5]:443", policy.TCP, []string{"2001:db8::10"}},                          // IPv6
 	}
 	for _, c := range connect {
-		src, _, ok := p.Connect(netip.MustParseAddrPort(c.dst), c.proto, 1)
+		src, _, ok := policytest.Connect(p, netip.MustParseAddrPort(c.dst), c.proto, 1)
 		if !ok || !slices.Contains(c.srcs, src.String()) {
 			t.Errorf("example: connect to %s from %v (matched %v), want one of %v", c.dst, src, ok, c.srcs)
 		}
@@ -736,12 +737,12 @@ func TestExample(t *testing.T) {
 		{true, 443, "192.0.2.40"}, // mapped by the caller
 	}
 	for _, b := range bind {
-		src, _, ok := p.Bind(b.v6, b.port, 1)
+		src, _, ok := policytest.Bind(p, b.v6, b.port, 1)
 		if !ok || src.String() != b.src {
 			t.Errorf("example: bind v6=%v port %d to %v (matched %v), want %s", b.v6, b.port, src, ok, b.src)
 		}
 	}
-	if _, _, ok := p.Bind(false, 22, 1); ok {
+	if _, _, ok := policytest.Bind(p, false, 22, 1); ok {
 		t.Error("example: bind to port 22 matched a rule, want none")
 	}
 	// Everything routed out of eth1: the catch-all [[connect]] rules come

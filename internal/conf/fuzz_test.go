@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/policy/policytest"
 )
 
 func FuzzPolicyFile(f *testing.F) {
@@ -101,7 +102,7 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 		}
 		// The rule's own network goes to it or to a more specific rule.
 		dst := netip.AddrPortFrom(r.Destination.Addr(), max(r.Ports.Lo, 1))
-		_, got, ok := p.Connect(dst, r.Protocol, 1)
+		_, got, ok := policytest.Connect(p, dst, r.Protocol, 1)
 		if !ok || got.Destination.Bits() < r.Destination.Bits() {
 			t.Fatalf("Connect(%s, %s) = %+v, %v; want rule %+v or a more specific one", dst, r.Protocol, got, ok, r)
 		}
@@ -116,7 +117,7 @@ func checkConsistent(t *testing.T, p *policy.Policy, name string, nlines int) {
 			if err := policy.CheckBindSource(a); err != nil {
 				t.Fatalf("accepted rule %+v: %v", r, err)
 			}
-			if _, got, ok := p.Bind(a.Is6(), r.Ports.Lo, 1); !ok {
+			if _, got, ok := policytest.Bind(p, a.Is6(), r.Ports.Lo, 1); !ok {
 				t.Fatalf("Bind(%v, %d) found no rule, want %+v or an earlier one", a.Is6(), r.Ports.Lo, r)
 			} else if !got.Ports.Contains(r.Ports.Lo) {
 				t.Fatalf("Bind(%v, %d) = %+v, whose ports do not contain it", a.Is6(), r.Ports.Lo, got)

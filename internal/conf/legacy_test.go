@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vipa-exec/vipa-exec/internal/policy"
+	"github.com/vipa-exec/vipa-exec/internal/policy/policytest"
 )
 
 // testResolver answers from a fixed table, like /etc/hosts.
@@ -254,7 +255,7 @@ func TestReadLegacyBindWildcard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v6 := range []bool{false, true} {
-		got, _, ok := r.Policy.Bind(v6, 6500, 1)
+		got, _, ok := policytest.Bind(r.Policy, v6, 6500, 1)
 		want := netip.IPv4Unspecified()
 		if v6 {
 			want = netip.IPv6Unspecified()

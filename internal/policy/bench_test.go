@@ -44,9 +44,11 @@ func BenchmarkConnect(b *testing.B) {
 			b.Run(name+"/"+dst, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, _, ok := p.Connect(a, TCP, 1); !ok {
+					m, ok := p.MatchConnect(a, TCP)
+					if !ok {
 						b.Fatal("no match")
 					}
+					_ = m.Source(1)
 				}
 			})
 		}
@@ -63,9 +65,11 @@ func BenchmarkBind(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/v6=%v/%d", name, tc.v6, tc.port), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, _, ok := p.Bind(tc.v6, tc.port, 1); !ok {
+					m, ok := p.MatchBind(tc.v6, tc.port)
+					if !ok {
 						b.Fatal("no match")
 					}
+					_ = m.Source(1)
 				}
 			})
 		}
@@ -90,9 +94,11 @@ func BenchmarkConnectPresent(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/present=%d", name, len(present)), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, _, ok := p.Connect(a, TCP, 1); !ok {
+					m, ok := p.MatchConnect(a, TCP)
+					if !ok {
 						b.Fatal("no match")
 					}
+					_ = m.Source(1)
 				}
 			})
 		}

@@ -135,7 +135,7 @@ func FuzzConnect(f *testing.F) {
 			}
 		}
 
-		src, rule, ok := p.Connect(dst, proto, pid)
+		src, rule, ok := callConnect(p, dst, proto, pid)
 		checkMatch(t, p.MatchConnect, dst, proto, pid, ok, rule)
 		if !ok {
 			if best >= 0 {
@@ -231,7 +231,7 @@ func FuzzBind(f *testing.F) {
 			wantCands = []netip.Addr{{}} // no source
 		}
 
-		src, rule, ok := p.Bind(v6, port, 1)
+		src, rule, ok := callBind(p, v6, port, 1)
 		if m, mok := p.MatchBind(v6, port); mok != ok {
 			t.Fatalf("MatchBind(%v, %d) matched %v, Bind %v", v6, port, mok, ok)
 		} else if ok && (m.Origin() != rule.Origin || m.OnError() != rule.OnError || m.Kernel() != (name == Kernel) || !slices.Contains(wantCands, m.Source(1))) {

@@ -1,6 +1,9 @@
 package policy
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Match is the rule found for one call, before a source is chosen. The
 // supervisor matches first and picks after it has looked at the socket, so
@@ -83,6 +86,29 @@ func (m Match) OnError() OnError { return m.onError }
 
 // Origin is the matched rule's "FILE:LINE", for logs.
 func (m Match) Origin() string { return m.origin }
+
+// ConnectRule returns a copy of the matched [[connect]] or [[interface]]
+// rule; ok=false for a bind rule. An [[interface]] rule's Sources are all
+// its sources, of both families, not only [Match.Sources].
+func (m Match) ConnectRule() (r ConnectRule, ok bool) {
+	if m.connect == nil {
+		return ConnectRule{}, false
+	}
+	r = *m.connect
+	r.Sources = slices.Clone(r.Sources)
+	return r, true
+}
+
+// BindRule returns a copy of the matched [[bind]] rule; ok=false for a
+// connect rule.
+func (m Match) BindRule() (r BindRule, ok bool) {
+	if m.bind == nil {
+		return BindRule{}, false
+	}
+	r = *m.bind
+	r.Sources = slices.Clone(r.Sources)
+	return r, true
+}
 
 // MatchConnect finds the rule for a connect() (or sendto()) to dst by a
 // socket of protocol proto: the longest matching prefix of dst's family

@@ -369,37 +369,6 @@ func originOr(origin string, i int) string {
 // does a caller need to tell [Policy.MatchConnect] the protocol of a call.
 func (p *Policy) UsesProtocol() bool { return p.usesProtocol }
 
-// Connect returns the rule for a connect() to dst with the given protocol
-// and the source its selector chose for the caller pid; for a rule of policy
-// kernel the source is the zero Addr.
-//
-// An IPv4-mapped dst is matched against the IPv4 rules and the source is then
-// plain IPv4: the caller maps it. The zone of dst is ignored. The longest
-// matching prefix wins, file order among equal lengths.
-func (p *Policy) Connect(dst netip.AddrPort, proto Protocol, pid int) (src netip.Addr, rule *ConnectRule, ok bool) {
-	m, ok := p.MatchConnect(dst, proto)
-	if !ok {
-		return netip.Addr{}, nil, false
-	}
-	return m.Source(pid), m.connect, true
-}
-
-// Bind returns the rule for a bind() on the wildcard address of a socket of
-// the given family (v6: ::, else 0.0.0.0) to port, and the source its
-// selector chose for the caller pid; for a rule of policy kernel the source
-// is the zero Addr.
-//
-// Rules are tried in file order; the first whose port range contains port and
-// that has a source for the family wins. For v6, a rule without IPv6 sources
-// offers its IPv4 ones, which the caller maps to ::ffff:a.b.c.d.
-func (p *Policy) Bind(v6 bool, port uint16, pid int) (src netip.Addr, rule *BindRule, ok bool) {
-	m, ok := p.MatchBind(v6, port)
-	if !ok {
-		return netip.Addr{}, nil, false
-	}
-	return m.Source(pid), m.bind, true
-}
-
 func pick(s Selector, pid int, srcs []netip.Addr) netip.Addr {
 	if s == nil || len(srcs) == 0 {
 		return netip.Addr{}

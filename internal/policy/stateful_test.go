@@ -18,7 +18,7 @@ func sequence(t *testing.T, p *Policy, dst string, pid, n int) []netip.Addr {
 	t.Helper()
 	out := make([]netip.Addr, n)
 	for i := range out {
-		src, _, ok := p.Connect(netip.MustParseAddrPort(dst), TCP, pid)
+		src, _, ok := callConnect(p, netip.MustParseAddrPort(dst), TCP, pid)
 		if !ok {
 			t.Fatalf("Connect(%s): no match", dst)
 		}
@@ -132,7 +132,7 @@ func TestLRRConcurrent(t *testing.T) {
 		counts[w] = map[netip.Addr]int{}
 		wg.Go(func() {
 			for range per {
-				src, _, _ := p.Connect(netip.MustParseAddrPort("10.0.0.1:80"), TCP, 7) // one process, many threads
+				src, _, _ := callConnect(p, netip.MustParseAddrPort("10.0.0.1:80"), TCP, 7) // one process, many threads
 				counts[w][src]++
 			}
 		})
@@ -230,8 +230,8 @@ func TestRRBindFamilies(t *testing.T) {
 	// candidates.
 	var v4, v6 []netip.Addr
 	for range 6 {
-		a, _, _ := p.Bind(false, 80, 1)
-		b, _, _ := p.Bind(true, 80, 1)
+		a, _, _ := callBind(p, false, 80, 1)
+		b, _, _ := callBind(p, true, 80, 1)
 		v4, v6 = append(v4, a), append(v6, b)
 	}
 	wantRotation(t, "IPv4 binds", v4, addrs("192.0.2.1", "192.0.2.2"))
@@ -254,7 +254,7 @@ func TestRRBindFamilies(t *testing.T) {
 	p = mustNew(t, nil, []BindRule{{Ports: PortRange{80, 80}, Sources: three, Policy: RR}})
 	var both []netip.Addr
 	for i := range 6 {
-		a, _, _ := p.Bind(i%2 == 1, 80, 1)
+		a, _, _ := callBind(p, i%2 == 1, 80, 1)
 		both = append(both, a)
 	}
 	wantRotation(t, "both families, IPv4 sources", both, three)
@@ -357,7 +357,7 @@ func TestKernel(t *testing.T) {
 		{"192.0.2.77:80", false, "k:1"},
 	}
 	for _, tt := range tests {
-		src, rule, ok := p.Connect(netip.MustParseAddrPort(tt.dst), TCP, 1)
+		src, rule, ok := callConnect(p, netip.MustParseAddrPort(tt.dst), TCP, 1)
 		m, _ := p.MatchConnect(netip.MustParseAddrPort(tt.dst), TCP)
 		if !ok || rule.Origin != tt.origin || m.Kernel() != tt.kernel || src.IsValid() == tt.kernel {
 			t.Errorf("Connect(%s) = %v %+v %v, Kernel() %v; want rule %s, kernel %v", tt.dst, src, rule, ok, m.Kernel(), tt.origin, tt.kernel)
@@ -365,7 +365,7 @@ func TestKernel(t *testing.T) {
 	}
 	for _, v6 := range []bool{false, true} {
 		for port, want := range map[uint16]string{6150: "b:1", 6050: "b:4", 6999: "b:4"} {
-			src, rule, ok := p.Bind(v6, port, 1)
+			src, rule, ok := callBind(p, v6, port, 1)
 			if !ok || rule.Origin != want || src.IsValid() == (want == "b:1") {
 				t.Errorf("Bind(%v, %d) = %v %+v %v; want rule %s", v6, port, src, rule, ok, want)
 			}
@@ -407,7 +407,7 @@ func TestConnectPortsAndProtocol(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tt.dst, tt.proto), func(t *testing.T) {
-			_, rule, ok := p.Connect(netip.MustParseAddrPort(tt.dst), tt.proto, 1)
+			_, rule, ok := callConnect(p, netip.MustParseAddrPort(tt.dst), tt.proto, 1)
 			got := ""
 			if ok {
 				got = rule.Origin
@@ -481,7 +481,7 @@ func TestWithEnv(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Errorf("Env.Counter called %d times, want once (the rule with its own Selector keeps it)", n)
 	}
-	if src, _, _ := p.Connect(netip.MustParseAddrPort("10.2.0.1:80"), TCP, 1); src != three[2] {
+	if src, _, _ := callConnect(p, netip.MustParseAddrPort("10.2.0.1:80"), TCP, 1); src != three[2] {
 		t.Errorf("custom selector lost: source %s", src)
 	}
 

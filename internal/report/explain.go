@@ -181,7 +181,7 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 		v6 = v6 && !t.addr.Addr().Is4In6()
 		fmt.Fprintf(out, "bind to %s\n", t.addr)
 		if m, ok = p.MatchBind(v6, t.addr.Port()); ok {
-			rule = bindRule(p, m, t)
+			rule = bindRule(m)
 		}
 	} else {
 		fmt.Fprintf(out, "connect to %s over %s\n", describeTarget(t), strings.ToUpper(proto.String()))
@@ -193,7 +193,7 @@ func explain(out io.Writer, p *policy.Policy, note *explainNote, names map[netip
 			}
 		}
 		if m, ok = p.MatchConnect(t.addr, proto); ok {
-			rule = connectRule(p, m, t)
+			rule = connectRule(m)
 			if im, iok := p.MatchInterface(t.addr, proto); iok && m.Interface() == "" {
 				rule += "; it comes before the [[interface]] rule at " + im.Origin() + " of " + im.Interface() + ": destination rules first"
 			}
@@ -323,25 +323,12 @@ func sourceName(a netip.Addr, names map[netip.Addr]string) string {
 	return s
 }
 
-// connectRule describes the connect rule m matched. Match does not name
-// its rule, so it is the one of m's origin that matches t: a src_vipa.conf
-// line with a host name gives several rules, with distinct destinations.
-func connectRule(p *policy.Policy, m policy.Match, t target) string {
-	if name := m.Interface(); name != "" {
-		for _, r := range p.ConnectRules() {
-			if r.Origin == m.Origin() {
-				return "interface " + name + portsProtocol(r) + ": no [[connect]] rule matches, and the route goes out of " + name
-			}
-		}
+// connectRule describes the connect rule m matched.
+func connectRule(m policy.Match) string {
+	r, _ := m.ConnectRule()
+	if r.Interface != "" {
+		return "interface " + r.Interface + portsProtocol(r) + ": no [[connect]] rule matches, and the route goes out of " + r.Interface
 	}
-	rules := p.ConnectRules()
-	rules = slices.DeleteFunc(rules, func(r policy.ConnectRule) bool {
-		return r.Origin != m.Origin() || !r.Destination.Contains(t.addr.Addr().Unmap())
-	})
-	if len(rules) == 0 {
-		return "[[connect]]"
-	}
-	r := rules[0]
 	return "destination " + r.Destination.String() + portsProtocol(r)
 }
 
@@ -358,13 +345,10 @@ func portsProtocol(r policy.ConnectRule) string {
 	return s
 }
 
-func bindRule(p *policy.Policy, m policy.Match, t target) string {
-	for _, r := range p.BindRules() {
-		if r.Origin == m.Origin() && r.Ports.Contains(t.addr.Port()) {
-			return "ports " + r.Ports.String()
-		}
-	}
-	return "[[bind]]"
+// bindRule describes the bind rule m matched.
+func bindRule(m policy.Match) string {
+	r, _ := m.BindRule()
+	return "ports " + r.Ports.String()
 }
 
 // explainNote is what the last Peek of --explain read of the supervisors'

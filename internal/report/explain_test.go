@@ -2,10 +2,13 @@ package report
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -91,5 +94,40 @@ func TestResolveTarget(t *testing.T) {
 	ts, err = q.resolve(context.Background(), fakeResolver{})
 	if err != nil || len(ts) != 1 || ts[0].addr != netip.MustParseAddrPort("10.1.2.3:80") {
 		t.Errorf("an address resolved to %v, %v", ts, err)
+	}
+}
+
+// TestExplainRule: the rule line names the rule the call matched, from
+// Match's own rule: of the rules one src_vipa.conf line with a host name
+// gives (one origin), the one whose destination matched.
+func TestExplainRule(t *testing.T) {
+	src := []netip.Addr{netip.MustParseAddr("192.0.2.1")}
+	p, err := policy.New([]policy.ConnectRule{
+		{Destination: netip.MustParsePrefix("10.0.0.1/32"), Sources: src, Origin: "h:1"},
+		{Destination: netip.MustParsePrefix("10.0.0.2/32"), Ports: policy.PortRange{Lo: 80, Hi: 80}, Sources: src, Origin: "h:1"},
+		{Interface: "veth1", Ports: policy.PortRange{Lo: 53, Hi: 53}, Protocol: policy.UDP, Sources: src, Origin: "i:2"},
+	}, []policy.BindRule{{Ports: policy.PortRange{Lo: 6000, Hi: 6000}, Sources: src, Origin: "b:3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = p.WithEnv(policy.Env{Route: func(netip.Addr) (string, bool) { return "veth1", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ dst, want string }{
+		{"10.0.0.1:80", "h:1, destination 10.0.0.1/32"},
+		{"10.0.0.2:80", "h:1, destination 10.0.0.2/32, ports 80"},
+		{"198.51.100.1:53", "i:2, interface veth1, ports 53, protocol udp: no [[connect]] rule matches, and the route goes out of veth1"},
+		{"0.0.0.0:6000", "b:3, ports 6000"},
+	} {
+		var b strings.Builder
+		if !explain(&b, p, &explainNote{}, nil, target{addr: netip.MustParseAddrPort(tt.dst), hasPort: true}, policy.UDP) {
+			t.Errorf("%s: no rule matched", tt.dst)
+			continue
+		}
+		want := fmt.Sprintf("%-12s %s\n", "rule:", tt.want)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s: explained\n%s\nwant the line %q", tt.dst, b.String(), want)
+		}
 	}
 }

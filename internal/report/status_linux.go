@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,13 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/status"
 )
 
-// Status is --status: it prints what the supervisor serving pid (or its nearest ancestor
-// started by vipa-exec, or the one an ancestor's calls name) reports: exit
-// 0, 1 if there is no such process or none serves it, 2 on errors
-// (permission denied among them). Without a pid it lists the supervisors
-// the caller may ask: exit 0, 1 if there are none. asJSON prints the
-// versioned JSON of docs/vipa-exec.8 instead.
+// Status is --status: it prints what the supervisor serving pid (or its
+// nearest ancestor started by vipa-exec, or the one an ancestor's calls
+// name) reports: exit 0, 1 if there is no such process or none serves it,
+// 2 on errors (permission denied, and a report that cannot be written,
+// among them). Without a pid it lists the supervisors the caller may ask:
+// exit 0, 1 if there are none, 2 if the list cannot be written. asJSON
+// prints the versioned JSON of docs/vipa-exec.8 instead.
 func Status(arg string, asJSON bool, stdout io.Writer) (int, error) {
 	if arg == "" {
 		return runList(asJSON, stdout)
@@ -39,9 +41,13 @@ func Status(arg string, asJSON bool, stdout io.Writer) (int, error) {
 	}
 	if asJSON {
 		r.Serves = nil // the pid asked is the caller's: it needs no answer
-		return 0, writeJSON(stdout, r)
+		err = writeJSON(stdout, r)
+	} else {
+		err = writeStatus(stdout, pid, r)
 	}
-	writeStatus(stdout, pid, r)
+	if err != nil {
+		return ExitUsage, fmt.Errorf("--status: write the report of pid %d: %w", pid, err)
+	}
 	return 0, nil
 }
 
@@ -53,7 +59,10 @@ func runList(asJSON bool, stdout io.Writer) (int, error) {
 		exit = ExitWarnings
 	}
 	if asJSON {
-		return exit, writeJSON(stdout, status.Listing{Schema: status.Schema, Supervisors: append([]status.Report{}, rs...)})
+		if err := writeJSON(stdout, status.Listing{Schema: status.Schema, Supervisors: append([]status.Report{}, rs...)}); err != nil {
+			return ExitUsage, fmt.Errorf("--status: write the list: %w", err)
+		}
+		return exit, nil
 	}
 	if len(rs) == 0 {
 		return exit, errors.New("--status: no vipa-exec supervisor you may ask runs here (root's answer only root; those of another network namespace listen there)")
@@ -93,10 +102,12 @@ func writeList(w io.Writer, rs []status.Report) error {
 }
 
 // writeStatus prints r for the admin who asked about pid, every string
-// cleaned of what a terminal would act on.
-func writeStatus(w io.Writer, pid int, r *status.Report) {
+// cleaned of what a terminal would act on, and returns the error of
+// writing it.
+func writeStatus(w io.Writer, pid int, r *status.Report) error {
+	bw := bufio.NewWriter(w) // keeps the first write error for Flush
 	line := func(key, format string, args ...any) {
-		fmt.Fprintf(w, "%-12s%s\n", key, fmt.Sprintf(format, args...))
+		fmt.Fprintf(bw, "%-12s%s\n", key, fmt.Sprintf(format, args...))
 	}
 	if pid != r.Program && pid != r.Supervisor {
 		line("pid", "%d, a process forked from program %d, under its filter", pid, r.Program)
@@ -136,6 +147,7 @@ func writeStatus(w io.Writer, pid int, r *status.Report) {
 		line(key, "%d %s (rule %s)", s.Count, s.Source, status.Clean(s.Rule))
 		key = ""
 	}
+	return bw.Flush()
 }
 
 func plural(n uint64, word string) string {

@@ -54,24 +54,30 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
-		writeStatus(&b, tt.pid, r)
+		if err := writeStatus(&b, tt.pid, r); err != nil {
+			t.Fatal(err)
+		}
 		if d := testutil.Diff(testutil.Lines(tt.want), testutil.Lines(b.String())); d != "" {
 			t.Errorf("pid %d (-want +got):\n%s", tt.pid, d)
 		}
 	}
 
 	var b bytes.Buffer
-	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
+	if err := writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
 		Counters: rewrite.Snapshot{
 			LeftAlone: map[string]uint64{"\x1b[31m": 1},
 			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("192.0.2.10"), Count: 1}},
-		}})
+		}}); err != nil {
+		t.Fatal(err)
+	}
 	if bytes.ContainsFunc(b.Bytes(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x202e }) {
 		t.Errorf("control characters printed:\n%q", b.String())
 	}
 
 	b.Reset()
-	writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached", Counters: rewrite.Snapshot{}})
+	if err := writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached", Counters: rewrite.Snapshot{}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"left alone  0\n", "per source  none yet\n", "0 reloads"} {
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("empty counters: no %q in\n%s", want, b.String())

@@ -154,6 +154,28 @@ func TestReportWriteError(t *testing.T) {
 	}
 }
 
+// TestStatusWriteError: --status of a pid, as text or JSON, and the JSON
+// list, to a stdout that cannot be written: exit 2 and the write's error.
+// The test process is the supervisor that answers.
+func TestStatusWriteError(t *testing.T) {
+	pid := os.Getpid()
+	srv, err := status.Serve([]int{pid}, func(int) status.Report {
+		return status.Report{Program: pid, Supervisor: pid, Mode: "detached", Policy: "/p.toml"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	for _, tt := range []struct {
+		arg    string
+		asJSON bool
+	}{{strconv.Itoa(pid), false}, {strconv.Itoa(pid), true}, {"", true}} {
+		if code, err := Status(tt.arg, tt.asJSON, brokenWriter{}); code != ExitUsage || !errors.Is(err, io.ErrClosedPipe) {
+			t.Errorf("--status %q (json %v) to a closed pipe: exit %d, %v; want %d, %v", tt.arg, tt.asJSON, code, err, ExitUsage, io.ErrClosedPipe)
+		}
+	}
+}
+
 // brokenWriter is a stdout whose reader is gone.
 type brokenWriter struct{}
 
