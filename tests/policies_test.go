@@ -254,10 +254,10 @@ func rrFiles(t *testing.T, path string) []string {
 
 // rrPin is where the bpf engine pins root's rr counters, shared by every
 // instance of every rule (each rule has its own key in the map), and rrLock
-// the file every live instance holds a shared flock on.
+// the directory beside it that every live instance holds a shared flock on.
 const (
 	rrPin  = "/sys/fs/bpf/vipa-exec/rr_0"
-	rrLock = "/run/vipa-exec/bpf/rr_0.lock"
+	rrLock = "/sys/fs/bpf/vipa-exec/rr_0_lock"
 )
 
 // rrLeft lists what an engine's rr sharing left of the policy at path once
