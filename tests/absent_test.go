@@ -215,13 +215,9 @@ func testAbsentSources(t *testing.T, engine string) {
 func TestIntegrationAbsentAll(t *testing.T) { testutil.ForEngines(t, testAbsentAll) }
 
 func testAbsentAll(t *testing.T, engine string) {
-	errno, logged := "EADDRNOTAVAIL", "EADDRNOTAVAIL"
+	errno, logged := "EADDRNOTAVAIL", "with EADDRNOTAVAIL under the seccomp engine"
 	if engine == "bpf" {
-		// FINDING (s7, internal/supervisor): under bpf the supervisor's
-		// warning still says the calls "fail with EADDRNOTAVAIL" while the
-		// program gets EPERM; the warning's errno is left unchecked under
-		// bpf until it names EPERM.
-		errno, logged = "EPERM", ""
+		errno, logged = "EPERM", "EPERM under bpf" // a sock_addr program can only refuse
 	}
 	for _, tt := range []struct {
 		onError string
@@ -381,18 +377,10 @@ on_error    = "fail"
 }
 
 // TestIntegrationAbsentReload: a reloaded policy whose source is not an
-// address of the host is logged, and its rule skips that source.
-//
-// FINDING (s7, 36caed7 "under bpf, the host's addresses go to the engine at
-// start only when a source is missing"): bpf is left out of this table.
-// Started with every source present, the bpf engine apparently never gets
-// the host's addresses, so a reload whose first source is absent compiles
-// it as present: onevipa picks 192.0.2.99, bpf_bind fails, and the
-// connections leave from the kernel's 10.1.2.3 instead of 192.0.2.11
-// (passes at ba547b6, fails from 36caed7 on).
-func TestIntegrationAbsentReload(t *testing.T) {
-	t.Run("seccomp", func(t *testing.T) { testAbsentReload(t, "seccomp") })
-}
+// address of the host is logged, and its rule skips that source. Under bpf
+// the engine started with every source present must still know the host's
+// addresses when the reload comes.
+func TestIntegrationAbsentReload(t *testing.T) { testutil.ForEngines(t, testAbsentReload) }
 
 func testAbsentReload(t *testing.T, engine string) {
 	e := newEngineEnv(t, engine)

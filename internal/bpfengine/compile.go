@@ -274,3 +274,29 @@ func rrKey(origin, ruleKey string) uint64 {
 	sum := sha256.Sum256([]byte(file + "\x00" + ruleKey))
 	return binary.LittleEndian.Uint64(sum[:8])
 }
+
+// samePresence reports whether every source of p's rules is present in
+// old exactly when it is in new (nil holds every address): then the rules
+// compiled for either choose alike.
+func samePresence(p *policy.Policy, old, new *policy.AddrSet) bool {
+	has := func(set *policy.AddrSet, a netip.Addr) bool { return set == nil || set.Has(a) }
+	same := func(srcs []netip.Addr) bool {
+		for _, a := range srcs {
+			if has(old, a) != has(new, a) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, r := range p.ConnectRules() {
+		if !same(r.Sources) {
+			return false
+		}
+	}
+	for _, r := range p.BindRules() {
+		if !same(r.Sources) {
+			return false
+		}
+	}
+	return true
+}

@@ -192,3 +192,39 @@ func FuzzChains(f *testing.F) {
 		}
 	})
 }
+
+// TestSamePresence: a set of the host's addresses that keeps or lacks the
+// same sources of the policy as the engine's last one installs no new
+// generation; one that differs in any source does. nil holds every address.
+func TestSamePresence(t *testing.T) {
+	a := netip.MustParseAddr
+	p, err := policy.New([]policy.ConnectRule{
+		{Destination: netip.MustParsePrefix("10.0.0.0/8"), Sources: []netip.Addr{a("192.0.2.10")}},
+	}, []policy.BindRule{
+		{Ports: policy.PortRange{Lo: 6000, Hi: 6000}, Sources: []netip.Addr{a("0.0.0.0"), a("2001:db8::10")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, only4 := policy.NewAddrSet(a("192.0.2.10"), a("2001:db8::10")), policy.NewAddrSet(a("192.0.2.10"))
+	tests := []struct {
+		old, set *policy.AddrSet
+		want     bool
+	}{
+		{nil, nil, true},
+		{nil, all, true},
+		{nil, policy.NewAddrSet(a("192.0.2.10"), a("2001:db8::10"), a("127.0.0.1")), true},
+		{nil, only4, false},
+		{nil, policy.NewAddrSet(a("2001:db8::10")), false},
+		{nil, policy.NewAddrSet(), false},
+		{only4, policy.NewAddrSet(a("192.0.2.10"), a("127.0.0.1")), true},
+		{only4, all, false},
+		{only4, nil, false},
+		{all, nil, true},
+	}
+	for _, tt := range tests {
+		if got := samePresence(p, tt.old, tt.set); got != tt.want {
+			t.Errorf("samePresence(%v, %v) = %v, want %v", tt.old, tt.set, got, tt.want)
+		}
+	}
+}

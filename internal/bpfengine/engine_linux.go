@@ -222,6 +222,12 @@ func (e *Engine) Reload(p *policy.Policy) error {
 func (e *Engine) SetPresent(set *policy.AddrSet) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if samePresence(e.pol, e.present, set) {
+		// The rules would choose as they do: no new generation, but the
+		// set is kept for the next Reload's rules.
+		e.present = set
+		return nil
+	}
 	g, err := compile(e.pol, set, &e.nextID)
 	if err != nil {
 		return err

@@ -127,29 +127,6 @@ func (k *inKernel) followSockets(current func() *policy.Policy) (stop func()) {
 	}
 }
 
-// allPresent reports whether set holds every source of p's rules; nil
-// holds every address.
-func allPresent(p *policy.Policy, set *policy.AddrSet) bool {
-	if set == nil {
-		return true
-	}
-	for _, r := range p.ConnectRules() {
-		for _, a := range r.Sources {
-			if !set.Has(a) {
-				return false
-			}
-		}
-	}
-	for _, r := range p.BindRules() {
-		for _, a := range r.Sources {
-			if !set.Has(a) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // lcSources returns the distinct sources of p's lc rules, nil for none.
 func lcSources(p *policy.Policy) []netip.Addr {
 	if p == nil {

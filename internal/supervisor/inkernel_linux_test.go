@@ -40,33 +40,3 @@ func TestLCSources(t *testing.T) {
 		t.Errorf("no lc rule: %v", got)
 	}
 }
-
-// TestAllPresent: the bpf engine is handed the host's addresses at start
-// only when a source of the policy is missing from them.
-func TestAllPresent(t *testing.T) {
-	a := netip.MustParseAddr
-	p, err := policy.New([]policy.ConnectRule{
-		{Destination: netip.MustParsePrefix("10.0.0.0/8"), Sources: []netip.Addr{a("192.0.2.10")}},
-	}, []policy.BindRule{
-		{Ports: policy.PortRange{Lo: 6000, Hi: 6000}, Sources: []netip.Addr{a("0.0.0.0"), a("2001:db8::10")}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		set  *policy.AddrSet
-		want bool
-	}{
-		{nil, true},
-		{policy.NewAddrSet(a("192.0.2.10"), a("2001:db8::10")), true},
-		{policy.NewAddrSet(a("192.0.2.10"), a("2001:db8::10"), a("127.0.0.1")), true},
-		{policy.NewAddrSet(a("192.0.2.10")), false},
-		{policy.NewAddrSet(a("2001:db8::10")), false},
-		{policy.NewAddrSet(), false},
-	}
-	for _, tt := range tests {
-		if got := allPresent(p, tt.set); got != tt.want {
-			t.Errorf("allPresent(%v) = %v, want %v", tt.set, got, tt.want)
-		}
-	}
-}

@@ -103,7 +103,7 @@ func LogPresence(log *slog.Logger, p *policy.Policy, old, new *policy.AddrSet) {
 // no source present.
 func noSourceEffect(o policy.OnError) string {
 	if o == policy.OnErrorFail {
-		return `its calls fail with EADDRNOTAVAIL (on_error = "fail")`
+		return `its calls fail (on_error = "fail"): with EADDRNOTAVAIL under the seccomp engine, EPERM under bpf`
 	}
 	return `its calls keep the kernel's choice (on_error = "continue")`
 }

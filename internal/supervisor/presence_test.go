@@ -48,7 +48,7 @@ func TestLogPresence(t *testing.T) {
 		{name: "start, all present", new: set("192.0.2.10", "192.0.2.11")},
 		{name: "start, one absent", new: set("192.0.2.10"), want: []string{
 			`level=WARN msg="source is not an address of this host; its rules skip it until it is" source=192.0.2.11 rules="p.toml:1 p.toml:5 p.toml:10"`,
-			`level=WARN msg="no source of the rule is present; its calls fail with EADDRNOTAVAIL (on_error = \"fail\")" rule=p.toml:5`,
+			`level=WARN msg="no source of the rule is present; its calls fail (on_error = \"fail\"): with EADDRNOTAVAIL under the seccomp engine, EPERM under bpf" rule=p.toml:5`,
 		}},
 		{name: "start, use", options: "[options]\nabsent_sources = \"use\"\n", new: set("192.0.2.11"), want: []string{
 			`level=WARN msg="source is not an address of this host; its rules bind to it anyway (absent_sources = \"use\")" source=192.0.2.10 rules=p.toml:1`,
@@ -60,7 +60,7 @@ func TestLogPresence(t *testing.T) {
 			`level=WARN msg="source is gone from this host; its rules skip it while it is absent" source=192.0.2.10 rules=p.toml:1`,
 			`level=WARN msg="source is gone from this host; its rules skip it while it is absent" source=192.0.2.11 rules="p.toml:1 p.toml:5 p.toml:10"`,
 			`level=WARN msg="no source of the rule is present; its calls keep the kernel's choice (on_error = \"continue\")" rule=p.toml:1`,
-			`level=WARN msg="no source of the rule is present; its calls fail with EADDRNOTAVAIL (on_error = \"fail\")" rule=p.toml:5`,
+			`level=WARN msg="no source of the rule is present; its calls fail (on_error = \"fail\"): with EADDRNOTAVAIL under the seccomp engine, EPERM under bpf" rule=p.toml:5`,
 		}},
 		{name: "one back", old: set(), new: set("192.0.2.11"), want: []string{
 			`level=WARN msg="source is back on this host; its rules use it again" source=192.0.2.11 rules="p.toml:1 p.toml:5 p.toml:10"`,

@@ -65,13 +65,11 @@ func prepareInKernel(s launch.Setup, log *slog.Logger) (func(*notify.Listener) e
 		return nil, err
 	}
 	// From here the watcher hands the engine each change; the set as of
-	// now goes in first, unless every source is present (as the engine
-	// assumes until told): a generation less before the program runs.
+	// now goes in first, so that a reload's rules know it too (with every
+	// source present, the engine installs no new generation for it).
 	sup.follow.Store(&k)
 	if sup.present != nil {
-		if set := sup.present(); !allPresent(sup.current.Load(), set) {
-			k.SetPresent(set)
-		}
+		k.SetPresent(sup.present())
 	}
 	sup.onClose(k.followSockets(sup.current.Load))
 	return func(*notify.Listener) error {
