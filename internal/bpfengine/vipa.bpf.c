@@ -407,6 +407,25 @@ int vipa_connect6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * SET_ADDR writes src into the context's IPv4 field f4 or IPv6 field f6.
+ * A macro, not a function: the verifier takes stores to the context only
+ * at offsets it can see, not through a pointer to a field.
+ */
+#define SET_ADDR(ctx, v6, src, f4, f6)						\
+	do {									\
+		if (!(v6)) {							\
+			(ctx)->f4 = v4_of(src);					\
+		} else {							\
+			const __u32 *w_ = (const __u32 *)(src)->b;		\
+										\
+			(ctx)->f6[0] = w_[0];					\
+			(ctx)->f6[1] = w_[1];					\
+			(ctx)->f6[2] = w_[2];					\
+			(ctx)->f6[3] = w_[3];					\
+		}								\
+	} while (0)
+
+/*
  * An unconnected datagram from a socket not bound to an address gets its
  * source per datagram, unless IP_PKTINFO set one (msg_src_ip4/6 non-zero).
  * The port is no sign: the kernel binds one (autobind) before this hook.
@@ -431,16 +450,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 	index = select_source(r, id, &src);
 	if (index < 0)
 		return no_source(r);
-	if (!v6) {
-		ctx->msg_src_ip4 = v4_of(&src);
-	} else {
-		const __u32 *w = (const __u32 *)src.b;
-
-		ctx->msg_src_ip6[0] = w[0];
-		ctx->msg_src_ip6[1] = w[1];
-		ctx->msg_src_ip6[2] = w[2];
-		ctx->msg_src_ip6[3] = w[3];
-	}
+	SET_ADDR(ctx, v6, &src, msg_src_ip4, msg_src_ip6);
 	count_bound(id, index);
 	return VIPA_ALLOW;
 }
@@ -490,16 +500,7 @@ static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 	index = select_source(r, id, &src);
 	if (index < 0)
 		return no_source(r);
-	if (!v6) {
-		ctx->user_ip4 = v4_of(&src);
-	} else {
-		const __u32 *w = (const __u32 *)src.b;
-
-		ctx->user_ip6[0] = w[0];
-		ctx->user_ip6[1] = w[1];
-		ctx->user_ip6[2] = w[2];
-		ctx->user_ip6[3] = w[3];
-	}
+	SET_ADDR(ctx, v6, &src, user_ip4, user_ip6);
 	count_bound(id, index);
 	return VIPA_ALLOW;
 }
