@@ -65,32 +65,6 @@ func groupPath(t *testing.T, pid int) string {
 	return filepath.Join(mp, "vipa-exec."+strconv.Itoa(pid))
 }
 
-// TestIntegrationEngineClients: every client, IPv4 and IPv6, gets its
-// source from the bpf engine, as the server sees it.
-func TestIntegrationEngineClients(t *testing.T) {
-	e := newEnv(t)
-	pol := e.policy(standardPolicy)
-	for _, c := range clients() {
-		for _, fam := range []struct {
-			name      string
-			dst, vipa netip.Addr
-		}{
-			{"ipv4", dst4, vipa4},
-			{"ipv6", dst6, vipa6},
-		} {
-			t.Run(c.name+"/"+fam.name, func(t *testing.T) {
-				e := e.with(t)
-				rec := e.rec(fam.dst)
-				rec.Reset()
-				res := e.inKernel(pol, c.argv(t, fam.dst)...)
-				wantOK(t, "under vipa-exec --engine bpf", res)
-				wantSources(t, "under vipa-exec --engine bpf", rec, map[netip.Addr]int{fam.vipa: 1})
-				wantLocal(t, "under vipa-exec --engine bpf", res, fam.vipa)
-			})
-		}
-	}
-}
-
 // TestIntegrationEngineAuto: auto picks bpf for root and seccomp for an
 // unprivileged vipa-exec, and says why in one info line; --engine bpf that
 // cannot serve is exit 2 with one line naming what is missing.
@@ -139,19 +113,6 @@ func TestIntegrationEngineAuto(t *testing.T) {
 	if e.rec4.Count() != 0 {
 		t.Errorf("--engine bpf as nobody: the program ran")
 	}
-}
-
-// TestIntegrationEngineIOUring: under bpf, io_uring is not refused, and a
-// connect submitted through it goes through the same hooks.
-func TestIntegrationEngineIOUring(t *testing.T) {
-	e := newEnv(t)
-	client := testutil.BuildC(t, "internal/bpfengine/testdata/uring_connect.c")
-	res := e.inKernel(e.policy(standardPolicy), client, "4", dst4.String(), strconv.Itoa(serverPort))
-	wantOK(t, "io_uring connect under bpf", res)
-	if f := strings.Fields(res.Stdout); len(f) == 0 || f[0] != vipa4.String() {
-		t.Errorf("io_uring connect under bpf: local address %q, want %v", res.Stdout, vipa4)
-	}
-	wantSources(t, "io_uring connect under bpf", e.rec4, map[netip.Addr]int{vipa4: 1})
 }
 
 // TestIntegrationEngineNested: a vipa-exec under another, both bpf: the
@@ -516,35 +477,6 @@ func TestIntegrationEngineParent(t *testing.T) {
 	}
 }
 
-// TestIntegrationEngineRewrittenAddress: a program whose other thread
-// rewrites the address while it connects cannot give a connection the
-// source of the other destination under bpf: the hooks see the kernel's
-// copy of the address (the seccomp engine reads the program's memory, and
-// loses this race; README, "What the seccomp engine cannot promise").
-func TestIntegrationEngineRewrittenAddress(t *testing.T) {
-	e := newEnv(t)
-	rec9 := e.recorder(other4)
-	pol := e.policy(`[[connect]]
-destination = "10.1.2.3/32"
-sources     = ["192.0.2.10"]
-
-[[connect]]
-destination = "10.9.9.9/32"
-sources     = ["192.0.2.11"]
-`)
-	bin := testutil.BuildC(t, "internal/bpfengine/testdata/flipconnect.c")
-	const n = 300
-	res := e.inKernel(pol, bin, strconv.Itoa(n), dst4.String(), other4.String(), strconv.Itoa(serverPort))
-	wantOK(t, "flipconnect under bpf", res)
-	testutil.WaitFor(t, "every connection accepted", func() bool { return e.rec4.Count()+rec9.Count() == n })
-	if got := e.rec4.Sources(); len(got) != 1 || got[vipa4] == 0 {
-		t.Errorf("sources at %v: %v, want %v only", dst4, got, vipa4)
-	}
-	if got := rec9.Sources(); len(got) != 1 || got[vipa4b] == 0 {
-		t.Errorf("sources at %v: %v, want %v only", other4, got, vipa4b)
-	}
-}
-
 // TestIntegrationEngineFallback: when the supervisor cannot start the bpf
 // engine (here: the group cannot be made, cgroup.max.descendants 0 in the
 // test's cgroup), auto warns once and serves with seccomp, and --engine bpf
@@ -623,51 +555,6 @@ func TestIntegrationEngineTerminal(t *testing.T) {
 				t.Errorf("under bpf: %q, want ioctl EPERM", got)
 			}
 		})
-	}
-}
-
-// pySignals connects N times to HOST PORT while an interval timer sends
-// SIGALRM every 50 µs to a handler installed without SA_RESTART, and counts
-// the sockets that connect() reported connected (Python retries an EINTR by
-// waiting for the connection, PEP 475) but that have no peer.
-const pySignals = `
-import signal, socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-signal.signal(signal.SIGALRM, lambda *a: None)
-signal.siginterrupt(signal.SIGALRM, True)
-signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
-unconnected = 0
-for _ in range(n):
-    s = socket.socket()
-    try:
-        s.connect((host, port))
-    except OSError:
-        s.close()
-        continue
-    try:
-        s.getpeername()
-    except OSError:
-        unconnected += 1
-    s.close()
-signal.setitimer(signal.ITIMER_REAL, 0, 0)
-print("unconnected", unconnected, flush=True)
-`
-
-// TestIntegrationEngineSignals: a signal handler without SA_RESTART never
-// turns a connect that has not started into one "in progress" under bpf:
-// the call is the kernel's own, with no wait for a supervisor in which a
-// signal could interrupt it (README, "What the seccomp engine cannot
-// promise").
-func TestIntegrationEngineSignals(t *testing.T) {
-	testutil.RequireTool(t, python)
-	e := newEnv(t)
-	res := e.inKernel(e.policy(standardPolicy), python, "-c", pySignals, dst4.String(), strconv.Itoa(serverPort), "2000")
-	wantOK(t, "connects under signals", res)
-	if got := strings.TrimSpace(res.Stdout); got != "unconnected 0" {
-		t.Errorf("under bpf: %q, want unconnected 0", got)
-	}
-	if src := e.rec4.Sources(); len(src) != 1 || src[vipa4] == 0 {
-		t.Errorf("sources %v, want %v only", src, vipa4)
 	}
 }
 
