@@ -9,7 +9,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
-	"golang.org/x/sys/unix"
+
+	"github.com/vipa-exec/vipa-exec/internal/caps"
 )
 
 // ErrUnavailable is wrapped by the error of [Supported].
@@ -20,8 +21,8 @@ var ErrUnavailable = errors.New("bpf engine unavailable")
 // the programs, which the verifier must accept. The error names what is
 // missing, in one line.
 func Supported() error {
-	if err := checkCaps(); err != nil {
-		return err
+	if err := caps.BPF(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := features.HaveProgramType(ebpf.CGroupSockAddr); err != nil {
 		return fmt.Errorf("%w: no cgroup sock_addr programs (Linux >= 4.17): %w", ErrUnavailable, err)
@@ -38,19 +39,4 @@ func Supported() error {
 		return fmt.Errorf("%w: the kernel refuses the programs (Linux >= 5.12 needed): %w", ErrUnavailable, err)
 	}
 	return objs.Close()
-}
-
-// checkCaps requires CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN, in the
-// effective set: what loading and attaching cgroup programs takes.
-func checkCaps() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("%w: capget: %w", ErrUnavailable, err)
-	}
-	has := func(c int) bool { return data[c/32].Effective&(1<<(uint(c)%32)) != 0 }
-	if has(unix.CAP_SYS_ADMIN) || has(unix.CAP_BPF) && has(unix.CAP_NET_ADMIN) {
-		return nil
-	}
-	return fmt.Errorf("%w: needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN", ErrUnavailable)
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vipa-exec/vipa-exec/internal/caps"
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 )
 
@@ -193,12 +194,8 @@ func setCred(c *Credential) error {
 // hasCap reports whether the calling thread has capability c in its
 // effective set.
 func hasCap(c int) bool {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
-	}
-	return data[c/32].Effective&(1<<uint(c%32)) != 0
+	eff, err := caps.Effective()
+	return err == nil && eff.Has(c)
 }
 
 // MayChangeCred reports whether the caller can switch to c.
