@@ -60,18 +60,19 @@ var (
 //
 // The request is flag, the command line's --engine ("" when not given), else
 // file, the policy file's [options] engine: the command line overrides the
-// file, as an explicit --engine auto overrides a file's seccomp. bpf is why
-// the bpf engine cannot run here (bpfengine.Supported: capabilities,
-// cgroup v2, the kernel's hooks), nil if it can; needs is why this policy
-// needs the seccomp engine (bpfengine.Unsupported, naming the rule's
-// file:line), nil if it does not.
+// file, as an explicit --engine auto overrides a file's seccomp. bpf tells
+// why the bpf engine cannot run here (bpfengine.Supported: capabilities,
+// cgroup v2, the kernel's hooks), nil if it can; needs tells why this
+// policy needs the seccomp engine (bpfengine.Unsupported, naming the rule's
+// file:line), nil if it does not. They are called only when the request
+// leaves a choice to make: asking for seccomp costs neither check.
 //
 // auto picks bpf when both are nil, else seccomp. Asking for seccomp always
 // gets it. Asking for bpf where it cannot serve is an error wrapping
 // [ErrEngineUnavailable] and the causes, in one line; a flag that is no
 // engine's name wraps [ErrInvalidEngine]. reason is the one line to log at
 // info, like "engine seccomp: CAP_BPF missing".
-func ChooseEngine(flag string, file Engine, bpf, needs error) (e Engine, reason string, err error) {
+func ChooseEngine(flag string, file Engine, bpfCheck, needsCheck func() error) (e Engine, reason string, err error) {
 	asked, by := file, "by the policy file's [options] engine"
 	if flag != "" {
 		if asked, err = ParseEngine(flag); err != nil {
@@ -83,6 +84,7 @@ func ChooseEngine(flag string, file Engine, bpf, needs error) (e Engine, reason 
 	case EngineSeccomp:
 		return EngineSeccomp, "engine seccomp: asked for " + by, nil
 	case EngineBPF:
+		bpf, needs := bpfCheck(), needsCheck()
 		switch {
 		case bpf != nil && needs != nil:
 			return 0, "", fmt.Errorf("%w (asked for %s): %w; %w", ErrEngineUnavailable, by, bpf, needs)
@@ -93,11 +95,11 @@ func ChooseEngine(flag string, file Engine, bpf, needs error) (e Engine, reason 
 		}
 		return EngineBPF, "engine bpf: asked for " + by, nil
 	case EngineAuto:
-		switch {
-		case bpf != nil:
-			return EngineSeccomp, "engine seccomp: " + bpf.Error(), nil
-		case needs != nil:
-			return EngineSeccomp, "engine seccomp: " + needs.Error(), nil
+		if err := bpfCheck(); err != nil {
+			return EngineSeccomp, "engine seccomp: " + err.Error(), nil
+		}
+		if err := needsCheck(); err != nil {
+			return EngineSeccomp, "engine seccomp: " + err.Error(), nil
 		}
 		return EngineBPF, "engine bpf: the kernel's hooks serve this policy here", nil
 	}

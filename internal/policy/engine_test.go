@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -59,7 +60,12 @@ func TestChooseEngine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, reason, err := ChooseEngine(tt.flag, tt.file, tt.bpf, tt.needs)
+			checks := 0
+			check := func(err error) func() error { return func() error { checks++; return err } }
+			e, reason, err := ChooseEngine(tt.flag, tt.file, check(tt.bpf), check(tt.needs))
+			if strings.HasPrefix(reason, "engine seccomp: asked for") && checks != 0 {
+				t.Errorf("seccomp asked for, yet %d checks of bpf ran", checks)
+			}
 			if tt.err == nil {
 				if err != nil {
 					t.Fatal(err)

@@ -19,7 +19,9 @@ import (
 // do; a launcher skips that, since the supervisor's load falls back to
 // seccomp under auto when it fails, and is the error under --engine bpf.
 func ChooseEngine(flag string, p *policy.Policy, trial bool) (e policy.Engine, reason string, err error) {
-	return policy.ChooseEngine(flag, p.Options().Engine, bpfUsable(trial), bpfengine.Unsupported(p))
+	return policy.ChooseEngine(flag, p.Options().Engine,
+		func() error { return bpfUsable(trial) },
+		func() error { return bpfengine.Unsupported(p) })
 }
 
 // bpfUsable is nil when this process can run the bpf engine, else why not.
