@@ -407,6 +407,14 @@ int vipa_connect6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * ADDR_IS_SET is whether the context's IPv4 field f4 or IPv6 field f6 holds
+ * an address other than the wildcard; SET_ADDR writes src there.
+ */
+#define ADDR_IS_SET(ctx, v6, f4, f6)						\
+	(!(v6) ? (ctx)->f4 != 0 :						\
+		 ((ctx)->f6[0] | (ctx)->f6[1] | (ctx)->f6[2] | (ctx)->f6[3]) != 0)
+
+/*
  * SET_ADDR writes src into the context's IPv4 field f4 or IPv6 field f6.
  * A macro, not a function: the verifier takes stores to the context only
  * at offsets it can see, not through a pointer to a field.
@@ -440,9 +448,7 @@ static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 	count_call(VIPA_OP_SENDMSG);
 	if (sock_bound(ctx, v6, 0))
 		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
-	if (!v6 && ctx->msg_src_ip4)
-		return leave(VIPA_REASON_PKTINFO);
-	if (v6 && (ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] | ctx->msg_src_ip6[2] | ctx->msg_src_ip6[3]))
+	if (ADDR_IS_SET(ctx, v6, msg_src_ip4, msg_src_ip6))
 		return leave(VIPA_REASON_PKTINFO);
 	r = connect_rule(ctx, v6, &id);
 	if (!r)
@@ -482,9 +488,7 @@ static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 	int index;
 
 	count_call(VIPA_OP_BIND);
-	if (!v6 && ctx->user_ip4)
-		return leave(VIPA_REASON_NOT_WILDCARD);
-	if (v6 && (ctx->user_ip6[0] | ctx->user_ip6[1] | ctx->user_ip6[2] | ctx->user_ip6[3]))
+	if (ADDR_IS_SET(ctx, v6, user_ip4, user_ip6))
 		return leave(VIPA_REASON_NOT_WILDCARD);
 	if (sock_proto(ctx) == VIPA_PROTO_ANY)
 		return leave(VIPA_REASON_NOT_TCP_UDP);
