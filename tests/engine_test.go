@@ -403,6 +403,9 @@ func TestIntegrationEngineStatus(t *testing.T) {
 	if r.Engine != "bpf" || r.Counters.Bound != 1 || r.Counters.Calls["connect"] != 2 {
 		t.Errorf("--status --json: engine %q, bound %d, connect calls %d; want bpf, 1, 2", r.Engine, r.Counters.Bound, r.Counters.Calls["connect"])
 	}
+	if f := listed(t, e, supervisor); f[4] != "bpf" || f[6] != "2" || f[7] != "1" {
+		t.Errorf("--status line %q: want engine bpf, 2 calls, 1 bound", f)
+	}
 
 	if err := unix.Kill(supervisor, unix.SIGUSR1); err != nil {
 		t.Fatal(err)

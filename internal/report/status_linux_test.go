@@ -88,14 +88,19 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 func TestWriteList(t *testing.T) {
 	start := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
 	rs := []status.Report{
-		{Supervisor: 20, Program: 10, Mode: "detached", Policy: "/etc/vipa-exec/web policy.toml", Started: start, Now: start.Add(65 * time.Second),
+		{Supervisor: 20, Program: 10, Mode: "detached", Engine: "seccomp", Policy: "/etc/vipa-exec/web policy.toml", Started: start, Now: start.Add(65 * time.Second),
 			Counters: rewrite.Snapshot{Calls: map[string]uint64{"connect": 9, "bind": 2}, Bound: 6, Failed: 1,
 				LeftAlone: map[string]uint64{"no_rule": 3, "caller_gone": 1}}},
-		{Supervisor: 31, Program: 30, UID: 1000, Mode: "parent\x1b[2J", Policy: "/p", Started: start, Now: start},
+		{Supervisor: 31, Program: 30, UID: 1000, Mode: "parent\x1b[2J", Engine: "bpf", Policy: "/p", Started: start, Now: start},
+		// A supervisor older than the engine field.
+		{Supervisor: 41, Program: 40, Mode: "detached", Policy: "/q", Started: start, Now: start},
+		{Supervisor: 51, Program: 50, Mode: "detached", Engine: "bpf\u202e", Policy: "/r", Started: start, Now: start},
 	}
-	want := `SUPERVISOR  PROGRAM  UID   MODE        UPTIME  CALLS  BOUND  FAILED  LEFT ALONE  POLICY
-20          10       0     detached    1m5s    11     6      1       4           /etc/vipa-exec/web policy.toml
-31          30       1000  parent?[2J  0s      0      0      0       0           /p
+	want := `SUPERVISOR  PROGRAM  UID   MODE        ENGINE   UPTIME  CALLS  BOUND  FAILED  LEFT ALONE  POLICY
+20          10       0     detached    seccomp  1m5s    11     6      1       4           /etc/vipa-exec/web policy.toml
+31          30       1000  parent?[2J  bpf      0s      0      0      0       0           /p
+41          40       0     detached    -        0s      0      0      0       0           /q
+51          50       0     detached    bpf?     0s      0      0      0       0           /r
 `
 	var b bytes.Buffer
 	if err := writeList(&b, rs); err != nil {
