@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/vipa-exec/vipa-exec/internal/cgroup"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 	"github.com/vipa-exec/vipa-exec/internal/sockdiag"
@@ -55,14 +54,11 @@ func NewState(path string, log *slog.Logger) *State {
 // as the supervisor follows them (none for a State of its own: every
 // source present, no route).
 func (e *State) Env() policy.Env {
-	return policy.Env{Alive: processAlive, Counter: e.Counter, Sockets: e.Sockets, Present: e.present, Route: e.route}
+	return policy.Env{Alive: cgroup.Alive, Counter: e.Counter, Sockets: e.Sockets, Present: e.present, Route: e.route}
 }
 
 // attach connects p's stateful rules to the system.
 func (e *State) attach(p *policy.Policy) (*policy.Policy, error) { return p.WithEnv(e.Env()) }
-
-// processAlive reports whether pid exists; a zombie does until reaped.
-func processAlive(pid int) bool { return !errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 
 // Counter opens the shared counter of an rr rule, in the directory of the
 // supervisor's euid (rrstate.DirFor). When the state cannot be shared (no
