@@ -150,7 +150,12 @@ func writeStatus(w io.Writer, pid int, r *status.Report) error {
 		line(key, "none yet")
 	}
 	for _, s := range c.PerSource {
-		line(key, "%d %s (rule %s)", s.Count, s.Source, status.Clean(s.Rule))
+		line(key, "%d %s (rule %s)", s.Count, status.Clean(s.Source.String()), status.Clean(s.Rule))
+		key = ""
+	}
+	key = "lc sockets"
+	for _, s := range r.LCSockets {
+		line(key, "%d %s", s.Count, status.Clean(s.Source.String()))
 		key = ""
 	}
 	return bw.Flush()

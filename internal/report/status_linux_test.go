@@ -30,6 +30,7 @@ func TestWriteStatus(t *testing.T) {
 				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.11"), Count: 2},
 			},
 		},
+		LCSockets: []status.SocketCount{{Source: netip.MustParseAddr("192.0.2.10"), Count: 3}, {Source: netip.MustParseAddr("192.0.2.11"), Count: 0}},
 	}
 	const body = `program     10
 supervisor  20 (parent)
@@ -43,6 +44,8 @@ left alone  1 bound by the program
             2 no rule
 per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
             2 192.0.2.11 (rule /etc/vipa-exec/web.toml:2)
+lc sockets  3 192.0.2.10
+            0 192.0.2.11
 `
 	tests := []struct {
 		pid  int
@@ -66,8 +69,9 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	if err := writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
 		Counters: rewrite.Snapshot{
 			LeftAlone: map[string]uint64{"\x1b[31m": 1},
-			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("192.0.2.10"), Count: 1}},
-		}}); err != nil {
+			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("fe80::1%\x1b[2J"), Count: 1}},
+		},
+		LCSockets: []status.SocketCount{{Source: netip.MustParseAddr("fe80::1%\x1b]0;x\x07"), Count: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.ContainsFunc(b.Bytes(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x202e }) {
@@ -82,6 +86,9 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("empty counters: no %q in\n%s", want, b.String())
 		}
+	}
+	if bytes.Contains(b.Bytes(), []byte("lc sockets")) {
+		t.Errorf("no lc rule: an lc sockets line in\n%s", b.String())
 	}
 }
 

@@ -105,6 +105,45 @@ func (e *State) Sockets(addrs []netip.Addr) (policy.SocketCounter, error) {
 	return h.View(addrs), nil
 }
 
+// lcSockets is lc's counts of addrs as the host's last read found them
+// (sockdiag.Host.Read), nil before any lc rule.
+func (e *State) lcSockets(addrs []netip.Addr) map[netip.Addr]int {
+	e.mu.Lock()
+	h := e.host
+	e.mu.Unlock()
+	if h == nil || len(addrs) == 0 {
+		return nil
+	}
+	return h.Read(addrs)
+}
+
+// lcSources returns the distinct sources of p's lc rules, nil for none.
+func lcSources(p *policy.Policy) []netip.Addr {
+	if p == nil {
+		return nil
+	}
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	add := func(name string, srcs []netip.Addr) {
+		if name != policy.LC {
+			return
+		}
+		for _, a := range srcs {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range p.ConnectRules() {
+		add(r.Policy, r.Sources)
+	}
+	for _, r := range p.BindRules() {
+		add(r.Policy, r.Sources)
+	}
+	return out
+}
+
 // Close releases the state: the last supervisor using an rr counter
 // removes it. No call may use the policies any more.
 func (e *State) Close() {
