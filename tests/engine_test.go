@@ -21,19 +21,11 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
 
-// withCgroup runs argv with the cgroup v2 hierarchy mounted at
-// /sys/fs/cgroup. `ip netns exec` runs each command in a mount namespace
-// of its own with a fresh /sys and none of the host's cgroup mounts: there
-// vipa-exec finds no cgroup v2, and auto picks seccomp. The mount is the
-// same hierarchy as the host's, so groups made there are the host's too.
-func withCgroup(argv ...string) []string {
-	return append([]string{"/bin/sh", "-c", `mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"`, "sh"}, argv...)
-}
-
 // bpf is the argv that runs argv under vipa-exec --engine ENGINE with the
-// policy file, logging at info, the cgroup v2 hierarchy mounted.
+// policy file, logging at info. The engine tests' commands run with the
+// host's /sys ([newEngineEnv]), where the cgroup v2 hierarchy is.
 func (e *env) bpf(engine, policy string, argv ...string) []string {
-	return withCgroup(append([]string{e.vipaExec, "--engine", engine, "--log-level", "info", "-p", policy}, argv...)...)
+	return append([]string{e.vipaExec, "--engine", engine, "--log-level", "info", "-p", policy}, argv...)
 }
 
 // inKernel runs argv under vipa-exec --engine bpf, checks that the bpf
@@ -70,7 +62,7 @@ func groupPath(t *testing.T, pid int) string {
 // cannot serve is exit 2 with one line naming what is missing.
 func TestIntegrationEngineAuto(t *testing.T) {
 	testutil.RequireTool(t, "setpriv")
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	pol := e.policy(standardPolicy)
 	client := []string{goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String()}
 
@@ -85,7 +77,9 @@ func TestIntegrationEngineAuto(t *testing.T) {
 
 	// Without a cgroup v2 hierarchy (ip netns exec hides it): seccomp.
 	e.rec4.Reset()
-	res = e.run(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)
+	hidden := e.with(t)
+	hidden.hostSys = false
+	res = hidden.run(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)
 	e.supervisorGone(res)
 	wantOK(t, "auto without cgroup v2", res)
 	if !strings.Contains(res.Stderr, `msg="engine seccomp: `) || !strings.Contains(res.Stderr, "cgroup v2") {
@@ -95,7 +89,7 @@ func TestIntegrationEngineAuto(t *testing.T) {
 	wantSources(t, "auto without cgroup v2", e.rec4, map[netip.Addr]int{vipa4: 1})
 
 	e.rec4.Reset()
-	res = e.run(withCgroup(asNobody(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)...)...)
+	res = e.run(asNobody(append([]string{e.vipaExec, "--log-level", "info", "-p", pol}, client...)...)...)
 	e.supervisorGone(res)
 	wantOK(t, "auto as nobody", res)
 	if !strings.Contains(res.Stderr, `level=INFO msg="engine seccomp: CAP_BPF and CAP_NET_ADMIN missing`) {
@@ -105,7 +99,7 @@ func TestIntegrationEngineAuto(t *testing.T) {
 	wantSources(t, "auto as nobody", e.rec4, map[netip.Addr]int{vipa4: 1})
 
 	e.rec4.Reset()
-	res = e.run(withCgroup(asNobody(append([]string{e.vipaExec, "--engine", "bpf", "-p", pol}, client...)...)...)...)
+	res = e.run(asNobody(append([]string{e.vipaExec, "--engine", "bpf", "-p", pol}, client...)...)...)
 	lines := testutil.Lines(res.Stderr)
 	if res.Exit != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "vipa-exec: engine bpf cannot serve (asked for by --engine): CAP_BPF and CAP_NET_ADMIN missing") {
 		t.Errorf("--engine bpf as nobody: want exit 2 and one line naming the capabilities; got %v", res)
@@ -119,7 +113,7 @@ func TestIntegrationEngineAuto(t *testing.T) {
 // inner one's programs run first, so its policy wins where it has a rule,
 // and the outer's applies where only the outer has one.
 func TestIntegrationEngineNested(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	rec9 := e.recorder(other4)
 	outer := e.policy(`[[connect]]
 destination = "10.0.0.0/8"
@@ -202,7 +196,7 @@ func liveMaps(ids []ebpf.MapID) []ebpf.MapID {
 // SIGKILL of the program and the supervisor, when the next instance's start
 // removes the empty group.
 func TestIntegrationEngineCleanup(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	pol := e.policy(standardPolicy)
 	for _, tt := range []struct {
 		name string
@@ -276,7 +270,7 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 // -u nobody keeps its privilege (no no_new_privs: no filter), and its
 // connection gets the VIPA.
 func TestIntegrationEngineSetuid(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	suid := e.setuidCopy()
 	res := e.inKernel(e.policy(standardPolicy), append([]string{"-u", "nobody", suid, "-w"}, hostPort(dst4)...)...)
 	wantWhoami(t, "vipa-exec --engine bpf -u nobody setuid-copy", res, whoami{uid: nobody, euid: 0, local: vipa4})
@@ -308,7 +302,7 @@ print(n, flush=True)
 // kernel's, and both appear.
 func TestIntegrationEngineReload(t *testing.T) {
 	testutil.RequireTool(t, python)
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	policies := []string{`[[connect]]
 destination = "10.1.2.0/24"
 sources     = ["192.0.2.10"]
@@ -357,7 +351,7 @@ sources     = ["192.0.2.10"]
 // TestIntegrationEngineStatus: --status (text and JSON) and SIGUSR1 show
 // the bpf engine and its counters.
 func TestIntegrationEngineStatus(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	pol := e.policy(standardPolicy)
 	client := cClient(t)
 	script := client + " -w " + dst4.String() + " 8080 >/dev/null; " +
@@ -403,6 +397,9 @@ func TestIntegrationEngineStatus(t *testing.T) {
 	if r.Engine != "bpf" || r.Counters.Bound != 1 || r.Counters.Calls["connect"] != 2 {
 		t.Errorf("--status --json: engine %q, bound %d, connect calls %d; want bpf, 1, 2", r.Engine, r.Counters.Bound, r.Counters.Calls["connect"])
 	}
+	if f := listed(t, e, supervisor); f[4] != "bpf" || f[6] != "2" || f[7] != "1" {
+		t.Errorf("--status line %q: want engine bpf, 2 calls, 1 bound", f)
+	}
 
 	if err := unix.Kill(supervisor, unix.SIGUSR1); err != nil {
 		t.Fatal(err)
@@ -432,7 +429,7 @@ func TestIntegrationEngineStatus(t *testing.T) {
 // only the program's own binds: with sockets held from the first source,
 // the program's connection leaves from the second.
 func TestIntegrationEngineLeastConnections(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	// Another program's connections, 3 from the first source, held until
 	// the test ends.
 	for range 3 {
@@ -459,7 +456,7 @@ policy      = "lc"
 // vipa-exec stays the parent, the program runs in a cgroup of its own and
 // gets the VIPA, vipa-exec exits with its status, and the group is gone.
 func TestIntegrationEngineParent(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	script := fmt.Sprintf("%s -connect %s && grep '^0::' /proc/self/cgroup && exit 7", goClient(t), netip.AddrPortFrom(dst4, serverPort))
 	res := e.inKernel(e.policy(standardPolicy), "--supervise=parent", "/bin/sh", "-c", script)
 	if res.Exit != 7 {
@@ -482,7 +479,7 @@ func TestIntegrationEngineParent(t *testing.T) {
 // test's cgroup), auto warns once and serves with seccomp, and --engine bpf
 // exits 2 with one line.
 func TestIntegrationEngineFallback(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	mp, err := cgroup.Mountpoint()
 	if err != nil {
 		t.Fatal(err)
@@ -504,8 +501,9 @@ func TestIntegrationEngineFallback(t *testing.T) {
 	testutil.WriteFile(t, filepath.Join(mp, name), "cgroup.max.descendants", "0")
 	pol := e.policy(standardPolicy)
 	client := []string{goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String()}
+	// in runs argv in the test's cgroup.
 	in := func(argv ...string) []string {
-		return append([]string{"/bin/sh", "-c", `mount -t cgroup2 cgroup2 /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/` + name + `/cgroup.procs && exec "$@"`, "sh"}, argv...)
+		return append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, filepath.Join(mp, name)}, argv...)
 	}
 
 	res := e.run(in(append([]string{e.vipaExec, "-p", pol}, client...)...)...)
@@ -532,7 +530,7 @@ func TestIntegrationEngineFallback(t *testing.T) {
 // filter that refuses only those stays, in both supervisor modes. With
 // stdin no terminal, the kernel alone would say ENOTTY.
 func TestIntegrationEngineTerminal(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	tiocsti := testutil.BuildC(t, "tests/clients/tiocsti/tiocsti.c")
 	pol := e.policy(standardPolicy)
 	res := e.run(tiocsti, "sti", "0", "x")
@@ -563,7 +561,7 @@ func TestIntegrationEngineTerminal(t *testing.T) {
 // is added, the supervisor's line saying so coming after the engine has
 // the new set.
 func TestIntegrationEngineAbsentSources(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	pol := e.policy(`[[connect]]
 destination = "10.1.2.0/24"
 sources     = ["192.0.2.99", "192.0.2.10"]
@@ -605,7 +603,7 @@ sources     = ["192.0.2.99", "192.0.2.10"]
 // exits with PROGRAM, not with its last descendant, and says that one
 // outlives it unserved, as with seccomp.
 func TestIntegrationEngineParentOutlived(t *testing.T) {
-	e := newEnv(t)
+	e := newEngineEnv(t, "bpf")
 	pol := e.policy(standardPolicy)
 	res := e.run(e.bpf("bpf", pol, "--supervise=parent", "/bin/sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & echo $!")...)
 	pid, err := strconv.Atoi(strings.TrimSpace(res.Stdout))

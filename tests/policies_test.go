@@ -4,14 +4,17 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -531,6 +534,28 @@ while True:
     print("held", flush=True)
 `
 
+// lcSockets is lc's socket counts per source as the supervisor serving pid
+// reports them (--status --json).
+func (e *env) lcSockets(t *testing.T, pid int) map[netip.Addr]int {
+	t.Helper()
+	res := e.run(e.vipaExec, "--status", strconv.Itoa(pid), "--json")
+	wantOK(t, "--status --json", res)
+	var r struct {
+		LCSockets []struct {
+			Source netip.Addr `json:"source"`
+			Count  int        `json:"count"`
+		} `json:"lc_sockets"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("--status --json: %v\n%s", err, res.Stdout)
+	}
+	got := map[netip.Addr]int{}
+	for _, c := range r.LCSockets {
+		got[c.Source] = c.Count
+	}
+	return got
+}
+
 func TestIntegrationPolicyLC(t *testing.T) {
 	testutil.RequireTool(t, python)
 	testutil.ForEngines(t, testPolicyLC)
@@ -548,6 +573,10 @@ func testPolicyLC(t *testing.T, engine string) {
 
 	p := e.startWaiting(t, e.policy(threePolicy("lc")), python, "-c", pyHold, dst4.String(), "9000")
 	p.expect(t, "ready")
+	// The supervisor read the counts before the program ran.
+	if d := testutil.Diff(map[netip.Addr]int{vipa4: 3, vipa4b: 2, thirdVIPA: 0}, e.lcSockets(t, p.p.Pid())); d != "" {
+		t.Errorf("--status: lc's counts at start (-want +got):\n%s", d)
+	}
 	// Counts 3 2 0: the third twice (3 2 2), the second on the tie (3 3 2),
 	// the third (3 3 3), the first on the tie, the second.
 	p.tell(t, "6")
@@ -557,14 +586,15 @@ func testPolicyLC(t *testing.T, engine string) {
 		t.Errorf("lc with 3, 2 and 0 sockets on the sources (-want +got):\n%s", d)
 	}
 
-	// Sockets opened meanwhile by another program count once the counts
-	// are refreshed (100 ms after the last read): now 4 4 3 + 4 on the
-	// third, so the first. Not synchronization: the refresh is due to the
-	// age of the counts, which the supervisor announces nowhere; a second
-	// is ten times that age.
+	// Sockets opened meanwhile by another program count once the
+	// supervisor has read the counts again (when 100 ms old), as its
+	// --status shows: now 4 4 3 + 4 on the third, so the first.
 	hold(t, e, thirdVIPA, srv, 4)
 	s.wait(t, 15)
-	time.Sleep(time.Second)
+	want := map[netip.Addr]int{vipa4: 4, vipa4b: 4, thirdVIPA: 7}
+	testutil.WaitFor(t, "lc's counts with the 4 sockets opened meanwhile", func() bool {
+		return maps.Equal(e.lcSockets(t, p.p.Pid()), want)
+	})
 	p.tell(t, "1")
 	p.expect(t, "held")
 	if got := s.wait(t, 16)[15]; got != vipa4 {

@@ -258,6 +258,38 @@ os.close(w)
 signal.pause()
 `
 
+// listHeader is the header of the --status listing, a field per column.
+var listHeader = []string{"SUPERVISOR", "PROGRAM", "UID", "MODE", "ENGINE", "UPTIME", "CALLS", "BOUND", "FAILED", "LEFT", "ALONE", "POLICY"}
+
+// listed runs vipa-exec --status (the listing) in e and returns the fields
+// of the line of supervisor, one per column (the policy file's path has no
+// space): supervisor, program, uid, mode, engine, uptime, calls, bound,
+// failed, left alone, policy.
+func listed(t *testing.T, e *env, supervisor int) []string {
+	t.Helper()
+	res := e.run(e.vipaExec, "--status")
+	wantOK(t, "--status", res)
+	if l := testutil.Lines(res.Stdout); len(l) == 0 || !slices.Equal(strings.Fields(l[0]), listHeader) {
+		t.Fatalf("--status: want the header %q:\n%s", listHeader, res.Stdout)
+	}
+	f := listLine(res.Stdout, supervisor)
+	if f == nil {
+		t.Fatalf("--status: no line for supervisor %d:\n%s", supervisor, res.Stdout)
+	}
+	return f
+}
+
+// listLine returns the fields of the line of supervisor in the --status
+// listing out, nil if there is none.
+func listLine(out string, supervisor int) []string {
+	for _, l := range testutil.Lines(out) {
+		if f := strings.Fields(l); len(f) == len(listHeader)-1 && f[0] == strconv.Itoa(supervisor) {
+			return f
+		}
+	}
+	return nil
+}
+
 // TestIntegrationStatusDaemon: a daemon that forked away from the program
 // (reparented, its session its own) is found by --status DAEMON_PID from
 // the call it made; --status without a pid lists its supervisor, and
@@ -298,23 +330,10 @@ func TestIntegrationStatusDaemon(t *testing.T) {
 		t.Errorf("--status %d: supervisor %q, want %q", daemon, got, want)
 	}
 
-	// The listing: a header, and this supervisor's line among those of
-	// the host.
-	res = e.run(e.vipaExec, "--status")
-	wantOK(t, "--status", res)
-	lines := testutil.Lines(res.Stdout)
-	found := false
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) == 10 && f[0] == strconv.Itoa(supervisor) {
-			found = true
-			if want := []string{strconv.Itoa(program), "0", "detached"}; !slices.Equal(f[1:4], want) || f[5] != "1" || f[6] != "1" || f[9] != pol {
-				t.Errorf("--status line %q: want program, uid, mode %v, 1 call, 1 bound, policy %s", l, want, pol)
-			}
-		}
-	}
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "SUPERVISOR") || !found {
-		t.Errorf("--status: no line for supervisor %d:\n%s", supervisor, res.Stdout)
+	// The listing: this supervisor's line among those of the host.
+	if f := listed(t, e, supervisor); !slices.Equal(f[1:5], []string{strconv.Itoa(program), "0", "detached", "seccomp"}) ||
+		f[6] != "1" || f[7] != "1" || f[10] != pol {
+		t.Errorf("--status line %q: want program %d, uid 0, detached, seccomp, 1 call, 1 bound, policy %s", f, program, pol)
 	}
 
 	// The JSON, by the schema of docs/vipa-exec.8.
@@ -406,27 +425,18 @@ func TestIntegrationStatusListUsers(t *testing.T) {
 		return err == nil
 	})
 
-	// listed finds the line of supervisor s in --status output.
-	listed := func(out string, s int) []string {
-		for _, l := range testutil.Lines(out) {
-			if f := strings.Fields(l); len(f) == 10 && f[0] == strconv.Itoa(s) {
-				return f
-			}
-		}
-		return nil
-	}
 	// Outside the namespace: only the socket paths find the supervisors.
 	res := testutil.Run(t, exec.Command(e.vipaExec, "--status"))
 	wantOK(t, "--status", res)
-	if f := listed(res.Stdout, supervisor); f == nil || f[1] != strconv.Itoa(program) || f[2] != strconv.Itoa(uid) {
+	if f := listLine(res.Stdout, supervisor); f == nil || f[1] != strconv.Itoa(program) || f[2] != strconv.Itoa(uid) {
 		t.Errorf("root's --status: line of supervisor %d %q, want program %d, uid %d\n%s", supervisor, f, program, uid, res.Stdout)
 	}
-	if listed(res.Stdout, rootSupervisor) == nil {
+	if listLine(res.Stdout, rootSupervisor) == nil {
 		t.Errorf("root's --status: no line for root's supervisor %d\n%s", rootSupervisor, res.Stdout)
 	}
 	res = e.run(asUser(e.vipaExec, "--status")...)
 	wantOK(t, "the user's --status", res)
-	if f := listed(res.Stdout, supervisor); f == nil || listed(res.Stdout, rootSupervisor) != nil {
+	if f := listLine(res.Stdout, supervisor); f == nil || listLine(res.Stdout, rootSupervisor) != nil {
 		t.Errorf("the user's --status: want the line of %d and none for root's %d\n%s", supervisor, rootSupervisor, res.Stdout)
 	}
 

@@ -146,7 +146,7 @@ func removeStale(dir, pid int) {
 	_ = f.Close()
 	for _, name := range names {
 		n, ok := ownerPID(name)
-		if !ok || n == pid || alive(n) {
+		if !ok || n == pid || Alive(n) {
 			continue
 		}
 		removeIfEmpty(dir, name)
@@ -164,9 +164,11 @@ func ownerPID(name string) (int, bool) {
 	return n, err == nil && n > 0 && strconv.Itoa(n) == s
 }
 
-// alive reports whether pid is a process of this PID namespace; one that
-// is not the caller's to signal is alive too.
-func alive(pid int) bool { return unix.Kill(pid, 0) != unix.ESRCH }
+// Alive reports whether pid is a process of this PID namespace (kill(pid,
+// 0)): a zombie is until reaped, and one that is not the caller's to signal
+// is too. The stale-group sweep asks it of a group's N, and lrr (through
+// internal/supervisor) of the processes it counts.
+func Alive(pid int) bool { return !errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 
 // removeIfEmpty removes the group name under dir, with the vipa-exec.N
 // groups below it, if its cgroup.events says populated 0, and reports

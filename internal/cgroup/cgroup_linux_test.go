@@ -433,3 +433,29 @@ func TestRemoveNested(t *testing.T) {
 		t.Errorf("after Remove: %v, want ErrNotExist", err)
 	}
 }
+
+// TestAlive: a process is alive until reaped, a zombie included.
+func TestAlive(t *testing.T) {
+	if !Alive(os.Getpid()) {
+		t.Error("Alive(the test) = false")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	testutil.WaitFor(t, "true a zombie", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		i := strings.LastIndexByte(string(b), ')')
+		return err == nil && i > 0 && strings.HasPrefix(string(b[i:]), ") Z")
+	})
+	if !Alive(pid) {
+		t.Errorf("Alive(%d), a zombie, = false", pid)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if Alive(pid) {
+		t.Errorf("Alive(%d), reaped, = true", pid)
+	}
+}

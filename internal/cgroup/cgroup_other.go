@@ -43,5 +43,8 @@ func (g *Group) Remove() error { return errUnsupported }
 // Close is Linux-only.
 func (g *Group) Close() error { return nil }
 
+// Alive is Linux-only.
+func Alive(pid int) bool { return false }
+
 // CanCreate is Linux-only.
 func CanCreate(parent string) error { return errUnsupported }

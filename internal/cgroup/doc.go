@@ -19,7 +19,9 @@
 // every empty vipa-exec.N sibling ("populated 0") whose N is no live
 // process; rmdir refuses a group that is not empty (EBUSY), so a live one is
 // never taken away. PIDs are read in the caller's PID namespace: instances
-// in different PID namespaces need different parents.
+// in different PID namespaces need different parents. [Alive], the check
+// that N is a process, is also lrr's, whatever the engine (the supervisor,
+// which imports this package, has no kill of its own).
 //
 // # Paths are input
 //

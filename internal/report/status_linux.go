@@ -80,10 +80,12 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeList prints a table of rs, the policy file last as it may hold
-// spaces, and returns the error of writing it.
+// spaces, and returns the error of writing it. A supervisor that names no
+// engine (one older than the bpf engine) shows "-" there, so that every
+// line has as many fields as the header.
 func writeList(w io.Writer, rs []status.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUPERVISOR\tPROGRAM\tUID\tMODE\tUPTIME\tCALLS\tBOUND\tFAILED\tLEFT ALONE\tPOLICY")
+	fmt.Fprintln(tw, "SUPERVISOR\tPROGRAM\tUID\tMODE\tENGINE\tUPTIME\tCALLS\tBOUND\tFAILED\tLEFT ALONE\tPOLICY")
 	for _, r := range rs {
 		var calls, left uint64
 		for _, n := range r.Counters.Calls {
@@ -92,8 +94,12 @@ func writeList(w io.Writer, rs []status.Report) error {
 		for _, n := range r.Counters.LeftAlone {
 			left += n
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Supervisor, r.Program, r.UID,
-			status.Clean(r.Mode), r.Uptime().Round(time.Second), calls, r.Counters.Bound, r.Counters.Failed, left, status.Clean(r.Policy))
+		engine := status.Clean(r.Engine)
+		if engine == "" {
+			engine = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Supervisor, r.Program, r.UID,
+			status.Clean(r.Mode), engine, r.Uptime().Round(time.Second), calls, r.Counters.Bound, r.Counters.Failed, left, status.Clean(r.Policy))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("--status: write the list: %w", err)
@@ -144,7 +150,12 @@ func writeStatus(w io.Writer, pid int, r *status.Report) error {
 		line(key, "none yet")
 	}
 	for _, s := range c.PerSource {
-		line(key, "%d %s (rule %s)", s.Count, s.Source, status.Clean(s.Rule))
+		line(key, "%d %s (rule %s)", s.Count, status.Clean(s.Source.String()), status.Clean(s.Rule))
+		key = ""
+	}
+	key = "lc sockets"
+	for _, s := range r.LCSockets {
+		line(key, "%d %s", s.Count, status.Clean(s.Source.String()))
 		key = ""
 	}
 	return bw.Flush()

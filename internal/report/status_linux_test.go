@@ -30,6 +30,7 @@ func TestWriteStatus(t *testing.T) {
 				{Rule: "/etc/vipa-exec/web.toml:2", Source: netip.MustParseAddr("192.0.2.11"), Count: 2},
 			},
 		},
+		LCSockets: []status.SocketCount{{Source: netip.MustParseAddr("192.0.2.10"), Count: 3}, {Source: netip.MustParseAddr("192.0.2.11"), Count: 0}},
 	}
 	const body = `program     10
 supervisor  20 (parent)
@@ -43,6 +44,8 @@ left alone  1 bound by the program
             2 no rule
 per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
             2 192.0.2.11 (rule /etc/vipa-exec/web.toml:2)
+lc sockets  3 192.0.2.10
+            0 192.0.2.11
 `
 	tests := []struct {
 		pid  int
@@ -66,8 +69,9 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 	if err := writeStatus(&b, 10, &status.Report{Program: 10, Supervisor: 10, Mode: "detached\x1b[2J", Policy: "\x1b]0;x\x07/p",
 		Counters: rewrite.Snapshot{
 			LeftAlone: map[string]uint64{"\x1b[31m": 1},
-			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("192.0.2.10"), Count: 1}},
-		}}); err != nil {
+			PerSource: []rewrite.SourceCount{{Rule: "\u202e/p:1", Source: netip.MustParseAddr("fe80::1%\x1b[2J"), Count: 1}},
+		},
+		LCSockets: []status.SocketCount{{Source: netip.MustParseAddr("fe80::1%\x1b]0;x\x07"), Count: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.ContainsFunc(b.Bytes(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x202e }) {
@@ -83,19 +87,27 @@ per source  4 192.0.2.10 (rule /etc/vipa-exec/web.toml:2)
 			t.Errorf("empty counters: no %q in\n%s", want, b.String())
 		}
 	}
+	if bytes.Contains(b.Bytes(), []byte("lc sockets")) {
+		t.Errorf("no lc rule: an lc sockets line in\n%s", b.String())
+	}
 }
 
 func TestWriteList(t *testing.T) {
 	start := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
 	rs := []status.Report{
-		{Supervisor: 20, Program: 10, Mode: "detached", Policy: "/etc/vipa-exec/web policy.toml", Started: start, Now: start.Add(65 * time.Second),
+		{Supervisor: 20, Program: 10, Mode: "detached", Engine: "seccomp", Policy: "/etc/vipa-exec/web policy.toml", Started: start, Now: start.Add(65 * time.Second),
 			Counters: rewrite.Snapshot{Calls: map[string]uint64{"connect": 9, "bind": 2}, Bound: 6, Failed: 1,
 				LeftAlone: map[string]uint64{"no_rule": 3, "caller_gone": 1}}},
-		{Supervisor: 31, Program: 30, UID: 1000, Mode: "parent\x1b[2J", Policy: "/p", Started: start, Now: start},
+		{Supervisor: 31, Program: 30, UID: 1000, Mode: "parent\x1b[2J", Engine: "bpf", Policy: "/p", Started: start, Now: start},
+		// A supervisor older than the engine field.
+		{Supervisor: 41, Program: 40, Mode: "detached", Policy: "/q", Started: start, Now: start},
+		{Supervisor: 51, Program: 50, Mode: "detached", Engine: "bpf\u202e", Policy: "/r", Started: start, Now: start},
 	}
-	want := `SUPERVISOR  PROGRAM  UID   MODE        UPTIME  CALLS  BOUND  FAILED  LEFT ALONE  POLICY
-20          10       0     detached    1m5s    11     6      1       4           /etc/vipa-exec/web policy.toml
-31          30       1000  parent?[2J  0s      0      0      0       0           /p
+	want := `SUPERVISOR  PROGRAM  UID   MODE        ENGINE   UPTIME  CALLS  BOUND  FAILED  LEFT ALONE  POLICY
+20          10       0     detached    seccomp  1m5s    11     6      1       4           /etc/vipa-exec/web policy.toml
+31          30       1000  parent?[2J  bpf      0s      0      0      0       0           /p
+41          40       0     detached    -        0s      0      0      0       0           /q
+51          50       0     detached    bpf?     0s      0      0      0       0           /r
 `
 	var b bytes.Buffer
 	if err := writeList(&b, rs); err != nil {

@@ -112,6 +112,22 @@ func (v *View) Add(a netip.Addr) {
 	}
 }
 
+// Read returns the counts of addrs as the last read from the kernel found
+// them, reading them first if a Count would: for a report of what lc goes
+// by. The binds Add counted since are left out, and so are addresses no
+// View was made for.
+func (h *Host) Read(addrs []netip.Addr) map[netip.Addr]int {
+	h.maybeRefresh()
+	m := h.slots.Load()
+	out := make(map[netip.Addr]int, len(addrs))
+	for _, a := range addrs {
+		if s := m.slots[a.Unmap()]; s != nil {
+			out[a] = int(s.base.Load())
+		}
+	}
+	return out
+}
+
 func (v *View) slot(a netip.Addr) *slot {
 	for i, b := range v.addrs {
 		if a == b {

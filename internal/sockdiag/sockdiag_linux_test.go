@@ -160,6 +160,39 @@ func TestViewRefresh(t *testing.T) {
 	}
 }
 
+// Read reports the counts as last read, without own binds, and reads them
+// again when a Count would.
+func TestHostRead(t *testing.T) {
+	h := NewHost(time.Hour, func(err error) { t.Errorf("warned: %v", err) })
+	defer func() { _ = h.Close() }()
+	v := h.View([]netip.Addr{lo1, lo2})
+	v.Add(lo1)
+	ln := listenTCP(t, "tcp4", lo2)
+	if d := diff(map[netip.Addr]int{lo1: 0, lo2: 0}, h.Read([]netip.Addr{lo1, lo2, lo3})); d != "" {
+		t.Errorf("before a refresh (-want +got):\n%s", d)
+	}
+	if err := h.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(map[netip.Addr]int{lo2: 1}, h.Read([]netip.Addr{lo2})); d != "" {
+		t.Errorf("after a refresh (-want +got):\n%s", d)
+	}
+	_ = ln.Close()
+
+	h0 := NewHost(0, nil)
+	h0.costShare = 0
+	defer func() { _ = h0.Close() }()
+	h0.View([]netip.Addr{lo3})
+	pc, err := net.ListenPacket("udp4", netip.AddrPortFrom(lo3, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	if d := diff(map[netip.Addr]int{lo3: 1}, h0.Read([]netip.Addr{lo3})); d != "" {
+		t.Errorf("counts older than the interval: Read reads them (-want +got):\n%s", d)
+	}
+}
+
 // Two views of one host share the counts of a common address.
 func TestViewsShareAddresses(t *testing.T) {
 	h := NewHost(time.Hour, nil)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,10 +47,21 @@ type Report struct {
 	Started      time.Time        `json:"started"`
 	Now          time.Time        `json:"now"` // when the report was made, for the uptime
 	Counters     rewrite.Snapshot `json:"counters"`
+	// LCSockets is, for each source of the policy's lc rules, by address,
+	// the live sockets bound to it as the supervisor last read them from
+	// the kernel: what lc's next choice starts from. Omitted without lc
+	// rules.
+	LCSockets []SocketCount `json:"lc_sockets,omitempty"`
 	// Serves answers the request's Pid: the supervisor serves it (see
 	// Serves). Omitted when no pid was asked about.
 	Serves *bool  `json:"serves,omitempty"`
 	Error  string `json:"error,omitempty"` // set instead of the rest when the client may not know
+}
+
+// SocketCount is how many live sockets are bound to a source.
+type SocketCount struct {
+	Source netip.Addr `json:"source"`
+	Count  int        `json:"count"`
 }
 
 // Listing is what --status --json prints without a pid.

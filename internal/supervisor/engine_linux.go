@@ -3,6 +3,8 @@
 package supervisor
 
 import (
+	"net/netip"
+
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 )
@@ -35,6 +37,10 @@ type engine interface {
 	// Snapshot is the counters, in the schema of rewrite.Snapshot (the
 	// --status JSON).
 	Snapshot() rewrite.Snapshot
+	// LCSockets is, for --status, the live sockets per source of p's lc
+	// rules as last read from the kernel, from which the engine's next lc
+	// choice starts; nil without lc rules. s is the policies' state.
+	LCSockets(s *State, p *policy.Policy) map[netip.Addr]int
 	// Called reports whether a process pid made a call the engine served,
 	// for --status of a pid outside the program's ancestry.
 	Called(pid int) bool

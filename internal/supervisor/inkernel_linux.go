@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vipa-exec/vipa-exec/internal/bpfengine"
@@ -28,6 +29,9 @@ type inKernel struct {
 	e   *bpfengine.Engine
 	g   *cgroup.Group
 	log *slog.Logger
+	// lc is the socket counts last handed to the engine, nil when the
+	// policy has no lc rules (followSockets).
+	lc atomic.Pointer[map[netip.Addr]int]
 }
 
 // newInKernel loads the programs for p, attaches them to a new cgroup
@@ -66,6 +70,15 @@ func (k *inKernel) Name() string                  { return "bpf" }
 func (k *inKernel) Reload(p *policy.Policy) error { return k.e.Reload(p) }
 func (k *inKernel) Snapshot() rewrite.Snapshot    { return k.e.Snapshot() }
 
+// LCSockets is the counts followSockets last handed the engine, whose
+// programs add their binds to them.
+func (k *inKernel) LCSockets(*State, *policy.Policy) map[netip.Addr]int {
+	if m := k.lc.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
 // Called reports whether pid is in the program's cgroup or below: its
 // calls go through the programs.
 func (k *inKernel) Called(pid int) bool {
@@ -93,6 +106,7 @@ func (k *inKernel) followSockets(current func() *policy.Policy) (stop func()) {
 	refresh := func() {
 		addrs := lcSources(current())
 		if len(addrs) == 0 {
+			k.lc.Store(nil)
 			return
 		}
 		v := host.View(addrs)
@@ -100,10 +114,14 @@ func (k *inKernel) followSockets(current func() *policy.Policy) (stop func()) {
 		for _, a := range addrs {
 			counts[a] = v.Count(a)
 		}
-		if err := k.e.SetSockets(counts); err != nil && !warned {
-			k.log.Warn("policy lc: cannot hand the engine the host's socket counts", "err", oneLine(err))
-			warned = true
+		if err := k.e.SetSockets(counts); err != nil {
+			if !warned {
+				k.log.Warn("policy lc: cannot hand the engine the host's socket counts", "err", oneLine(err))
+				warned = true
+			}
+			return
 		}
+		k.lc.Store(&counts)
 	}
 	refresh() // before the program runs: its first call counts the host's sockets
 	done := make(chan struct{})
@@ -125,33 +143,6 @@ func (k *inKernel) followSockets(current func() *policy.Policy) (stop func()) {
 		wg.Wait()
 		_ = host.Close()
 	}
-}
-
-// lcSources returns the distinct sources of p's lc rules, nil for none.
-func lcSources(p *policy.Policy) []netip.Addr {
-	if p == nil {
-		return nil
-	}
-	seen := map[netip.Addr]bool{}
-	var out []netip.Addr
-	add := func(name string, srcs []netip.Addr) {
-		if name != policy.LC {
-			return
-		}
-		for _, a := range srcs {
-			if !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
-		}
-	}
-	for _, r := range p.ConnectRules() {
-		add(r.Policy, r.Sources)
-	}
-	for _, r := range p.BindRules() {
-		add(r.Policy, r.Sources)
-	}
-	return out
 }
 
 // Close detaches the programs, frees the maps and removes the group. A

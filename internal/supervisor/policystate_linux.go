@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/vipa-exec/vipa-exec/internal/cgroup"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 	"github.com/vipa-exec/vipa-exec/internal/sockdiag"
@@ -55,14 +54,11 @@ func NewState(path string, log *slog.Logger) *State {
 // as the supervisor follows them (none for a State of its own: every
 // source present, no route).
 func (e *State) Env() policy.Env {
-	return policy.Env{Alive: processAlive, Counter: e.Counter, Sockets: e.Sockets, Present: e.present, Route: e.route}
+	return policy.Env{Alive: cgroup.Alive, Counter: e.Counter, Sockets: e.Sockets, Present: e.present, Route: e.route}
 }
 
 // attach connects p's stateful rules to the system.
 func (e *State) attach(p *policy.Policy) (*policy.Policy, error) { return p.WithEnv(e.Env()) }
-
-// processAlive reports whether pid exists; a zombie does until reaped.
-func processAlive(pid int) bool { return !errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 
 // Counter opens the shared counter of an rr rule, in the directory of the
 // supervisor's euid (rrstate.DirFor). When the state cannot be shared (no
@@ -107,6 +103,45 @@ func (e *State) Sockets(addrs []netip.Addr) (policy.SocketCounter, error) {
 	h := e.host
 	e.mu.Unlock()
 	return h.View(addrs), nil
+}
+
+// lcSockets is lc's counts of addrs as the host's last read found them
+// (sockdiag.Host.Read), nil before any lc rule.
+func (e *State) lcSockets(addrs []netip.Addr) map[netip.Addr]int {
+	e.mu.Lock()
+	h := e.host
+	e.mu.Unlock()
+	if h == nil || len(addrs) == 0 {
+		return nil
+	}
+	return h.Read(addrs)
+}
+
+// lcSources returns the distinct sources of p's lc rules, nil for none.
+func lcSources(p *policy.Policy) []netip.Addr {
+	if p == nil {
+		return nil
+	}
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	add := func(name string, srcs []netip.Addr) {
+		if name != policy.LC {
+			return
+		}
+		for _, a := range srcs {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range p.ConnectRules() {
+		add(r.Policy, r.Sources)
+	}
+	for _, r := range p.BindRules() {
+		add(r.Policy, r.Sources)
+	}
+	return out
 }
 
 // Close releases the state: the last supervisor using an rr counter

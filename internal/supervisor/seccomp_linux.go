@@ -55,6 +55,12 @@ func (e *seccomp) Snapshot() rewrite.Snapshot { return e.h.Stats() }
 func (e *seccomp) Called(pid int) bool        { return e.h.Called(pid) }
 func (e *seccomp) Close() error               { return nil }
 
+// LCSockets is the counts of p's lc sources in s, which the policy's lc
+// rules read (State.Sockets).
+func (e *seccomp) LCSockets(s *State, p *policy.Policy) map[netip.Addr]int {
+	return s.lcSockets(lcSources(p))
+}
+
 // serve answers the notifications of l until no process uses the filter.
 func (e *seccomp) serve(l *notify.Listener, program int) error {
 	pol := e.started

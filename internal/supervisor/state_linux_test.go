@@ -100,20 +100,19 @@ func TestStateSockets(t *testing.T) {
 	}
 }
 
-// TestProcessAlive: lrr's processes exist until reaped.
-func TestProcessAlive(t *testing.T) {
-	if !processAlive(os.Getpid()) {
-		t.Error("processAlive(the test) = false")
+// TestEnvAlive: lrr asks whether its processes exist, until reaped
+// (cgroup.Alive).
+func TestEnvAlive(t *testing.T) {
+	alive := (&State{}).Env().Alive
+	if !alive(os.Getpid()) {
+		t.Error("Env().Alive(the test) = false")
 	}
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if processAlive(cmd.Process.Pid) {
-		t.Errorf("processAlive(%d), reaped, = true", cmd.Process.Pid)
-	}
-	if !(&State{}).Env().Alive(os.Getpid()) {
-		t.Error("Env().Alive is not processAlive")
+	if alive(cmd.Process.Pid) {
+		t.Errorf("Env().Alive(%d), reaped, = true", cmd.Process.Pid)
 	}
 }
 

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
@@ -19,15 +20,16 @@ import (
 type statusInfo struct {
 	setup   launch.Setup
 	eng     engine
+	lc      func() map[netip.Addr]int // lc's socket counts (engine.LCSockets)
 	started time.Time
 	mu      sync.Mutex
 	loaded  time.Time // when the running policy was loaded
 	reloads uint64
 }
 
-func newStatusInfo(s launch.Setup, eng engine) *statusInfo {
+func newStatusInfo(s launch.Setup, eng engine, lc func() map[netip.Addr]int) *statusInfo {
 	now := time.Now()
-	return &statusInfo{setup: s, eng: eng, started: now, loaded: now}
+	return &statusInfo{setup: s, eng: eng, lc: lc, started: now, loaded: now}
 }
 
 func (st *statusInfo) reloaded() {
@@ -49,12 +51,17 @@ func (st *statusInfo) report(asked int) status.Report {
 	if st.setup.Parent {
 		mode = launch.ModeParent
 	}
+	var lc []status.SocketCount
+	for a, n := range st.lc() {
+		lc = append(lc, status.SocketCount{Source: a, Count: n})
+	}
+	sort.Slice(lc, func(i, j int) bool { return lc[i].Source.Less(lc[j].Source) })
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return status.Report{
 		Supervisor: os.Getpid(), Program: st.setup.Program, Mode: string(mode), Engine: st.eng.Name(),
 		Policy: st.setup.Path, PolicyLoaded: st.loaded, Reloads: st.reloads,
-		Started: st.started, Now: time.Now(), Counters: st.eng.Snapshot(), Serves: serves,
+		Started: st.started, Now: time.Now(), Counters: st.eng.Snapshot(), LCSockets: lc, Serves: serves,
 	}
 }
 

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -139,7 +140,7 @@ func start(s launch.Setup, log *slog.Logger, newEngine func(*policy.Policy) (eng
 			log.Warn("closing the engine", "err", oneLine(err))
 		}
 	})
-	sup.info = newStatusInfo(s, sup.eng)
+	sup.info = newStatusInfo(s, sup.eng, func() map[netip.Addr]int { return sup.eng.LCSockets(sup.state, sup.current.Load()) })
 	r := &reloader{path: s.Path, log: log, loaded: data,
 		attach: attachLogged(sup.state.attach, present, log),
 		apply:  sup.eng.Reload,
