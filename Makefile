@@ -41,14 +41,17 @@ install:
 deb: deps
 	GO=$(GO) ./packaging/deb/build-deb.sh bin
 
-# go vet twice: as built, and without cgo, which only internal/launch (the
-# filter's compiler, with libseccomp, and the C the launcher runs) may need;
-# every other package builds, vets and tests without it. Then golangci-lint
+# go vet three times: as built; without cgo, which only internal/launch (the
+# filter's compiler, with libseccomp, and the C the launcher runs) may need,
+# since every other package builds, vets and tests without it; and for
+# another OS, so that the _other.go stubs and the tests of pure code build
+# there too. Then golangci-lint
 # (.golangci.yml: errcheck, errorlint, staticcheck, ..., and depguard for
 # which packages may use x/sys/unix, unsafe, syscall and libseccomp).
 vet: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
+	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
 	@cgo="$$($(GO) list -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...)"; \
 	test "$$cgo" = github.com/vipa-exec/vipa-exec/internal/launch || \
 		{ echo "vet: cgo outside internal/launch: $$cgo" >&2; exit 1; }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,10 +57,6 @@ type Group struct {
 	parent int    // the parent's directory, for Remove
 	fd     int    // the group's directory
 }
-
-// namePrefix starts the name of every group this package makes; the owner's
-// PID follows.
-const namePrefix = "vipa-exec."
 
 // beneath resolves a path below a directory descriptor without leaving it,
 // its mount, or following any symlink.
@@ -151,17 +146,6 @@ func removeStale(dir, pid int) {
 		}
 		removeIfEmpty(dir, name)
 	}
-}
-
-// ownerPID returns N of a name "vipa-exec.N" written as this package
-// writes it.
-func ownerPID(name string) (int, bool) {
-	s, ok := strings.CutPrefix(name, namePrefix)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n > 0 && strconv.Itoa(n) == s
 }
 
 // Alive reports whether pid is a process of this PID namespace (kill(pid,

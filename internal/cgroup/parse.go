@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -154,4 +155,19 @@ func parsePopulated(data []byte) (bool, error) {
 		return false, fmt.Errorf("cgroup.events: populated %q: %w", v, ErrFormat)
 	}
 	return false, fmt.Errorf("cgroup.events: no populated line: %w", ErrFormat)
+}
+
+// namePrefix starts the name of every group this package makes; the owner's
+// PID follows.
+const namePrefix = "vipa-exec."
+
+// ownerPID returns N of a name "vipa-exec.N" written as this package
+// writes it.
+func ownerPID(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, namePrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0 && strconv.Itoa(n) == s
 }
