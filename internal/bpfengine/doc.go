@@ -26,12 +26,17 @@
 //
 // # Invariants
 //
+//   - An instance (an Engine, once attached) is keyed by the id of its
+//     cgroup: its entries in the maps carry it, and the programs learn it
+//     from the per-CPU cgroup storage of the attachment that runs them, so
+//     that a program attached at nested cgroups serves each with its own
+//     policy and counters.
 //   - The rules of a policy are one generation: an LPM trie whose entries
 //     hold, for each destination prefix, the rules a destination of that
 //     longest prefix may match, in internal/policy's order. Reload, and a
 //     change of the host's addresses (SetPresent), build a new trie and put
-//     it in the one slot of an ARRAY_OF_MAPS with one update: a call sees
-//     the old rules or the new ones, whole.
+//     it in the instance's slot of a HASH_OF_MAPS with one update: a call
+//     sees the old rules or the new ones, whole.
 //   - Indexes that come from data never offset a pointer into a map value,
 //     so the verifier accepts the programs without CAP_PERFMON.
 //   - The C sources (vipa.bpf.c, vipa.h) are the truth; vipa_bpfel.go and

@@ -62,7 +62,7 @@ func TestCloseDetaches(t *testing.T) {
 		t.Fatalf("%d programs attached, want %d", n, len(e.hooks()))
 	}
 	var ids []ebpf.MapID
-	for _, m := range []*ebpf.Map{e.objs.Policy, e.objs.Rules, e.objs.Sources, e.objs.Stats, e.trie} {
+	for _, m := range []*ebpf.Map{e.objs.Policy, e.objs.Rules, e.objs.Sources, e.objs.Instances, e.trie} {
 		info, err := m.Info()
 		if err != nil {
 			t.Fatal(err)
