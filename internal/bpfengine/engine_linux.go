@@ -25,10 +25,9 @@ import (
 // are keyed by its id, the cgroup's, from Attach on, and the links tie the
 // programs to the cgroup.
 type Engine struct {
-	log      *slog.Logger
-	share    *rrShare // nil: rr counters of this instance alone
-	objs     vipaObjects
-	trieSpec *ebpf.MapSpec
+	log   *slog.Logger
+	cache *cache
+	objs  vipaObjects
 
 	mu      sync.Mutex
 	id      uint64    // the cgroup's id; 0 until Attach
@@ -49,35 +48,16 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	spec, err := loadVipa()
-	if err != nil {
-		return nil, fmt.Errorf("bpf engine: %w", err)
-	}
-	e := &Engine{log: log, trieSpec: spec.Maps[vipaMapPolicy].InnerMap.Copy(), rules: map[uint32]ruleInfo{}}
+	e := &Engine{log: log, rules: map[uint32]ruleInfo{}}
 	e.pol = p
 	if err := Unsupported(p); err != nil {
 		return nil, err
 	}
-	share, opts, err := shareRR(spec)
+	c, objs, err := openCache()
 	if err != nil {
-		// rr still rotates, per instance, as when rrstate cannot share.
-		log.Warn("bpf engine: rr counters not shared with other instances", "err", err)
-		opts = nil
+		return nil, err
 	}
-	if err := spec.LoadAndAssign(&e.objs, opts); err != nil {
-		if share != nil {
-			_ = share.close()
-		}
-		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
-	}
-	if share != nil {
-		if err := share.loaded(); err != nil {
-			_ = share.close()
-			_ = e.objs.Close()
-			return nil, err
-		}
-		e.share = share
-	}
+	e.cache, e.objs = c, *objs
 	return e, nil
 }
 
@@ -88,7 +68,7 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 // until it returns; the old generation's rules and sources stay until the
 // next install.
 func (e *Engine) install(g *generation) error {
-	trie, err := ebpf.NewMap(e.trieSpec)
+	trie, err := ebpf.NewMap(trieSpec)
 	if err != nil {
 		return fmt.Errorf("bpf engine: create rule trie: %w", err)
 	}
@@ -196,11 +176,6 @@ func (e *Engine) Attach(cgroupFD int) error {
 	if err != nil {
 		return err
 	}
-	e.id = id
-	if err := e.install(g); err != nil {
-		e.id = 0
-		return err
-	}
 	var links []link.Link
 	fail := func(err error) error {
 		for _, l := range links {
@@ -210,12 +185,18 @@ func (e *Engine) Attach(cgroupFD int) error {
 		e.id = 0
 		return err
 	}
+	// Attached first: the kernel makes the cgroup's storage, which tells
+	// other instances that the entries keyed by id are not stale.
 	for _, h := range e.hooks() {
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: cgroupFD, Program: h.prog, Attach: h.attach})
 		if err != nil {
 			return fail(fmt.Errorf("bpf engine: attach %s: %w", h.attach, err))
 		}
 		links = append(links, l)
+	}
+	e.id = id
+	if err := e.install(g); err != nil {
+		return fail(err)
 	}
 	// The attachment's storage exists now: tell the programs whose
 	// entries to look up. Until then they leave every call alone.
@@ -244,24 +225,10 @@ func cgroupID(fd int) (uint64, error) {
 // its generation, rules and sources, lrr's rotations and the per-source
 // counters.
 func (e *Engine) removeEntries() {
-	if e.id == 0 {
-		return
+	if e.id != 0 {
+		removeInstance(&e.objs, e.id)
 	}
-	_ = e.objs.Policy.Delete(e.id)
-	e.forget(e.curIDs)
-	e.forget(e.oldIDs)
 	e.curIDs, e.oldIDs = nil, nil
-	deleteInstance(e.objs.Lrr, func(k *vipaVipaLrrKey) uint64 { return k.Instance }, e.id)
-	deleteInstance(e.objs.SourceStats, func(k *vipaVipaSourceKey) uint64 { return k.Instance }, e.id)
-}
-
-// deleteInstance deletes the entries of m whose key's instance is id.
-func deleteInstance[K any](m *ebpf.Map, instance func(*K) uint64, id uint64) {
-	for _, k := range keysOf[K](m) {
-		if instance(&k) == id {
-			_ = m.Delete(k)
-		}
-	}
 }
 
 // keysOf returns the keys of m. A map that changes meanwhile may give some
@@ -436,10 +403,10 @@ func (e *Engine) Close() error {
 		errs = append(errs, e.trie.Close())
 		e.trie = nil
 	}
-	errs = append(errs, e.objs.Close())
-	if e.share != nil {
-		errs = append(errs, e.share.close())
-		e.share = nil
+	if e.cache != nil {
+		errs = append(errs, e.cache.close(&e.objs))
+		e.cache = nil
 	}
+	errs = append(errs, e.objs.Close())
 	return errors.Join(errs...)
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 )
 
+// The tests' instances share their cache with no instance outside them.
+func init() { cachePrefix = "test-" }
+
 // TestInstancesApart: two instances at once, on two cgroups with policies
 // of their own, each bind their own program's sockets by their own policy
 // and count only those calls.
@@ -39,6 +42,18 @@ func TestInstancesApart(t *testing.T) {
 			t.Errorf("%s instance's per-source counts %+v, want %d for %v alone", c.name, s.PerSource, c.n, c.src)
 		}
 	}
+}
+
+// pinnedObjs opens the cache's pins, as an instance that finds them would;
+// the test's cleanup closes them.
+func pinnedObjs(t *testing.T) *vipaObjects {
+	t.Helper()
+	objs, err := openPins(cacheDir())
+	if err != nil {
+		t.Fatalf("open the cache: %v", err)
+	}
+	t.Cleanup(func() { _ = objs.Close() })
+	return objs
 }
 
 // instanceEntries counts the entries of the shared maps keyed by id.
