@@ -346,27 +346,41 @@ func removePins(dir string) error {
 }
 
 // removeUnused removes the caches of this euid's other objects (other
-// vipa-exec binaries) that no instance uses: their lock is free. Best
-// effort: a cache it cannot remove only takes room.
+// vipa-exec binaries) that no instance uses: their lock is free. So does
+// it with the rr map that binaries before the cache pinned alone
+// (rr_EUID, locked by the directory rr_EUID_lock). Best effort: a cache it
+// cannot remove only takes room.
 func removeUnused(own string) {
 	ents, err := os.ReadDir(pinRoot)
 	if err != nil {
 		return
 	}
-	prefix := cachePrefix + strconv.Itoa(os.Geteuid()) + "-"
+	euid := strconv.Itoa(os.Geteuid())
+	prefix := cachePrefix + euid + "-"
 	for _, ent := range ents {
 		dir := filepath.Join(pinRoot, ent.Name())
-		if dir == own || !ent.IsDir() || !strings.HasPrefix(ent.Name(), prefix) {
-			continue
+		switch {
+		case dir != own && ent.IsDir() && strings.HasPrefix(ent.Name(), prefix):
+			removeIfFree(filepath.Join(dir, lockName), dir)
+		case cachePrefix == "" && ent.Name() == "rr_"+euid+"_lock":
+			removeIfFree(dir, filepath.Join(pinRoot, "rr_"+euid), dir)
 		}
-		lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			_ = os.RemoveAll(dir)
-		}
-		_ = lock.Close()
+	}
+}
+
+// removeIfFree removes paths (recursively) if nobody holds the flock on
+// the directory lock.
+func removeIfFree(lock string, paths ...string) {
+	f, err := os.OpenFile(lock, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer func() { _ = f.Close() }()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return
+	}
+	for _, p := range paths {
+		_ = os.RemoveAll(p)
 	}
 }
 
