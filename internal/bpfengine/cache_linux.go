@@ -328,6 +328,20 @@ func loadAndPin(dir string) (_ *vipaObjects, err error) {
 	return objs, nil
 }
 
+// loadPrivate loads the object unpinned, for an instance that cannot use
+// the cache.
+func loadPrivate() (*vipaObjects, error) {
+	spec, err := loadVipa()
+	if err != nil {
+		return nil, fmt.Errorf("bpf engine: %w", err)
+	}
+	objs := new(vipaObjects)
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
+		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
+	}
+	return objs, nil
+}
+
 // removePins removes everything in dir but the lock.
 func removePins(dir string) error {
 	ents, err := os.ReadDir(dir)

@@ -4,10 +4,12 @@ package bpfengine
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -322,5 +324,44 @@ func TestMapLayout(t *testing.T) {
 	if in.Type != trieSpec.Type || in.KeySize != trieSpec.KeySize || in.ValueSize != trieSpec.ValueSize ||
 		in.MaxEntries != trieSpec.MaxEntries || in.Flags != trieSpec.Flags {
 		t.Errorf("trie: object %+v, trieSpec %+v", in, trieSpec)
+	}
+}
+
+// TestCacheUnusable: where the cache cannot be made (here a pinned map
+// stands where its directory would be), the engine loads the programs for
+// the instance alone, with a warning, and serves.
+func TestCacheUnusable(t *testing.T) {
+	emptyCache(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close() }()
+	if err := m.Pin(cacheDir()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Unpin() }()
+	var logs strings.Builder
+	p := mustPolicy(t, []policy.ConnectRule{{Destination: netip.MustParsePrefix("127.0.0.0/8"), Sources: vipas4[:1]}}, nil)
+	e, err := Load(p, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("Load without a cache: %v", err)
+	}
+	w := &world{ns: testutil.NewNetNS(t), cg: newCgroup(t), e: e}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	if err := e.Attach(w.cg.fd); err != nil {
+		t.Fatal(err)
+	}
+	w.ns.AddAddr(t, netip.PrefixFrom(vipas4[0], 32).String())
+	w.rec = testutil.NewRecorder(t, w.ns.Listen(t, "tcp", "[::]:0"))
+	if got := w.goclient(t, "tcp4", "127.0.0.1", "", 1); !allAre(got, vipas4[0]) {
+		t.Errorf("sources %v, want %v", got, vipas4[0])
+	}
+	if !strings.Contains(logs.String(), "for this instance alone") {
+		t.Errorf("no warning of the private load: %q", logs.String())
 	}
 }

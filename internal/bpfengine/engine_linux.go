@@ -54,8 +54,17 @@ func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	c, objs, err := openCache()
-	if err != nil {
-		return nil, err
+	switch {
+	case errors.Is(err, ErrUntrustedCache):
+		return nil, fmt.Errorf("bpf engine: %w", err)
+	case err != nil:
+		// No cache (a user other than root, with CAP_BPF, cannot write in
+		// root's BPF filesystem): objects of this instance alone, loaded
+		// at every start, and rr counters of its own.
+		log.Warn("bpf engine: loading the programs for this instance alone", "err", err)
+		if objs, err = loadPrivate(); err != nil {
+			return nil, err
+		}
 	}
 	e.cache, e.objs = c, *objs
 	return e, nil
