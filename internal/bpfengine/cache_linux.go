@@ -74,6 +74,9 @@ func openCache() (*cache, *vipaObjects, error) {
 	if err := mountBPFFS(); err != nil {
 		return nil, nil, err
 	}
+	if err := checkRoot(); err != nil {
+		return nil, nil, err
+	}
 	if err := trustedDir(pinRoot, true); err != nil {
 		return nil, nil, err
 	}
@@ -189,6 +192,20 @@ func checkOwner(f *os.File, root bool) error {
 	permOK := mode&0o077 == 0 || (root && mode&0o022 == 0)
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || !ownerOK || !permOK {
 		return fmt.Errorf("%s: owner uid %d, mode %#o: %w (want a directory of uid %d, mode 0700; remove it)", f.Name(), st.Uid, mode, ErrUntrustedCache, euid)
+	}
+	return nil
+}
+
+// checkRoot refuses a BPF filesystem whose root others could rename
+// vipa-exec's directory in: not root's, or writable by others without the
+// sticky bit.
+func checkRoot() error {
+	var st unix.Stat_t
+	if err := unix.Stat(bpffsRoot, &st); err != nil {
+		return fmt.Errorf("bpf cache: %s: %w", bpffsRoot, err)
+	}
+	if st.Uid != 0 || (st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0) {
+		return fmt.Errorf("%s: owner uid %d, mode %#o: %w (want root's, writable by others only if sticky)", bpffsRoot, st.Uid, st.Mode&0o7777, ErrUntrustedCache)
 	}
 	return nil
 }
