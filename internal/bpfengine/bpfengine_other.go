@@ -36,3 +36,5 @@ func (*Engine) SetPresent(*policy.AddrSet) error         { return ErrUnavailable
 func (*Engine) SetSockets(map[netip.Addr]int) error      { return ErrUnavailable }
 func (*Engine) Close() error                             { return nil }
 func Entries(uint64) (int, error)                        { return 0, ErrUnavailable }
+func RRCounters() (int, error)                           { return 0, ErrUnavailable }
+func CacheDir() string                                   { return "" }

@@ -498,6 +498,24 @@ func mountBPFFS() error {
 // of the engine when no instance runs (with the programs).
 var CachedMaps = []string{"instances", "policy", "rules", "sources", "rr", "lrr", "lc", "source_stats"}
 
+// CacheDir is the cache directory of this binary for its euid; CacheDir()
+// + "/lock" is the directory every running instance holds a shared flock on.
+func CacheDir() string { return cacheDir() }
+
+// RRCounters returns how many rr counters the cache's rr map holds, for
+// tests and diagnosis: none once the last instance has exited.
+func RRCounters() (int, error) {
+	objs, err := openPins(cacheDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = objs.Close() }()
+	return len(keysOf[uint64](objs.Rr)), nil
+}
+
 // Entries returns how many entries of the instance of the cgroup of id
 // cgroupID the cache's maps hold, for tests and diagnosis: 0 once the
 // instance is gone and cleaned up. With no cache it returns 0.
