@@ -449,22 +449,16 @@ func deleteAll[K any](m *ebpf.Map, match func(*K) bool) {
 // supervisor was killed. The kernel frees an attachment's cgroup storage
 // with the cgroup, and an instance attaches (making it) before it adds
 // entries: so the keys are read first, then the storage's, and an id in
-// the first without storage is stale.
+// the first without storage is stale. Only policy's and rules' keys are
+// read, a few per instance: every instance has those while it runs (the
+// LRU maps, lrr and source_stats, can hold thousands of keys, and evict
+// what a supervisor killed while it removed its entries left in them).
 func removeStale(objs *vipaObjects) {
 	ids := map[uint64]bool{}
 	for _, k := range keysOf[uint64](objs.Policy) {
 		ids[k] = true
 	}
 	for _, k := range keysOf[vipaVipaRuleKey](objs.Rules) {
-		ids[k.Instance] = true
-	}
-	for _, k := range keysOf[vipaVipaSourceKey](objs.Sources) {
-		ids[k.Instance] = true
-	}
-	for _, k := range keysOf[vipaVipaLrrKey](objs.Lrr) {
-		ids[k.Instance] = true
-	}
-	for _, k := range keysOf[vipaVipaSourceKey](objs.SourceStats) {
 		ids[k.Instance] = true
 	}
 	if len(ids) == 0 {
