@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/vipa-exec/vipa-exec/internal/bpfengine"
 	"github.com/vipa-exec/vipa-exec/internal/cgroup"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -174,8 +176,8 @@ func mapsOf(t *testing.T, pid int) []ebpf.MapID {
 	return ids
 }
 
-// liveMaps returns those of ids the kernel still has, but the shared rr
-// map, which stays pinned while other instances use it.
+// liveMaps returns those of ids the kernel still has, but the engine's
+// cache, which stays pinned for the next instance.
 func liveMaps(ids []ebpf.MapID) []ebpf.MapID {
 	var live []ebpf.MapID
 	for _, id := range ids {
@@ -183,7 +185,7 @@ func liveMaps(ids []ebpf.MapID) []ebpf.MapID {
 		if err != nil {
 			continue
 		}
-		if info, err := m.Info(); err == nil && !strings.HasPrefix(info.Name, "rr_") {
+		if info, err := m.Info(); err == nil && !slices.Contains(bpfengine.CachedMaps, info.Name) {
 			live = append(live, id)
 		}
 		_ = m.Close()
@@ -191,10 +193,11 @@ func liveMaps(ids []ebpf.MapID) []ebpf.MapID {
 	return live
 }
 
-// TestIntegrationEngineCleanup: no cgroup, link or map of an instance is
-// left after the program exits, after SIGKILL of the program, and after
-// SIGKILL of the program and the supervisor, when the next instance's start
-// removes the empty group.
+// TestIntegrationEngineCleanup: no cgroup, link, map or entry in the
+// engine's cached maps of an instance is left after the program exits,
+// after SIGKILL of the program, and after SIGKILL of the program and the
+// supervisor, when the next instance's start removes the empty group and
+// the entries.
 func TestIntegrationEngineCleanup(t *testing.T) {
 	e := newEngineEnv(t, "bpf")
 	pol := e.policy(standardPolicy)
@@ -261,6 +264,9 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 			}
 			if _, err := os.Stat(group); !os.IsNotExist(err) {
 				t.Errorf("cgroup %s left behind (%v)", group, err)
+			}
+			if n, err := bpfengine.Entries(st.Ino); err != nil || n != 0 {
+				t.Errorf("%d entries of the instance left in the engine's cache (%v)", n, err)
 			}
 		})
 	}

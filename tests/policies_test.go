@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vipa-exec/vipa-exec/internal/bpfengine"
 	"github.com/vipa-exec/vipa-exec/internal/rrstate"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
 )
@@ -255,36 +256,34 @@ func rrFiles(t *testing.T, path string) []string {
 	return out
 }
 
-// rrPin is where the bpf engine pins root's rr counters, shared by every
-// instance of every rule (each rule has its own key in the map), and rrLock
-// the directory beside it that every live instance holds a shared flock on.
-const (
-	rrPin  = "/sys/fs/bpf/vipa-exec/rr_0"
-	rrLock = "/sys/fs/bpf/vipa-exec/rr_0_lock"
-)
-
 // rrLeft lists what an engine's rr sharing left of the policy at path once
 // its last instance ended: the seccomp engine's counter files, or the bpf
-// engine's pin. Every bpf instance of root shares that pin, so it must be
-// gone only when no instance at all is alive (another test's, or another
-// user of the machine's, may be): when rrLock can be locked exclusively.
+// engine's counters in its cache's rr map. Every bpf instance of root (of
+// this binary) shares that map, so it must be empty only when no instance
+// at all is alive (another test's, or another user of the machine's, may
+// be): when the cache's lock can be locked exclusively.
 func rrLeft(t *testing.T, engine, path string) []string {
 	t.Helper()
 	if engine != "bpf" {
 		return rrFiles(t, path)
 	}
-	f, err := os.Open(rrLock)
+	lock := filepath.Join(bpfengine.CacheDir(), "lock")
+	f, err := os.Open(lock)
 	if err != nil {
-		t.Fatalf("the bpf engine's rr lock: %v", err)
+		t.Fatalf("the bpf engine's cache lock: %v", err)
 	}
 	defer func() { _ = f.Close() }() // read-only
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		t.Logf("another bpf instance runs (flock %s: %v): its pin is not this test's to judge", rrLock, err)
+		t.Logf("another bpf instance runs (flock %s: %v): its counters are not this test's to judge", lock, err)
 		return nil
 	}
 	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing drops it too
-	if _, err := os.Stat(rrPin); err == nil {
-		return []string{rrPin}
+	n, err := bpfengine.RRCounters()
+	if err != nil {
+		t.Fatalf("the bpf engine's rr counters: %v", err)
+	}
+	if n != 0 {
+		return []string{fmt.Sprintf("%d counters in %s/rr", n, bpfengine.CacheDir())}
 	}
 	return nil
 }
@@ -362,8 +361,8 @@ func testPolicyRR(t *testing.T, engine string) {
 	})
 
 	// The rest is about the seccomp engine's counter files; the bpf
-	// engine's pin left by killed instances is internal/bpfengine's
-	// TestRRShared.
+	// engine's counters left by killed instances are internal/bpfengine's
+	// TestCacheStale.
 	if engine != "seccomp" {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,12 +68,14 @@ func BenchmarkConnect(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadAttach is what the engine adds to a program's start: load
-// and verify the programs, install a policy, attach to a cgroup, and close.
+// BenchmarkLoadAttach is what the engine adds to a program's start: get the
+// programs and maps, install a policy, attach to a cgroup, and close.
+// cold: with no cache, so the programs are loaded, verified and pinned;
+// warm: the pins of the one before are there.
 func BenchmarkLoadAttach(b *testing.B) {
 	p := mustPolicy(b, []policy.ConnectRule{{Destination: netip.MustParsePrefix("127.0.0.0/8"), Sources: vipas4, Policy: policy.RR}}, nil)
 	cg := newCgroup(b)
-	for b.Loop() {
+	once := func(b *testing.B) {
 		e, err := Load(p, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -84,4 +87,21 @@ func BenchmarkLoadAttach(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.Run("cold", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			if err := os.RemoveAll(cacheDir()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			once(b)
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		once(b)
+		b.ResetTimer()
+		for range b.N {
+			once(b)
+		}
+	})
 }

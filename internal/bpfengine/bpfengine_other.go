@@ -17,6 +17,12 @@ var ErrUnavailable = fmt.Errorf("bpf engine unavailable: %w", errors.ErrUnsuppor
 // ErrPolicyUnsupported mirrors the Linux error.
 var ErrPolicyUnsupported = errors.New("policy needs the seccomp engine")
 
+// ErrUntrustedCache mirrors the Linux error.
+var ErrUntrustedCache = errors.New("untrusted bpf cache directory")
+
+// CachedMaps mirrors the Linux list: no cache here.
+var CachedMaps []string
+
 // Engine mirrors the Linux type; it has no Snapshot, as package rewrite,
 // whose Snapshot it returns, is Linux-only.
 type Engine struct{}
@@ -29,3 +35,6 @@ func (*Engine) Reload(*policy.Policy) error              { return ErrUnavailable
 func (*Engine) SetPresent(*policy.AddrSet) error         { return ErrUnavailable }
 func (*Engine) SetSockets(map[netip.Addr]int) error      { return ErrUnavailable }
 func (*Engine) Close() error                             { return nil }
+func Entries(uint64) (int, error)                        { return 0, ErrUnavailable }
+func RRCounters() (int, error)                           { return 0, ErrUnavailable }
+func CacheDir() string                                   { return "" }

@@ -16,22 +16,39 @@
 //
 // [Supported] says whether this process can run the engine at all (it
 // loads the programs on trial) and [Unsupported] whether a policy needs the
-// seccomp engine. [Load] loads programs and maps for a policy; [Engine.Attach]
-// attaches them to a cgroup (a directory fd) with bpf_links, so that they
-// apply to every process in it and below. [Engine.Reload] and
-// [Engine.SetPresent] install a new generation; [Engine.SetSockets] gives lc
-// the host's socket counts (from internal/sockdiag); [Engine.Snapshot] sums
-// the counters; [Engine.Close] detaches and frees everything, and unpins the
-// shared rr counters if no other instance uses them.
+// seccomp engine. [Load] opens the programs and maps from the cache (see
+// below) for a policy; [Engine.Attach] installs the policy as the instance
+// of a cgroup (a directory fd) and attaches the programs there with
+// bpf_links, so that they apply to every process in it and below.
+// [Engine.Reload] and [Engine.SetPresent] install a new generation;
+// [Engine.SetSockets] gives lc the host's socket counts (from
+// internal/sockdiag); [Engine.Snapshot] sums the instance's counters;
+// [Engine.Close] detaches, removes the instance's entries, and, the last
+// instance, empties the maps (rr's counters too).
+//
+// # The cache
+//
+// The programs and maps are loaded and verified once and pinned under
+// /sys/fs/bpf/vipa-exec/EUID-HASH (HASH: of the object and the layout the
+// Go side uses), a directory of the euid, mode 0700, which Load refuses
+// otherwise ([ErrUntrustedCache]): whoever could replace a pin would run code
+// in every program served. A flock on its lock directory tells the first
+// instance (which loads and pins, or empties what killed instances left)
+// from the others (which open the pins); see cache_linux.go.
 //
 // # Invariants
 //
+//   - An instance (an Engine, once attached) is keyed by the id of its
+//     cgroup: its entries in the maps carry it, and the programs learn it
+//     from the per-CPU cgroup storage of the attachment that runs them, so
+//     that a program attached at nested cgroups serves each with its own
+//     policy and counters.
 //   - The rules of a policy are one generation: an LPM trie whose entries
 //     hold, for each destination prefix, the rules a destination of that
 //     longest prefix may match, in internal/policy's order. Reload, and a
 //     change of the host's addresses (SetPresent), build a new trie and put
-//     it in the one slot of an ARRAY_OF_MAPS with one update: a call sees
-//     the old rules or the new ones, whole.
+//     it in the instance's slot of a HASH_OF_MAPS with one update: a call
+//     sees the old rules or the new ones, whole.
 //   - Indexes that come from data never offset a pointer into a map value,
 //     so the verifier accepts the programs without CAP_PERFMON.
 //   - The C sources (vipa.bpf.c, vipa.h) are the truth; vipa_bpfel.go and

@@ -13,21 +13,24 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/notify"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/rewrite"
 )
 
-// Engine is the programs and maps of one policy, loaded, and once attached
-// the links that tie them to a cgroup.
+// Engine is one instance: a policy served by the programs at one cgroup.
+// The programs and maps are shared by every instance; this one's entries
+// are keyed by its id, the cgroup's, from Attach on, and the links tie the
+// programs to the cgroup.
 type Engine struct {
-	log      *slog.Logger
-	share    *rrShare // nil: rr counters of this instance alone
-	objs     vipaObjects
-	trieSpec *ebpf.MapSpec
+	log   *slog.Logger
+	cache *cache
+	objs  vipaObjects
 
 	mu      sync.Mutex
+	id      uint64    // the cgroup's id; 0 until Attach
 	trie    *ebpf.Map // the generation in force
 	pol     *policy.Policy
 	present *policy.AddrSet // nil: every source is present
@@ -38,57 +41,43 @@ type Engine struct {
 	rules          map[uint32]ruleInfo // of every generation, for Snapshot
 }
 
-// Load loads the programs and maps for p, attached to nothing. The error
-// wraps [ErrPolicyUnsupported] for a policy the engine cannot serve.
+// Load loads the programs and maps for p, attached to nothing; Attach
+// installs p. The error wraps [ErrPolicyUnsupported] for a policy the
+// engine cannot serve.
 func Load(p *policy.Policy, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	spec, err := loadVipa()
-	if err != nil {
-		return nil, fmt.Errorf("bpf engine: %w", err)
-	}
-	e := &Engine{log: log, trieSpec: spec.Maps[vipaMapPolicy].InnerMap.Copy(), rules: map[uint32]ruleInfo{}}
+	e := &Engine{log: log, rules: map[uint32]ruleInfo{}}
 	e.pol = p
-	g, err := compile(p, nil, &e.nextID)
-	if err != nil {
+	if err := Unsupported(p); err != nil {
 		return nil, err
 	}
-	share, opts, err := shareRR(spec)
-	if err != nil {
-		// rr still rotates, per instance, as when rrstate cannot share.
-		log.Warn("bpf engine: rr counters not shared with other instances", "err", err)
-		opts = nil
-	}
-	if err := spec.LoadAndAssign(&e.objs, opts); err != nil {
-		if share != nil {
-			_ = share.close()
-		}
-		return nil, fmt.Errorf("bpf engine: load programs: %w", err)
-	}
-	if share != nil {
-		if err := share.loaded(); err != nil {
-			_ = share.close()
-			_ = e.objs.Close()
+	c, objs, err := openCache()
+	switch {
+	case errors.Is(err, ErrUntrustedCache):
+		return nil, fmt.Errorf("bpf engine: %w", err)
+	case err != nil:
+		// No cache (a user other than root, with CAP_BPF, cannot write in
+		// root's BPF filesystem): objects of this instance alone, loaded
+		// at every start, and rr counters of its own.
+		log.Warn("bpf engine: loading the programs for this instance alone", "err", err)
+		if objs, err = loadPrivate(); err != nil {
 			return nil, err
 		}
-		e.share = share
 	}
-	if err := e.install(g); err != nil {
-		_ = e.Close()
-		return nil, err
-	}
+	e.cache, e.objs = c, *objs
 	return e, nil
 }
 
-// install makes g the generation in force. Its rules and sources go in
+// install makes g the generation in force for the instance e.id. Its rules and sources go in
 // first, under ids no other generation uses; then a new trie, filled, goes in
 // the policy slot with one update, so that every call sees either the old
 // rules or the new ones, whole. A program that read the old trie keeps it
 // until it returns; the old generation's rules and sources stay until the
 // next install.
 func (e *Engine) install(g *generation) error {
-	trie, err := ebpf.NewMap(e.trieSpec)
+	trie, err := ebpf.NewMap(trieSpec)
 	if err != nil {
 		return fmt.Errorf("bpf engine: create rule trie: %w", err)
 	}
@@ -100,12 +89,13 @@ func (e *Engine) install(g *generation) error {
 	var ids []uint32
 	for id, r := range g.rules {
 		ids = append(ids, id)
-		if err := e.objs.Rules.Put(id, r); err != nil {
+		if err := e.objs.Rules.Put(vipaVipaRuleKey{Instance: e.id, Rule: id}, r); err != nil {
 			e.forget(ids)
 			return fmt.Errorf("bpf engine: add rule: %w", err)
 		}
 	}
 	for k, a := range g.sources {
+		k.Instance = e.id
 		if err := e.objs.Sources.Put(k, a); err != nil {
 			e.forget(ids)
 			return fmt.Errorf("bpf engine: add source: %w", err)
@@ -126,7 +116,7 @@ func (e *Engine) install(g *generation) error {
 			return fmt.Errorf("bpf engine: create rr counter: %w", err)
 		}
 	}
-	if err := e.objs.Policy.Put(uint32(0), trie); err != nil {
+	if err := e.objs.Policy.Put(e.id, trie); err != nil {
 		e.forget(ids)
 		return fmt.Errorf("bpf engine: install rules: %w", err)
 	}
@@ -147,13 +137,14 @@ func (e *Engine) install(g *generation) error {
 // install that finds the map full says so.
 func (e *Engine) forget(ids []uint32) {
 	for _, id := range ids {
+		key := vipaVipaRuleKey{Instance: e.id, Rule: id}
 		var r vipaVipaRule
-		if err := e.objs.Rules.Lookup(id, &r); err == nil {
+		if err := e.objs.Rules.Lookup(key, &r); err == nil {
 			for i := range r.Nsources {
-				_ = e.objs.Sources.Delete(vipaVipaSourceKey{Rule: id, Index: i})
+				_ = e.objs.Sources.Delete(vipaVipaSourceKey{Instance: e.id, Rule: id, Index: i})
 			}
 		}
-		_ = e.objs.Rules.Delete(id)
+		_ = e.objs.Rules.Delete(key)
 	}
 }
 
@@ -175,26 +166,96 @@ func (e *Engine) hooks() []struct {
 	}
 }
 
-// Attach attaches the programs to the cgroup cgroupFD (a directory fd) with
-// bpf_links: they then apply to every process of the cgroup and of its
-// descendants. Programs of cgroups above run after these, and see a socket
-// bound already.
+// Attach installs the policy as the instance of the cgroup cgroupFD (a
+// directory fd) and attaches the programs there with bpf_links: they then
+// apply to every process of the cgroup and of its descendants. Programs of
+// cgroups above run after these, and see a socket bound already. An engine
+// attaches once.
 func (e *Engine) Attach(cgroupFD int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.id != 0 {
+		return errors.New("bpf engine: attached already")
+	}
+	id, err := cgroupID(cgroupFD)
+	if err != nil {
+		return err
+	}
+	g, err := compile(e.pol, e.present, &e.nextID)
+	if err != nil {
+		return err
+	}
 	var links []link.Link
+	fail := func(err error) error {
+		for _, l := range links {
+			_ = l.Close()
+		}
+		e.removeEntries()
+		e.id = 0
+		return err
+	}
+	// Attached first: the kernel makes the cgroup's storage, which tells
+	// other instances that the entries keyed by id are not stale.
 	for _, h := range e.hooks() {
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: cgroupFD, Program: h.prog, Attach: h.attach})
 		if err != nil {
-			for _, l := range links {
-				_ = l.Close()
-			}
-			return fmt.Errorf("bpf engine: attach %s: %w", h.attach, err)
+			return fail(fmt.Errorf("bpf engine: attach %s: %w", h.attach, err))
 		}
 		links = append(links, l)
 	}
-	e.links = append(e.links, links...)
+	e.id = id
+	if err := e.install(g); err != nil {
+		return fail(err)
+	}
+	// The attachment's storage exists now: tell the programs whose
+	// entries to look up. Until then they leave every call alone.
+	perCPU := make([]vipaVipaInstance, ebpf.MustPossibleCPU())
+	for i := range perCPU {
+		perCPU[i].Id = id
+	}
+	if err := e.objs.Instances.Update(id, perCPU, ebpf.UpdateExist); err != nil {
+		return fail(fmt.Errorf("bpf engine: set the instance of the cgroup: %w", err))
+	}
+	e.links = links
 	return nil
+}
+
+// cgroupID is the id of the cgroup whose directory fd is open: its inode
+// number, as the kernel's cgroup id is on 64-bit inodes (kernfs).
+func cgroupID(fd int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("bpf engine: cgroup id: %w", err)
+	}
+	return st.Ino, nil
+}
+
+// removeEntries removes every entry of the instance from the shared maps:
+// its generation, rules and sources, lrr's rotations and the per-source
+// counters.
+func (e *Engine) removeEntries() {
+	if e.id != 0 {
+		removeInstance(&e.objs, e.id)
+	}
+	e.curIDs, e.oldIDs = nil, nil
+}
+
+// keysOf returns the keys of m. A map that changes meanwhile may give some
+// twice or miss some: callers delete what they find, and find the rest the
+// next time.
+func keysOf[K any](m *ebpf.Map) []K {
+	var keys []K
+	var cur K
+	var prev any // nil: the first key
+	for {
+		var next K
+		if err := m.NextKey(prev, &next); err != nil {
+			return keys
+		}
+		keys = append(keys, next)
+		cur = next
+		prev = &cur
+	}
 }
 
 // Reload swaps the rule set for p's, atomically: a call sees the old rules
@@ -208,8 +269,10 @@ func (e *Engine) Reload(p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	if err := e.install(g); err != nil {
-		return err
+	if e.id != 0 {
+		if err := e.install(g); err != nil {
+			return err
+		}
 	}
 	e.pol = p
 	return nil
@@ -232,8 +295,10 @@ func (e *Engine) SetPresent(set *policy.AddrSet) error {
 	if err != nil {
 		return err
 	}
-	if err := e.install(g); err != nil {
-		return err
+	if e.id != 0 {
+		if err := e.install(g); err != nil {
+			return err
+		}
 	}
 	e.present = set
 	return nil
@@ -265,12 +330,16 @@ func (e *Engine) Snapshot() rewrite.Snapshot {
 	for r := range rewrite.NumReasons {
 		out.LeftAlone[r.String()] = 0
 	}
-	var perCPU []vipaVipaStats
-	if err := e.objs.Stats.Lookup(uint32(0), &perCPU); err != nil {
+	if e.id == 0 {
+		return out
+	}
+	var perCPU []vipaVipaInstance
+	if err := e.objs.Instances.Lookup(e.id, &perCPU); err != nil {
 		e.log.Warn("bpf engine: read counters", "err", err)
 		return out
 	}
-	for _, s := range perCPU {
+	for _, in := range perCPU {
+		s := in.Stats
 		out.Calls[notify.OpConnect.String()] += s.Calls[vipaVipaOpVIPA_OP_CONNECT]
 		out.Calls[notify.OpBind.String()] += s.Calls[vipaVipaOpVIPA_OP_BIND]
 		out.Calls[notify.OpSendmsg.String()] += s.Calls[vipaVipaOpVIPA_OP_SENDMSG]
@@ -286,6 +355,9 @@ func (e *Engine) Snapshot() rewrite.Snapshot {
 	var v []uint64
 	it := e.objs.SourceStats.Iterate()
 	for it.Next(&k, &v) {
+		if k.Instance != e.id {
+			continue
+		}
 		info, ok := e.rules[k.Rule]
 		if !ok || int(k.Index) >= len(info.sources) {
 			continue
@@ -324,7 +396,8 @@ func merge(in []rewrite.SourceCount) []rewrite.SourceCount {
 	return out
 }
 
-// Close detaches the programs and frees every map.
+// Close detaches the programs, removes the instance's entries and frees
+// every map.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -333,14 +406,16 @@ func (e *Engine) Close() error {
 		errs = append(errs, l.Close())
 	}
 	e.links = nil
+	e.removeEntries()
+	e.id = 0
 	if e.trie != nil {
 		errs = append(errs, e.trie.Close())
 		e.trie = nil
 	}
-	errs = append(errs, e.objs.Close())
-	if e.share != nil {
-		errs = append(errs, e.share.close())
-		e.share = nil
+	if e.cache != nil {
+		errs = append(errs, e.cache.close(&e.objs))
+		e.cache = nil
 	}
+	errs = append(errs, e.objs.Close())
 	return errors.Join(errs...)
 }

@@ -35,8 +35,9 @@ func TestNesting(t *testing.T) {
 	}
 }
 
-// TestCloseDetaches: after Close no program is attached to the cgroup and
-// the engine's maps are freed.
+// TestCloseDetaches: after Close no program is attached to the cgroup, the
+// instance's trie is freed and no entry of the instance is left in the
+// cached maps, which stay pinned.
 func TestCloseDetaches(t *testing.T) {
 	cg := newCgroup(t)
 	e, err := Load(mustPolicy(t, []policy.ConnectRule{{Destination: netip.MustParsePrefix("127.0.0.0/8"), Sources: vipas4[:1]}}, nil), nil)
@@ -61,29 +62,27 @@ func TestCloseDetaches(t *testing.T) {
 	if n := attached(); n != len(e.hooks()) {
 		t.Fatalf("%d programs attached, want %d", n, len(e.hooks()))
 	}
-	var ids []ebpf.MapID
-	for _, m := range []*ebpf.Map{e.objs.Policy, e.objs.Rules, e.objs.Sources, e.objs.Stats, e.trie} {
-		info, err := m.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _ := info.ID()
-		ids = append(ids, id)
+	info, err := e.trie.Info()
+	if err != nil {
+		t.Fatal(err)
 	}
+	trie, _ := info.ID()
+	id := e.id
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := attached(); n != 0 {
 		t.Errorf("%d programs still attached after Close", n)
 	}
+	if got := instanceEntries(t, pinnedObjs(t), id); len(got) != 0 {
+		t.Errorf("entries of the closed instance %v, want none", got)
+	}
 	// The kernel frees a map after an RCU grace period.
-	testutil.WaitFor(t, "the engine's maps freed", func() bool {
-		for _, id := range ids {
-			m, err := ebpf.NewMapFromID(id)
-			if err == nil {
-				_ = m.Close()
-				return false
-			}
+	testutil.WaitFor(t, "the instance's trie freed", func() bool {
+		m, err := ebpf.NewMapFromID(trie)
+		if err == nil {
+			_ = m.Close()
+			return false
 		}
 		return true
 	})

@@ -52,47 +52,48 @@ const struct {
 	enum vipa_reason reason;
 } vipa_types __attribute__((used));
 
-static __always_inline struct vipa_stats *vipa_stats(void)
+/*
+ * The instance of the attachment that runs: its storage is never NULL (the
+ * kernel allocates it when the programs are attached).
+ */
+static __always_inline struct vipa_instance *instance(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&stats, &zero);
+	return bpf_get_local_storage(&instances, 0);
 }
 
-static __always_inline void count_call(enum vipa_op op)
+static __always_inline void count_call(struct vipa_instance *inst, enum vipa_op op)
 {
-	struct vipa_stats *s = vipa_stats();
-
-	if (s)
-		__sync_fetch_and_add(&s->calls[op], 1);
+	__sync_fetch_and_add(&inst->stats.calls[op], 1);
 }
 
-static __always_inline int leave(enum vipa_reason why)
+/*
+ * leave asks for the storage again, and checks it, rather than use the
+ * caller's pointer: clang would otherwise merge the calls into one add, to
+ * that pointer, of a reason chosen by path, which the verifier's Spectre v1
+ * rule refuses without CAP_PERFMON (TestSupportedWithoutPerfmon).
+ */
+static __always_inline int leave(struct vipa_instance *inst, enum vipa_reason why)
 {
-	struct vipa_stats *s = vipa_stats();
+	struct vipa_instance *own = instance();
 
-	if (s)
-		__sync_fetch_and_add(&s->left_alone[why], 1);
+	(void)inst;
+	if (own)
+		__sync_fetch_and_add(&own->stats.left_alone[why], 1);
 	return VIPA_ALLOW;
 }
 
-static __always_inline int fail(void)
+static __always_inline int fail(struct vipa_instance *inst)
 {
-	struct vipa_stats *s = vipa_stats();
-
-	if (s)
-		__sync_fetch_and_add(&s->failed, 1);
+	__sync_fetch_and_add(&inst->stats.failed, 1);
 	return VIPA_DENY;
 }
 
-static __always_inline void count_bound(__u32 id, __u32 index)
+static __always_inline void count_bound(struct vipa_instance *inst, __u32 id, __u32 index)
 {
-	struct vipa_source_key key = { .rule = id, .index = index };
-	struct vipa_stats *s = vipa_stats();
+	struct vipa_source_key key = { .instance = inst->id, .rule = id, .index = index };
 	__u64 one = 1, *n;
 
-	if (s)
-		__sync_fetch_and_add(&s->bound, 1);
+	__sync_fetch_and_add(&inst->stats.bound, 1);
 	n = bpf_map_lookup_elem(&source_stats, &key);
 	if (n)
 		__sync_fetch_and_add(n, 1);
@@ -130,13 +131,16 @@ static __always_inline int sock_bound(const struct bpf_sock_addr *ctx, int v6, i
 	return (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) != 0;
 }
 
-/* The chain of rules for key in the generation of the policy now in force. */
-static __always_inline struct vipa_chain *lookup_chain(struct vipa_key *key)
+/*
+ * The chain of rules for key in the generation of the instance's policy now
+ * in force.
+ */
+static __always_inline struct vipa_chain *lookup_chain(const struct vipa_instance *inst, struct vipa_key *key)
 {
-	__u32 zero = 0;
+	__u64 instance = inst->id;
 	void *trie;
 
-	trie = bpf_map_lookup_elem(&policy, &zero);
+	trie = bpf_map_lookup_elem(&policy, &instance);
 	if (!trie)
 		return NULL;
 	return bpf_map_lookup_elem(trie, key);
@@ -146,8 +150,10 @@ static __always_inline struct vipa_chain *lookup_chain(struct vipa_key *key)
  * The first rule of chain whose ports contain port and protocol matches, or
  * NULL. The loop is unrolled: each entry is read at a constant offset.
  */
-static __always_inline struct vipa_rule *match(struct vipa_chain *chain, __u8 proto, __u16 port, __u32 *id)
+static __always_inline struct vipa_rule *match(const struct vipa_instance *inst, struct vipa_chain *chain,
+					       __u8 proto, __u16 port, __u32 *id)
 {
+	struct vipa_rule_key key = { .instance = inst->id };
 	__u32 i, n = chain->nrules;
 	int found = 0;
 
@@ -170,7 +176,8 @@ static __always_inline struct vipa_rule *match(struct vipa_chain *chain, __u8 pr
 	}
 	if (!found)
 		return NULL;
-	return bpf_map_lookup_elem(&rules, id);
+	key.rule = *id;
+	return bpf_map_lookup_elem(&rules, &key);
 }
 
 static __always_inline __u64 next_rr(const struct vipa_rule *r)
@@ -184,9 +191,10 @@ static __always_inline __u64 next_rr(const struct vipa_rule *r)
 }
 
 /* lrr: each process's own rotation, from a random start. */
-static __always_inline __u64 next_lrr(__u32 id)
+static __always_inline __u64 next_lrr(const struct vipa_instance *inst, __u32 id)
 {
 	struct vipa_lrr_key key = {
+		.instance = inst->id,
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.rule = id,
 	};
@@ -204,9 +212,9 @@ static __always_inline __u64 next_lrr(__u32 id)
 }
 
 /* lc: the source with the fewest live sockets, the earlier on a tie. */
-static __always_inline __u32 pick_lc(const struct vipa_rule *r, __u32 id)
+static __always_inline __u32 pick_lc(const struct vipa_instance *inst, const struct vipa_rule *r, __u32 id)
 {
-	struct vipa_source_key key = { .rule = id };
+	struct vipa_source_key key = { .instance = inst->id, .rule = id };
 	__u32 i, n = r->nsources, best = 0;
 	struct vipa_addr *a;
 	__s64 fewest = 0;
@@ -250,9 +258,10 @@ static __always_inline void count_lc(const struct vipa_addr *src)
  * those present on the host (absent_sources = "skip"): the supervisor
  * installs a new generation when addresses come and go.
  */
-static __always_inline int select_source(const struct vipa_rule *r, __u32 id, struct vipa_addr *src)
+static __always_inline int select_source(const struct vipa_instance *inst, const struct vipa_rule *r, __u32 id,
+					 struct vipa_addr *src)
 {
-	struct vipa_source_key key = { .rule = id };
+	struct vipa_source_key key = { .instance = inst->id, .rule = id };
 	__u32 n = r->nsources;
 	struct vipa_addr *a;
 
@@ -269,10 +278,10 @@ static __always_inline int select_source(const struct vipa_rule *r, __u32 id, st
 		break;
 	case VIPA_POLICY_LRR:
 		if (n > 1)
-			key.index = next_lrr(id) % n;
+			key.index = next_lrr(inst, id) % n;
 		break;
 	case VIPA_POLICY_LC:
-		key.index = pick_lc(r, id);
+		key.index = pick_lc(inst, r, id);
 		break;
 	}
 	a = bpf_map_lookup_elem(&sources, &key);
@@ -338,59 +347,61 @@ static __always_inline void dst_key(const struct bpf_sock_addr *ctx, int v6, str
  * The rule for a connect or send from this socket to ctx's destination, or
  * NULL after counting why there is none.
  */
-static __always_inline struct vipa_rule *connect_rule(struct bpf_sock_addr *ctx, int v6, __u32 *id)
+static __always_inline struct vipa_rule *connect_rule(struct vipa_instance *inst, struct bpf_sock_addr *ctx,
+						      int v6, __u32 *id)
 {
 	struct vipa_key key = {};
 	struct vipa_chain *chain;
 	struct vipa_rule *r;
 
 	dst_key(ctx, v6, &key);
-	chain = lookup_chain(&key);
+	chain = lookup_chain(inst, &key);
 	if (!chain) {
-		leave(VIPA_REASON_NO_RULE);
+		leave(inst, VIPA_REASON_NO_RULE);
 		return NULL;
 	}
-	r = match(chain, sock_proto(ctx), bpf_ntohs(ctx->user_port), id);
+	r = match(inst, chain, sock_proto(ctx), bpf_ntohs(ctx->user_port), id);
 	if (!r) {
-		leave(VIPA_REASON_NO_RULE);
+		leave(inst, VIPA_REASON_NO_RULE);
 		return NULL;
 	}
 	if (r->policy == VIPA_POLICY_KERNEL) {
-		leave(VIPA_REASON_POLICY_KERNEL);
+		leave(inst, VIPA_REASON_POLICY_KERNEL);
 		return NULL;
 	}
 	return r;
 }
 
-static __always_inline int no_source(const struct vipa_rule *r)
+static __always_inline int no_source(struct vipa_instance *inst, const struct vipa_rule *r)
 {
 	if (r->on_error == VIPA_ON_ERROR_FAIL)
-		return fail();
-	return leave(VIPA_REASON_NO_SOURCE_PRESENT);
+		return fail(inst);
+	return leave(inst, VIPA_REASON_NO_SOURCE_PRESENT);
 }
 
 static __always_inline int do_connect(struct bpf_sock_addr *ctx, int v6)
 {
+	struct vipa_instance *inst = instance();
 	struct vipa_addr src;
 	struct vipa_rule *r;
 	__u32 id = 0;
 	int index;
 
-	count_call(VIPA_OP_CONNECT);
+	count_call(inst, VIPA_OP_CONNECT);
 	if (sock_bound(ctx, v6, 1))
-		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
-	r = connect_rule(ctx, v6, &id);
+		return leave(inst, VIPA_REASON_BOUND_BY_PROGRAM);
+	r = connect_rule(inst, ctx, v6, &id);
 	if (!r)
 		return VIPA_ALLOW;
-	index = select_source(r, id, &src);
+	index = select_source(inst, r, id, &src);
 	if (index < 0)
-		return no_source(r);
+		return no_source(inst, r);
 	if (bind_source(ctx, &src, v6) != 0) {
 		if (r->on_error == VIPA_ON_ERROR_FAIL)
-			return fail();
-		return leave(VIPA_REASON_BIND_FAILED);
+			return fail(inst);
+		return leave(inst, VIPA_REASON_BIND_FAILED);
 	}
-	count_bound(id, index);
+	count_bound(inst, id, index);
 	return VIPA_ALLOW;
 }
 
@@ -440,24 +451,25 @@ int vipa_connect6(struct bpf_sock_addr *ctx)
  */
 static __always_inline int do_sendmsg(struct bpf_sock_addr *ctx, int v6)
 {
+	struct vipa_instance *inst = instance();
 	struct vipa_addr src;
 	struct vipa_rule *r;
 	__u32 id = 0;
 	int index;
 
-	count_call(VIPA_OP_SENDMSG);
+	count_call(inst, VIPA_OP_SENDMSG);
 	if (sock_bound(ctx, v6, 0))
-		return leave(VIPA_REASON_BOUND_BY_PROGRAM);
+		return leave(inst, VIPA_REASON_BOUND_BY_PROGRAM);
 	if (ADDR_IS_SET(ctx, v6, msg_src_ip4, msg_src_ip6))
-		return leave(VIPA_REASON_PKTINFO);
-	r = connect_rule(ctx, v6, &id);
+		return leave(inst, VIPA_REASON_PKTINFO);
+	r = connect_rule(inst, ctx, v6, &id);
 	if (!r)
 		return VIPA_ALLOW;
-	index = select_source(r, id, &src);
+	index = select_source(inst, r, id, &src);
 	if (index < 0)
-		return no_source(r);
+		return no_source(inst, r);
 	SET_ADDR(ctx, v6, &src, msg_src_ip4, msg_src_ip6);
-	count_bound(id, index);
+	count_bound(inst, id, index);
 	return VIPA_ALLOW;
 }
 
@@ -481,31 +493,32 @@ int vipa_sendmsg6(struct bpf_sock_addr *ctx)
 static __always_inline int do_bind(struct bpf_sock_addr *ctx, int v6)
 {
 	struct vipa_key key = { .prefixlen = VIPA_KIND_BITS };
+	struct vipa_instance *inst = instance();
 	struct vipa_chain *chain;
 	struct vipa_addr src;
 	struct vipa_rule *r;
 	__u32 id = 0;
 	int index;
 
-	count_call(VIPA_OP_BIND);
+	count_call(inst, VIPA_OP_BIND);
 	if (ADDR_IS_SET(ctx, v6, user_ip4, user_ip6))
-		return leave(VIPA_REASON_NOT_WILDCARD);
+		return leave(inst, VIPA_REASON_NOT_WILDCARD);
 	if (sock_proto(ctx) == VIPA_PROTO_ANY)
-		return leave(VIPA_REASON_NOT_TCP_UDP);
+		return leave(inst, VIPA_REASON_NOT_TCP_UDP);
 	key.kind = v6 ? VIPA_KIND_BIND6 : VIPA_KIND_BIND4;
-	chain = lookup_chain(&key);
+	chain = lookup_chain(inst, &key);
 	if (!chain)
-		return leave(VIPA_REASON_NO_RULE);
-	r = match(chain, VIPA_PROTO_ANY, bpf_ntohs(ctx->user_port), &id);
+		return leave(inst, VIPA_REASON_NO_RULE);
+	r = match(inst, chain, VIPA_PROTO_ANY, bpf_ntohs(ctx->user_port), &id);
 	if (!r)
-		return leave(VIPA_REASON_NO_RULE);
+		return leave(inst, VIPA_REASON_NO_RULE);
 	if (r->policy == VIPA_POLICY_KERNEL)
-		return leave(VIPA_REASON_POLICY_KERNEL);
-	index = select_source(r, id, &src);
+		return leave(inst, VIPA_REASON_POLICY_KERNEL);
+	index = select_source(inst, r, id, &src);
 	if (index < 0)
-		return no_source(r);
+		return no_source(inst, r);
 	SET_ADDR(ctx, v6, &src, user_ip4, user_ip6);
-	count_bound(id, index);
+	count_bound(inst, id, index);
 	return VIPA_ALLOW;
 }
 

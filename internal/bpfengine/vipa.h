@@ -14,11 +14,14 @@
 #define VIPA_MAX_SOURCES	16	/* sources of one rule for one family */
 #define VIPA_MAX_CHAIN		16	/* rules a destination can match, in order */
 #define VIPA_MAX_PREFIXES	4096	/* distinct destinations, plus the bind lists */
-#define VIPA_MAX_RULES		2048	/* rules of two generations */
+#define VIPA_MAX_RULES		2048	/* rules of two generations of one instance */
+#define VIPA_MAX_INSTANCES	1024	/* instances (policies) served at once */
+#define VIPA_MAX_ALL_RULES	32768	/* rules of every instance */
+#define VIPA_MAX_ALL_SOURCES	131072	/* sources of every instance's rules */
 #define VIPA_MAX_ADDRS		4096	/* sources lc counts sockets of */
 #define VIPA_MAX_RR		1024	/* rr rules */
-#define VIPA_MAX_PROCS		4096	/* processes lrr remembers (LRU, preallocated) */
-#define VIPA_MAX_SOURCE_STATS	1024	/* (rule, source) bind counters (LRU, preallocated) */
+#define VIPA_MAX_PROCS		8192	/* (instance, process, rule) lrr remembers (LRU, preallocated) */
+#define VIPA_MAX_SOURCE_STATS	4096	/* (instance, rule, source) bind counters (LRU, preallocated) */
 
 /*
  * The first byte of every trie key says what the entry is for, so that one
@@ -107,7 +110,18 @@ struct vipa_chain {
 };
 
 /*
- * A rule, keyed by an id no other generation uses: a generation's rules and
+ * An instance is one vipa-exec's policy: its entries in the shared maps are
+ * keyed by its id, the id of the cgroup its programs are attached to (the
+ * inode number of the cgroup's directory).
+ */
+struct vipa_rule_key {
+	__u64 instance;
+	__u32 rule;
+	__u32 pad;
+};
+
+/*
+ * A rule, keyed by an id no other generation of its instance uses: a generation's rules and
  * sources are in place before its trie is, and stay one generation longer.
  */
 struct vipa_rule {
@@ -119,12 +133,14 @@ struct vipa_rule {
 };
 
 struct vipa_lrr_key {
+	__u64 instance;
 	__u32 tgid;
 	__u32 rule;
 };
 
 /* A source of a rule; its bind counter. */
 struct vipa_source_key {
+	__u64 instance;
 	__u32 rule;
 	__u32 index;		/* in rule order */
 };
@@ -136,11 +152,37 @@ struct vipa_stats {
 	__u64 left_alone[VIPA_NUM_REASONS];
 };
 
-/* One generation of the policy, an LPM trie: replaced whole by one update. */
+/*
+ * What a program knows of the instance whose attachment runs it: per-CPU
+ * storage of the cgroup the programs are attached to, which the kernel
+ * hands each run of a program attached at several cgroups (nesting) for the
+ * attachment that runs. The supervisor sets id after attaching; until then
+ * it is 0, and calls are left alone. The kernel frees it with the
+ * attachment.
+ */
+struct vipa_instance {
+	__u64 id;		/* the cgroup id: the key of the instance's entries */
+	struct vipa_stats stats;
+};
+
+/*
+ * The shared maps below are created once and pinned (cache.go); every
+ * instance adds its entries, keyed by its id, and removes them on exit.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE);
+	__type(key, __u64);	/* cgroup id: one storage for every attach type */
+	__type(value, struct vipa_instance);
+} instances SEC(".maps");
+
+/*
+ * Each instance's generation of the policy, an LPM trie: replaced whole by
+ * one update of the instance's key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, VIPA_MAX_INSTANCES);
+	__type(key, __u64);
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 		__uint(max_entries, VIPA_MAX_PREFIXES);
@@ -152,9 +194,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
-	__uint(max_entries, VIPA_MAX_RULES);
-	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* mostly empty: no preallocation */
+	__uint(max_entries, VIPA_MAX_ALL_RULES);
+	__type(key, struct vipa_rule_key);
 	__type(value, struct vipa_rule);
 } rules SEC(".maps");
 
@@ -165,8 +207,8 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
-	__uint(max_entries, VIPA_MAX_RULES * VIPA_MAX_SOURCES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* mostly empty: no preallocation */
+	__uint(max_entries, VIPA_MAX_ALL_SOURCES);
 	__type(key, struct vipa_source_key);
 	__type(value, struct vipa_addr);
 } sources SEC(".maps");
@@ -174,13 +216,13 @@ struct {
 /* rr: one counter per rule, keyed by a hash of the file and the rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* mostly empty: no preallocation */
 	__uint(max_entries, VIPA_MAX_RR);
 	__type(key, __u64);
 	__type(value, __u64);
 } rr SEC(".maps");
 
-/* lrr: the next value of each process's rotation, per rule. */
+/* lrr: the next value of each process's rotation, per instance and rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, VIPA_MAX_PROCS);
@@ -188,21 +230,17 @@ struct {
 	__type(value, __u64);
 } lrr SEC(".maps");
 
-/* lc: live sockets per source, refreshed by the supervisor from sock_diag. */
+/*
+ * lc: live sockets per source, refreshed by the supervisors from sock_diag:
+ * the host's counts, the same for every instance.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created at every start: no preallocation */
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* mostly empty: no preallocation */
 	__uint(max_entries, VIPA_MAX_ADDRS);
 	__type(key, struct vipa_addr);
 	__type(value, __s64);
 } lc SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vipa_stats);
-} stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);

@@ -24,6 +24,12 @@ type vipaVipaChain struct {
 	Rules  [16]vipaVipaMatch
 }
 
+type vipaVipaInstance struct {
+	_     structs.HostLayout
+	Id    uint64
+	Stats vipaVipaStats
+}
+
 type vipaVipaKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -42,9 +48,10 @@ const (
 )
 
 type vipaVipaLrrKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Rule uint32
+	_        structs.HostLayout
+	Instance uint64
+	Tgid     uint32
+	Rule     uint32
 }
 
 type vipaVipaMatch struct {
@@ -115,10 +122,18 @@ type vipaVipaRule struct {
 	RrKey    uint64
 }
 
+type vipaVipaRuleKey struct {
+	_        structs.HostLayout
+	Instance uint64
+	Rule     uint32
+	Pad      uint32
+}
+
 type vipaVipaSourceKey struct {
-	_     structs.HostLayout
-	Rule  uint32
-	Index uint32
+	_        structs.HostLayout
+	Instance uint64
+	Rule     uint32
+	Index    uint32
 }
 
 type vipaVipaStats struct {
@@ -133,6 +148,7 @@ type vipaVipaStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	vipaMapInstances     = "instances"
 	vipaMapLc            = "lc"
 	vipaMapLrr           = "lrr"
 	vipaMapPolicy        = "policy"
@@ -140,7 +156,6 @@ const (
 	vipaMapRules         = "rules"
 	vipaMapSourceStats   = "source_stats"
 	vipaMapSources       = "sources"
-	vipaMapStats         = "stats"
 	vipaProgVipaBind4    = "vipa_bind4"
 	vipaProgVipaBind6    = "vipa_bind6"
 	vipaProgVipaConnect4 = "vipa_connect4"
@@ -204,6 +219,7 @@ type vipaProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vipaMapSpecs struct {
+	Instances   *ebpf.MapSpec `ebpf:"instances"`
 	Lc          *ebpf.MapSpec `ebpf:"lc"`
 	Lrr         *ebpf.MapSpec `ebpf:"lrr"`
 	Policy      *ebpf.MapSpec `ebpf:"policy"`
@@ -211,7 +227,6 @@ type vipaMapSpecs struct {
 	Rules       *ebpf.MapSpec `ebpf:"rules"`
 	SourceStats *ebpf.MapSpec `ebpf:"source_stats"`
 	Sources     *ebpf.MapSpec `ebpf:"sources"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // vipaVariableSpecs contains global variables before they are loaded into the kernel.
@@ -241,6 +256,7 @@ func (o *vipaObjects) Close() error {
 //
 // It can be passed to loadVipaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vipaMaps struct {
+	Instances   *ebpf.Map `ebpf:"instances"`
 	Lc          *ebpf.Map `ebpf:"lc"`
 	Lrr         *ebpf.Map `ebpf:"lrr"`
 	Policy      *ebpf.Map `ebpf:"policy"`
@@ -248,11 +264,11 @@ type vipaMaps struct {
 	Rules       *ebpf.Map `ebpf:"rules"`
 	SourceStats *ebpf.Map `ebpf:"source_stats"`
 	Sources     *ebpf.Map `ebpf:"sources"`
-	Stats       *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *vipaMaps) Close() error {
 	return _VipaClose(
+		m.Instances,
 		m.Lc,
 		m.Lrr,
 		m.Policy,
@@ -260,7 +276,6 @@ func (m *vipaMaps) Close() error {
 		m.Rules,
 		m.SourceStats,
 		m.Sources,
-		m.Stats,
 	)
 }
 
