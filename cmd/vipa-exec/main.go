@@ -187,7 +187,10 @@ Examples:
 
 func main() {
 	if launch.Stage() != "" {
-		os.Exit(launch.RunStage(supervisor.Prepare(supervisor.LogSettingsFromEnv())))
+		// The log settings arrive from the launcher once the stage runs.
+		os.Exit(launch.RunStage(func() launch.Prepare {
+			return supervisor.Prepare(supervisor.LogSettingsFromEnv())
+		}))
 	}
 	code, err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {

@@ -35,7 +35,9 @@ __attribute__((constructor)) static void vipa_exec_detach(int argc, char **argv,
 		if (strncmp(*e, STAGE_ENV "=", sizeof(STAGE_ENV)) == 0)
 			entry = e; // the first, which getenv and Go's os.Getenv read
 	errno = EINVAL;
-	if (entry != NULL) {
+	// Nothing of the launcher's caller but stderr: os.StartProcess passes
+	// on every descriptor the caller left open without close-on-exec.
+	if (entry != NULL && close_range(LAUNCHER_FD + 1, ~0U, 0) == 0) {
 		pid_t pid = fork();
 		if (pid > 0)
 			_exit(0); // the launcher reaps this process; the supervisor is re-parented

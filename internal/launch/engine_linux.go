@@ -124,8 +124,8 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 	} else if err := loadTerminalFilter(opts.Warn); err != nil {
 		return err
 	}
-	if _, err := detacher.Wait(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+	if err := reapDetacher(detacher); err != nil {
+		return err
 	}
 	_ = conn.Close()
 	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)
