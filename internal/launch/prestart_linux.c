@@ -9,7 +9,8 @@
 // "vipa-exec-supervisor PID" in the serve stage, so ps and /proc/PID/comm
 // show what they show on the fallback path.
 //
-// Only runs that may start PROGRAM pre-start (vipa_exec_prestart_wanted):
+// Only runs that may start PROGRAM pre-start (vipa_exec_prestart_wanted),
+// and not under an outer vipa-exec's filter:
 // a wrongly skipped pre-start only costs the fallback path, a wrongly made
 // one an idle supervisor that exits, silently, when the launcher exits and
 // its socket reads EOF. The supervisor gets stderr and the environment of
@@ -25,11 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define STAGE_ENV "_VIPA_EXEC_STAGE"
+
+int vipa_exec_probe_listener(void); // nested_linux.c
 #define SUPERVISOR_FD 3
 
 // vipa_exec_prestart_fd is the launcher's end of the socket to the
@@ -131,6 +135,12 @@ static void supervise(int sock, pid_t launcher, char **envp)
 __attribute__((constructor)) static void vipa_exec_prestart(int argc, char **argv, char **envp)
 {
 	if (getenv(STAGE_ENV) != NULL || argc < 1 || !vipa_exec_prestart_wanted(argc - 1, argv + 1))
+		return;
+	// Under an outer vipa-exec this one fails (checkNotNested): a
+	// supervisor started for nothing would be a process of the outer
+	// one's PROGRAM that outlives this one, if briefly. The probe runs
+	// only under some seccomp filter, as checkNotNested's does.
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0 && vipa_exec_probe_listener() != 0)
 		return;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
