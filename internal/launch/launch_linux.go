@@ -77,9 +77,6 @@ func Exec(opts Options) error {
 	if opts.InKernel {
 		return execInKernel(conn, detacher, opts)
 	}
-	if opts.Meanwhile != nil {
-		opts.Meanwhile()
-	}
 	if err := notify.CheckKernel(); err != nil {
 		return err
 	}
@@ -102,7 +99,11 @@ func Exec(opts Options) error {
 	if err := writeFrame(conn, engineRequest(opts)); err != nil {
 		return fmt.Errorf("hand policy to supervisor: %w", err)
 	}
-
+	// While the supervisor prepares; nothing here fails, so the supervisor
+	// always gets the listener after the policy.
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
+	}
 	if err := handOver(conn, filter, opts.Warn); err != nil {
 		return err
 	}
