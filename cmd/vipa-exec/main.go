@@ -1,6 +1,15 @@
 // Command vipa-exec runs a program so that its outgoing connections leave
 // from a virtual IP address chosen by a policy. See usage below, or
 // docs/ARCHITECTURE.md for how.
+//
+// GOMAXPROCS does not follow the cgroup's CPU limit: the launcher lives
+// milliseconds, and the supervisor sets GOMAXPROCS itself for its workers.
+// The runtime still reads the limit once at start (for a metric), but then
+// closes the files instead of keeping two of them open in the supervisor
+// for the whole run, and its sysmon no longer re-reads them every second.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
