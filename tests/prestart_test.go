@@ -48,10 +48,11 @@ func TestIntegrationPrestart(t *testing.T) {
 		e := e.with(t)
 		// The launcher fails on the policy, before it would have started
 		// a supervisor the old way; the pre-started one reads EOF and
-		// exits, silently and with 0.
+		// exits, silently and with 0. The process that forked it, a zombie
+		// the failed launcher did not reap, is the other orphan.
 		bad := e.policy("[[connect]\n")
 		got, res := e.reaped(e.vipa(bad, "/bin/true")...)
-		want := []string{"orphan 0", "program 2"}
+		want := []string{"orphan 0", "orphan 0", "program 2"}
 		if d := testutil.Diff(want, got); d != "" {
 			t.Errorf("reaped (-want +got):\n%s\nstderr:\n%s", d, res.Stderr)
 		}
@@ -65,6 +66,16 @@ func TestIntegrationPrestart(t *testing.T) {
 		got, res := e.reaped(e.vipa(pol, "/bin/true")...)
 		if d := testutil.Diff([]string{"orphan 0", "program 0"}, got); d != "" {
 			t.Errorf("reaped (-want +got):\n%s\nstderr:\n%s", d, res.Stderr)
+		}
+	})
+
+	t.Run("PROGRAM inherits no child", func(t *testing.T) {
+		e := e.with(t)
+		// read is the shell's own: no child of its own to list.
+		res := e.wrapped(pol, "/bin/sh", "-c", `read -r c < /proc/$$/task/$$/children; echo "[$c]"`)
+		wantOK(t, "program", res)
+		if got := strings.TrimSpace(res.Stdout); got != "[]" {
+			t.Errorf("PROGRAM's children %s, want none (the process that forked the supervisor reaped)", got)
 		}
 	})
 

@@ -4,8 +4,8 @@
 // faults) overlap instead of following each other. It forks as
 // detach_linux.c does for the fallback path (supervisor_linux.go's
 // startSupervisor): a middle process forks the supervisor into a new
-// session and exits, and the launcher reaps it here, so that PROGRAM never
-// inherits a zombie child. The supervisor then execs /proc/self/exe as
+// session and exits, and the launcher reaps it before it execs PROGRAM, so
+// that PROGRAM never inherits a zombie child. The supervisor then execs /proc/self/exe as
 // "vipa-exec-supervisor PID" in the serve stage, so ps and /proc/PID/comm
 // show what they show on the fallback path.
 //
@@ -15,8 +15,8 @@
 // one an idle supervisor that exits, silently, when the launcher exits and
 // its socket reads EOF. The supervisor gets stderr and the environment of
 // the launcher, nothing else: /dev/null on stdin and stdout, its socket on
-// fd 3, every other descriptor closed, / as its directory. Any failure
-// before the supervisor exists leaves vipa_exec_prestart_fd at -1, and the
+// fd 3, every other descriptor closed, / as its directory. When the
+// first fork fails, or the second (the middle process exits 1), the
 // launcher starts the supervisor the old way; a failure after that is
 // written on the socket, where the launcher reads it as the supervisor's
 // error.
@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define STAGE_ENV "_VIPA_EXEC_STAGE"
@@ -37,8 +36,10 @@ int vipa_exec_probe_listener(void); // nested_linux.c
 #define SUPERVISOR_FD 3
 
 // vipa_exec_prestart_fd is the launcher's end of the socket to the
-// pre-started supervisor (close-on-exec, never below 3), or -1.
+// pre-started supervisor (close-on-exec, never below 3), or -1;
+// vipa_exec_prestart_middle the middle process, to be reaped.
 int vipa_exec_prestart_fd = -1;
+pid_t vipa_exec_prestart_middle = -1;
 
 static int streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
@@ -168,15 +169,12 @@ __attribute__((constructor)) static void vipa_exec_prestart(int argc, char **arg
 		_exit(1);
 	}
 	close(sv[1]);
-	int status = 0;
-	while (middle > 0 && waitpid(middle, &status, 0) < 0 && errno == EINTR)
-		;
-	// ECHILD (SIGCHLD ignored, the middle process reaped by the kernel)
-	// leaves status 0: a supervisor that did not start says so on the
-	// socket, or the socket reads EOF.
-	if (middle < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (middle < 0) {
 		close(ours);
 		return;
 	}
+	// Reaped later, from Go (takePrestarted): waiting here would keep the
+	// launcher's start-up waiting for the middle process to be scheduled.
+	vipa_exec_prestart_middle = middle;
 	vipa_exec_prestart_fd = ours;
 }
