@@ -165,6 +165,17 @@ func TestIntegrationPrestart(t *testing.T) {
 				t.Errorf("supervisor's fd %s is the caller's %s", fd, target)
 			}
 		}
+		// top and /proc/PID/comm name every thread of it, the runtime's
+		// first ones included: named before the Go runtime started.
+		comms, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", spid))
+		if err != nil || len(comms) == 0 {
+			t.Fatalf("supervisor's threads: %v", err)
+		}
+		for _, c := range comms {
+			if b, err := os.ReadFile(c); err == nil && strings.TrimSpace(string(b)) != "vipa-exec-sup" {
+				t.Errorf("supervisor's thread %s is named %q, want vipa-exec-sup", c, strings.TrimSpace(string(b)))
+			}
+		}
 		if cwd := readlink(t, fmt.Sprintf("/proc/%d/cwd", spid)); cwd != "/" {
 			t.Errorf("supervisor's directory %s, want /", cwd)
 		}

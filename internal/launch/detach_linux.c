@@ -16,6 +16,8 @@
 #define STAGE_ENV "_VIPA_EXEC_STAGE"
 #define LAUNCHER_FD 3
 
+void vipa_exec_name_supervisor(void); // prestart_linux.c
+
 // serveStage replaces the stage's entry in the environment. Go reads its
 // environment from the array that follows argv on the initial stack, not
 // from libc's environ (which setenv may move): this very array, glibc's
@@ -46,6 +48,7 @@ __attribute__((constructor)) static void vipa_exec_detach(int argc, char **argv,
 			// terminal hang-up never reach the supervisor.
 			if (setsid() >= 0) {
 				*entry = serveStage;
+				vipa_exec_name_supervisor();
 				return; // main() runs the supervisor
 			}
 		}

@@ -43,6 +43,12 @@ pid_t vipa_exec_prestart_middle = -1;
 
 static int streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
+// vipa_exec_name_supervisor names the supervisor's main thread for top and
+// /proc/PID/comm (15 bytes at most; ps shows its argv), before the Go
+// runtime starts its other threads, which inherit the name; exec named it
+// after the binary ("exe" after /proc/self/exe).
+void vipa_exec_name_supervisor(void) { prctl(PR_SET_NAME, "vipa-exec-sup", 0, 0, 0); }
+
 static int any(const char *name, const char *const *list)
 {
 	for (; *list != NULL; list++)
@@ -135,7 +141,13 @@ static void supervise(int sock, pid_t launcher, char **envp)
 // glibc passes argc, argv and envp to ELF constructors.
 __attribute__((constructor)) static void vipa_exec_prestart(int argc, char **argv, char **envp)
 {
-	if (getenv(STAGE_ENV) != NULL || argc < 1 || !vipa_exec_prestart_wanted(argc - 1, argv + 1))
+	const char *stage = getenv(STAGE_ENV);
+	if (stage != NULL) {
+		if (streq(stage, "serve"))
+			vipa_exec_name_supervisor();
+		return;
+	}
+	if (argc < 1 || !vipa_exec_prestart_wanted(argc - 1, argv + 1))
 		return;
 	// Under an outer vipa-exec this one fails (checkNotNested): a
 	// supervisor started for nothing would be a process of the outer

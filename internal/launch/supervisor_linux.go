@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -38,18 +37,6 @@ const (
 )
 
 const ackOK = 'K'
-
-// commName is the supervisor's thread name (15 bytes at most, NUL-ended).
-var commName = []byte("vipa-exec-sup\x00")
-
-// ps shows the supervisor's argv ("vipa-exec-supervisor PID"); top and
-// /proc/PID/comm show the main thread's name, which would otherwise be the
-// binary's. Package initialisation runs on the main thread.
-func init() {
-	if Stage() == stageServe {
-		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&commName[0])), 0, 0, 0)
-	}
-}
 
 // supervisorConn returns the socket to this run's supervisor: the
 // pre-started one's, else one startSupervisor starts now, with the
