@@ -69,6 +69,24 @@ func TestIntegrationPrestart(t *testing.T) {
 		}
 	})
 
+	t.Run("a supervisor that cannot start", func(t *testing.T) {
+		testutil.RequireTool(t, "unshare")
+		e := e.with(t)
+		// Without /proc the pre-started supervisor cannot exec itself: it
+		// says so on its socket, and the launcher prints it as its one
+		// error line, whatever it was writing when the supervisor went.
+		marker := filepath.Join(e.dir, "noproc-started")
+		res := e.run(append([]string{"unshare", "--mount", "sh", "-c", `umount -l /proc && exec "$@"`, "sh"},
+			e.vipa(pol, "/bin/sh", "-c", `touch "$0"`, marker)...)...)
+		lines := testutil.Lines(res.Stderr)
+		if res.Exit != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "vipa-exec: start supervisor: exec /proc/self/exe: ") {
+			t.Errorf("got %v, want exit 2 and one line saying the supervisor could not exec /proc/self/exe", res)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("the program was started")
+		}
+	})
+
 	t.Run("PROGRAM inherits no child", func(t *testing.T) {
 		e := e.with(t)
 		// read is the shell's own: no child of its own to list.

@@ -102,7 +102,7 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 	}
 	for _, b := range [][]byte{[]byte(policyPath), opts.PolicyData, engineRequest(opts)} {
 		if err := writeFrame(conn, b); err != nil {
-			return fmt.Errorf("hand policy to supervisor: %w", err)
+			return handOffError(conn, err)
 		}
 	}
 	// While the supervisor loads the engine.

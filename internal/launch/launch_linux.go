@@ -72,7 +72,7 @@ func Exec(opts Options) error {
 	}
 	defer func() { _ = conn.Close() }()
 	if err := writeFrame(conn, encodeEnv(opts.SupervisorEnv)); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	if opts.InKernel {
 		return execInKernel(conn, detacher, opts)
@@ -91,13 +91,13 @@ func Exec(opts Options) error {
 		return fmt.Errorf("policy file: %w", err)
 	}
 	if err := writeFrame(conn, []byte(policyPath)); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	if err := writeFrame(conn, opts.PolicyData); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	if err := writeFrame(conn, engineRequest(opts)); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	// While the supervisor prepares; nothing here fails, so the supervisor
 	// always gets the listener after the policy.

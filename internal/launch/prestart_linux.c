@@ -31,9 +31,9 @@
 #include <unistd.h>
 
 #define STAGE_ENV "_VIPA_EXEC_STAGE"
+#define SUPERVISOR_FD 3
 
 int vipa_exec_probe_listener(void); // nested_linux.c
-#define SUPERVISOR_FD 3
 
 // vipa_exec_prestart_fd is the launcher's end of the socket to the
 // pre-started supervisor (close-on-exec, never below 3), or -1;
@@ -110,32 +110,42 @@ int vipa_exec_prestart_wanted(int argc, char **args)
 	return 0;
 }
 
+// step is what the pre-started supervisor was doing when it failed.
+static const char *step = "setsid";
+
 // supervise is the pre-started supervisor, in its own session: its
-// descriptors set, it execs the serve stage. It returns only on failure.
-static void supervise(int sock, pid_t launcher, char **envp)
+// descriptors set, it execs the serve stage. It returns only on failure,
+// with the descriptor of its socket, to say why on.
+static int supervise(int sock, pid_t launcher, char **envp)
 {
+	step = "descriptors";
 	// The socket first, to 3 without close-on-exec, so that /dev/null
 	// cannot land on it when the caller closed stdin.
 	if (sock == SUPERVISOR_FD ? fcntl(sock, F_SETFD, 0) < 0 : dup2(sock, SUPERVISOR_FD) < 0)
-		return;
+		return sock;
 	int null = open("/dev/null", O_RDWR);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-		return;
-	if (close_range(SUPERVISOR_FD + 1, ~0U, 0) < 0 || chdir("/") < 0)
-		return;
+		return SUPERVISOR_FD;
+	if (close_range(SUPERVISOR_FD + 1, ~0U, 0) < 0)
+		return SUPERVISOR_FD;
+	step = "chdir /";
+	if (chdir("/") < 0)
+		return SUPERVISOR_FD;
 	size_t n = 0;
 	while (envp[n] != NULL)
 		n++;
 	char **env = malloc((n + 2) * sizeof *env);
 	if (env == NULL)
-		return;
+		return SUPERVISOR_FD;
 	// First, where getenv and Go's os.Getenv look first.
 	env[0] = STAGE_ENV "=serve";
 	memcpy(env + 1, envp, (n + 1) * sizeof *env);
 	char pid[24];
 	snprintf(pid, sizeof pid, "%d", (int)launcher);
 	char *argv[] = {"vipa-exec-supervisor", pid, NULL};
+	step = "exec /proc/self/exe";
 	execve("/proc/self/exe", argv, env);
+	return SUPERVISOR_FD;
 }
 
 // glibc passes argc, argv and envp to ELF constructors.
@@ -174,10 +184,11 @@ __attribute__((constructor)) static void vipa_exec_prestart(int argc, char **arg
 			_exit(pid < 0); // 1: the launcher falls back
 		// A new session: no controlling terminal, so ^C, ^Z and a
 		// terminal hang-up never reach the supervisor.
+		int sock = sv[1];
 		if (setsid() >= 0)
-			supervise(sv[1], launcher, envp);
+			sock = supervise(sock, launcher, envp);
 		// The launcher reads this instead of the supervisor's ack.
-		dprintf(sv[1], "start supervisor: %s", strerror(errno));
+		dprintf(sock, "start supervisor: %s: %s", step, strerror(errno));
 		_exit(1);
 	}
 	close(sv[1]);

@@ -335,6 +335,17 @@ func readFrameBody(r io.Reader, n [4]byte) ([]byte, error) {
 	return b, nil
 }
 
+// handOffError is the error of a failed write to the supervisor on conn:
+// what the supervisor said before it went (such as why it could not
+// start), else err.
+func handOffError(conn *os.File, err error) error {
+	msg, _ := io.ReadAll(io.LimitReader(conn, 4096))
+	if len(msg) > 0 {
+		return fmt.Errorf("%s", msg)
+	}
+	return fmt.Errorf("hand policy to supervisor: %w", err)
+}
+
 // readAck waits for the supervisor to hold the listener. Anything but the
 // ack byte is the supervisor's (or the detaching process's) error message.
 func readAck(conn *os.File) error {
