@@ -355,7 +355,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		InKernel:   eng == policy.EngineBPF,
 		// auto: a supervisor that cannot load the programs falls back.
 		Fallback: asked == policy.EngineAuto,
-		// Two netlink dumps: while the supervisor starts.
+		// A netlink dump: while the supervisor prepares.
 		Meanwhile: func() { report.WarnAbsent(stderr, res.Policy) },
 	}
 	if mode == launch.ModeParent {

@@ -46,9 +46,9 @@ type Options struct {
 	// warning on Warn.
 	InKernel, Fallback bool
 	// Meanwhile, if set, runs before the filter is loaded and, when the
-	// supervisor is detached, once it has been started: work of the
+	// supervisor is detached, once it has the policy: work of the
 	// launcher's (the start-up warnings) that then overlaps the
-	// supervisor's start-up instead of delaying it.
+	// supervisor's preparation instead of delaying it.
 	Meanwhile func()
 }
 
