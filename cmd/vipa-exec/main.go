@@ -1,6 +1,15 @@
 // Command vipa-exec runs a program so that its outgoing connections leave
 // from a virtual IP address chosen by a policy. See usage below, or
 // docs/ARCHITECTURE.md for how.
+//
+// GOMAXPROCS does not follow the cgroup's CPU limit: the launcher lives
+// milliseconds, and the supervisor sets GOMAXPROCS itself for its workers.
+// The runtime still reads the limit once at start (for a metric), but then
+// closes the files instead of keeping two of them open in the supervisor
+// for the whole run, and its sysmon no longer re-reads them every second.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
@@ -187,7 +196,10 @@ Examples:
 
 func main() {
 	if launch.Stage() != "" {
-		os.Exit(launch.RunStage(supervisor.Prepare(supervisor.LogSettingsFromEnv())))
+		// The log settings arrive from the launcher once the stage runs.
+		os.Exit(launch.RunStage(func() launch.Prepare {
+			return supervisor.Prepare(supervisor.LogSettingsFromEnv())
+		}))
 	}
 	code, err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {
@@ -343,7 +355,7 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		InKernel:   eng == policy.EngineBPF,
 		// auto: a supervisor that cannot load the programs falls back.
 		Fallback: asked == policy.EngineAuto,
-		// Two netlink dumps: while the supervisor starts.
+		// A netlink dump: while the supervisor prepares.
 		Meanwhile: func() { report.WarnAbsent(stderr, res.Policy) },
 	}
 	if mode == launch.ModeParent {

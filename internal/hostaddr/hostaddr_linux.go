@@ -49,6 +49,17 @@ func Dump() ([]Addr, error) {
 	return out, nil
 }
 
+// DumpUsable reads the host's addresses that can be bound to: Usable of
+// Dump, without the second dump that names the interfaces (the launcher's
+// start-up warnings need no names).
+func DumpUsable() (*policy.AddrSet, error) {
+	t, err := dump()
+	if err != nil {
+		return nil, err
+	}
+	return t.set(), nil
+}
+
 // Usable returns the addresses of addrs that can be bound to.
 func Usable(addrs []Addr) *policy.AddrSet {
 	var out []netip.Addr

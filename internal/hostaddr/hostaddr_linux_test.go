@@ -100,6 +100,15 @@ func TestDump(t *testing.T) {
 	if d := testutil.Diff(want, got); d != "" {
 		t.Errorf("Dump() (-want +got):\n%s", d)
 	}
+	var usable *policy.AddrSet
+	ns.Do(t, func() error {
+		var err error
+		usable, err = DumpUsable()
+		return err
+	})
+	if d := testutil.Diff(setAddrs(Usable(got)), setAddrs(usable)); d != "" {
+		t.Errorf("DumpUsable() against Usable(Dump()) (-want +got):\n%s", d)
+	}
 }
 
 // addTentative adds prefix to vt0, a veth whose peer vt1 is down: the
@@ -244,4 +253,12 @@ func overrun(t *testing.T, n int) {
 			t.Fatalf("after the overrun: %d addresses, %v missing", w.Set().Len(), last)
 		}
 	}
+}
+
+// setAddrs lists s, sorted.
+func setAddrs(s *policy.AddrSet) []netip.Addr {
+	var out []netip.Addr
+	s.Range(func(a netip.Addr) bool { out = append(out, a); return true })
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }

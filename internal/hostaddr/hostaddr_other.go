@@ -22,6 +22,9 @@ var errUnsupported = fmt.Errorf("read the host's addresses: %w", errors.ErrUnsup
 // Dump fails: rtnetlink is Linux-only.
 func Dump() ([]Addr, error) { return nil, errUnsupported }
 
+// DumpUsable fails: rtnetlink is Linux-only.
+func DumpUsable() (*policy.AddrSet, error) { return nil, errUnsupported }
+
 // Watcher is Linux-only.
 type Watcher struct{}
 

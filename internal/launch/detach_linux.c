@@ -16,6 +16,8 @@
 #define STAGE_ENV "_VIPA_EXEC_STAGE"
 #define LAUNCHER_FD 3
 
+void vipa_exec_name_supervisor(void); // prestart_linux.c
+
 // serveStage replaces the stage's entry in the environment. Go reads its
 // environment from the array that follows argv on the initial stack, not
 // from libc's environ (which setenv may move): this very array, glibc's
@@ -35,7 +37,9 @@ __attribute__((constructor)) static void vipa_exec_detach(int argc, char **argv,
 		if (strncmp(*e, STAGE_ENV "=", sizeof(STAGE_ENV)) == 0)
 			entry = e; // the first, which getenv and Go's os.Getenv read
 	errno = EINVAL;
-	if (entry != NULL) {
+	// Nothing of the launcher's caller but stderr: os.StartProcess passes
+	// on every descriptor the caller left open without close-on-exec.
+	if (entry != NULL && close_range(LAUNCHER_FD + 1, ~0U, 0) == 0) {
 		pid_t pid = fork();
 		if (pid > 0)
 			_exit(0); // the launcher reaps this process; the supervisor is re-parented
@@ -44,6 +48,7 @@ __attribute__((constructor)) static void vipa_exec_detach(int argc, char **argv,
 			// terminal hang-up never reach the supervisor.
 			if (setsid() >= 0) {
 				*entry = serveStage;
+				vipa_exec_name_supervisor();
 				return; // main() runs the supervisor
 			}
 		}

@@ -3,12 +3,16 @@
 //
 // # Sequence
 //
-//  1. vipa-exec re-executes itself; before the Go runtime starts, that
-//     process forks and exits, and its child, in a session of its own and
-//     no child of PROGRAM, goes on to run the supervisor (no second exec).
-//     It is started before the filter exists, so it is unfiltered.
-//  2. The launcher sends the policy bytes it validated, loads the filter on
-//     all its threads (TSYNC) and sends the listener's descriptor number.
+//  1. Before the launcher's Go runtime starts, a C constructor
+//     (prestart_linux.c) forks a process that forks and exits; its child,
+//     in a session of its own and no child of PROGRAM, execs vipa-exec as
+//     the supervisor, whose start-up overlaps the launcher's. It is started
+//     before the filter exists, so it is unfiltered. Without it (a failed
+//     fork) the launcher re-executes itself in stage detach, whose
+//     constructor (detach_linux.c) forks the same way.
+//  2. The launcher sends its log settings and the policy bytes it
+//     validated, loads the filter on all its threads (TSYNC) and sends the
+//     listener's descriptor number.
 //  3. The supervisor takes the listener with pidfd_getfd and acknowledges;
 //     only then does the launcher close its copy, switch to --user/--group
 //     and execve PROGRAM, which keeps the launcher's PID.
@@ -27,12 +31,14 @@
 //
 // This is vipa-exec's one cgo package: libseccomp compiles the filter
 // (from internal/notify's ABI tables), and C runs where Go cannot (the
-// detaching stage's constructor, before the Go runtime starts; the signal
-// catcher; the nesting probe's vfork). Built without cgo, every entry
+// constructors that start the supervisor, before the Go runtime
+// starts; the signal catcher; the nesting probe's vfork). Built without cgo, every entry
 // point fails with an error wrapping errors.ErrUnsupported.
 //
 // # Environment
 //
-// _VIPA_EXEC_STAGE marks the internal stages ("detach", "serve"); it is set
-// only in the environment of the re-executed processes, never PROGRAM's.
+// _VIPA_EXEC_STAGE marks the internal stages ("detach", "serve",
+// "program"); it is set only in the environment of the re-executed
+// processes, never PROGRAM's. Options.SupervisorEnv's _VIPA_EXEC_*
+// variables reach the supervisor's environment through its socket.
 package launch

@@ -102,7 +102,7 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 	}
 	for _, b := range [][]byte{[]byte(policyPath), opts.PolicyData, engineRequest(opts)} {
 		if err := writeFrame(conn, b); err != nil {
-			return fmt.Errorf("hand policy to supervisor: %w", err)
+			return handOffError(conn, err)
 		}
 	}
 	// While the supervisor loads the engine.
@@ -124,8 +124,8 @@ func execInKernel(conn *os.File, detacher *os.Process, opts Options) error {
 	} else if err := loadTerminalFilter(opts.Warn); err != nil {
 		return err
 	}
-	if _, err := detacher.Wait(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+	if err := reapDetacher(detacher); err != nil {
+		return err
 	}
 	_ = conn.Close()
 	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)

@@ -35,7 +35,10 @@ type Options struct {
 	Cred       *Credential // nil keeps vipa-exec's identity
 	Warn       io.Writer   // where the one-line warnings go
 	Filter     notify.FilterOptions
-	// SupervisorEnv is added to the supervisor's environment (not PROGRAM's).
+	// SupervisorEnv is added to the supervisor's environment (not
+	// PROGRAM's), NAME=VALUE entries whose names start with
+	// _VIPA_EXEC_; it is sent as the first frame, since the supervisor
+	// may have started before they were known.
 	SupervisorEnv []string
 	// InKernel runs PROGRAM under the bpf engine: no filter, the
 	// supervisor attaches the engine to a cgroup of PROGRAM's own. With
@@ -43,9 +46,9 @@ type Options struct {
 	// warning on Warn.
 	InKernel, Fallback bool
 	// Meanwhile, if set, runs before the filter is loaded and, when the
-	// supervisor is detached, once it has been started: work of the
+	// supervisor is detached, once it has the policy: work of the
 	// launcher's (the start-up warnings) that then overlaps the
-	// supervisor's start-up instead of delaying it.
+	// supervisor's preparation instead of delaying it.
 	Meanwhile func()
 }
 
@@ -55,24 +58,24 @@ type Options struct {
 // the supervisor exits when the filter has no users left.
 func Exec(opts Options) error {
 	// The supervisor is started before the filter exists, so it runs
-	// unfiltered: a filtered supervisor would trap its own binds. It starts
-	// first so that its start-up overlaps the checks and the filter's
-	// compilation here; on any error below it reads EOF and exits. Under
-	// an outer vipa-exec it would be that one's program, and keep it
-	// waiting: ask first.
+	// unfiltered: a filtered supervisor would trap its own binds. It
+	// started with this process (prestart_linux.c), its start-up
+	// overlapping this one's, the policy's and the filter's compilation
+	// here; on any error below it reads EOF and exits. Under an outer
+	// vipa-exec the filter cannot be loaded: say so before anything else.
 	if err := checkNotNested(); err != nil {
 		return err
 	}
-	conn, detacher, err := startSupervisor(opts.SupervisorEnv)
+	conn, detacher, err := supervisorConn()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.Close() }()
+	if err := writeFrame(conn, encodeEnv(opts.SupervisorEnv)); err != nil {
+		return handOffError(conn, err)
+	}
 	if opts.InKernel {
 		return execInKernel(conn, detacher, opts)
-	}
-	if opts.Meanwhile != nil {
-		opts.Meanwhile()
 	}
 	if err := notify.CheckKernel(); err != nil {
 		return err
@@ -88,22 +91,24 @@ func Exec(opts Options) error {
 		return fmt.Errorf("policy file: %w", err)
 	}
 	if err := writeFrame(conn, []byte(policyPath)); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	if err := writeFrame(conn, opts.PolicyData); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
 	if err := writeFrame(conn, engineRequest(opts)); err != nil {
-		return fmt.Errorf("hand policy to supervisor: %w", err)
+		return handOffError(conn, err)
 	}
-
+	// While the supervisor prepares; nothing here fails, so the supervisor
+	// always gets the listener after the policy.
+	if opts.Meanwhile != nil {
+		opts.Meanwhile()
+	}
 	if err := handOver(conn, filter, opts.Warn); err != nil {
 		return err
 	}
-	// Reap the short-lived process that detached the supervisor (long gone
-	// by now), so PROGRAM does not inherit a zombie child.
-	if _, err := detacher.Wait(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+	if err := reapDetacher(detacher); err != nil {
+		return err
 	}
 	_ = conn.Close()
 	return execProgram(opts.Path, opts.Argv, opts.Env, opts.Cred)

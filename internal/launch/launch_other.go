@@ -92,4 +92,4 @@ func Supervise(Options, Prepare) (int, error) { return 2, errNotLinux }
 func FailureStatus(error) int { return 2 }
 
 // RunStage fails without Linux and cgo.
-func RunStage(Prepare) int { return 2 }
+func RunStage(func() Prepare) int { return 2 }

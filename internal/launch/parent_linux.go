@@ -46,6 +46,8 @@ type childSpec struct {
 // its status (as FailureStatus) is returned. A non-nil error is a failure
 // before the child existed, for the caller to print.
 func Supervise(opts Options, prepare Prepare) (int, error) {
+	// Pre-started when --supervise=auto chose parent: not needed.
+	dropPrestarted()
 	if opts.Meanwhile != nil {
 		opts.Meanwhile()
 	}

@@ -7,6 +7,7 @@ package launch
 import "C"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"unsafe"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -37,24 +38,37 @@ const (
 
 const ackOK = 'K'
 
-// commName is the supervisor's thread name (15 bytes at most, NUL-ended).
-var commName = []byte("vipa-exec-sup\x00")
-
-// ps shows the supervisor's argv ("vipa-exec-supervisor PID"); top and
-// /proc/PID/comm show the main thread's name, which would otherwise be the
-// binary's. Package initialisation runs on the main thread.
-func init() {
-	if Stage() == stageServe {
-		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&commName[0])), 0, 0, 0)
+// supervisorConn returns the socket to this run's supervisor: the
+// pre-started one's, else one startSupervisor starts now, with the
+// intermediate process to reap (nil for the pre-started one: the
+// constructor reaped it).
+func supervisorConn() (*os.File, *os.Process, error) {
+	if conn := takePrestarted(); conn != nil {
+		return conn, nil, nil
 	}
+	return startSupervisor()
+}
+
+// reapDetacher reaps the short-lived process that detached the supervisor
+// (long gone by now), if any, so that PROGRAM does not inherit a zombie
+// child.
+func reapDetacher(p *os.Process) error {
+	if p == nil {
+		return nil
+	}
+	if _, err := p.Wait(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	return nil
 }
 
 // startSupervisor starts the supervisor as a grandchild: the intermediate
 // process exits at once, so the supervisor is re-parented to init (or the
 // nearest subreaper, such as systemd) and is never a child of PROGRAM, which
 // keeps vipa-exec's pid. It returns the socket to the supervisor and the
-// intermediate process, to be reaped.
-func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
+// intermediate process, to be reaped. It is the path when the constructor
+// (prestart_linux.c) started none.
+func startSupervisor() (*os.File, *os.Process, error) {
 	ours, theirs, exe, err := reexecPair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start supervisor: %w", err)
@@ -70,7 +84,7 @@ func startSupervisor(extraEnv []string) (*os.File, *os.Process, error) {
 	// vipa-exec's: no terminal on stdin or stdout.
 	p, err := os.StartProcess(exe, []string{SupervisorName, strconv.Itoa(os.Getpid())}, &os.ProcAttr{
 		Dir:   "/",
-		Env:   append(append(os.Environ(), extraEnv...), stageEnv+"="+stageDetach),
+		Env:   append(os.Environ(), stageEnv+"="+stageDetach),
 		Files: []*os.File{devnull, devnull, os.Stderr, theirs},
 	})
 	if err != nil {
@@ -123,8 +137,10 @@ type Setup struct {
 // is nil, and it returns when PROGRAM's cgroup is empty.
 type Prepare func(s Setup) (serve func(l *notify.Listener) error, err error)
 
-// RunStage runs an internal stage and returns the exit status.
-func RunStage(prepare Prepare) int {
+// RunStage runs an internal stage and returns the exit status. The
+// supervisor calls prepare for its Prepare once the launcher's
+// Options.SupervisorEnv is in its environment.
+func RunStage(prepare func() Prepare) int {
 	switch Stage() {
 	case stageServe:
 		return supervise(prepare)
@@ -135,17 +151,26 @@ func RunStage(prepare Prepare) int {
 	return 2
 }
 
-func supervise(prepare Prepare) int {
+func supervise(newPrepare func() Prepare) int {
 	// Signals meant for PROGRAM or its terminal must not end the supervisor
 	// while PROGRAM still needs it; it ends by itself after PROGRAM. (The
 	// supervisor's own work may take SIGHUP back, to reload its policy.)
 	signal.Ignore(unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM,
 		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPIPE)
 	conn := os.NewFile(supervisorFD, "launcher")
-	setup, err := receive(conn)
+	err := receiveEnv(conn)
+	if errors.Is(err, io.EOF) {
+		// A pre-started supervisor whose launcher went on without it
+		// (a failure, --supervise=parent): nobody to tell, nothing to say.
+		return 0
+	}
+	var setup Setup
+	if err == nil {
+		setup, err = receive(conn)
+	}
 	var serve func(*notify.Listener) error
 	if err == nil {
-		serve, err = prepareEngine(conn, prepare, &setup)
+		serve, err = prepareEngine(conn, newPrepare(), &setup)
 	}
 	var l *notify.Listener
 	if err == nil && !setup.InKernel {
@@ -171,8 +196,59 @@ func supervise(prepare Prepare) int {
 	return 0
 }
 
-// receive reads what the launcher sends first: the policy file's name and
-// bytes. PROGRAM's pid is the supervisor's argv[1].
+// envPrefix starts the names of the variables the launcher may set in the
+// supervisor's environment (Options.SupervisorEnv).
+const envPrefix = "_VIPA_EXEC_"
+
+// encodeEnv is the frame of Options.SupervisorEnv: its entries, each
+// ended by a NUL.
+func encodeEnv(env []string) []byte {
+	var b []byte
+	for _, e := range env {
+		b = append(append(b, e...), 0)
+	}
+	return b
+}
+
+// receiveEnv reads the launcher's first frame, encodeEnv's, and sets its
+// variables. It fails with io.EOF when the launcher closed the socket
+// unused.
+func receiveEnv(conn io.Reader) error {
+	var n [4]byte
+	if _, err := io.ReadFull(conn, n[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		return fmt.Errorf("read from launcher: %w", err)
+	}
+	b, err := readFrameBody(conn, n)
+	if err != nil {
+		return err
+	}
+	return applyEnv(b)
+}
+
+// applyEnv sets the variables of encodeEnv's frame b.
+func applyEnv(b []byte) error {
+	for len(b) > 0 {
+		entry, rest, ok := bytes.Cut(b, []byte{0})
+		if !ok {
+			return errors.New("environment from the launcher: no NUL after the last entry")
+		}
+		b = rest
+		name, value, ok := strings.Cut(string(entry), "=")
+		if !ok || !strings.HasPrefix(name, envPrefix) || name == stageEnv {
+			return fmt.Errorf("environment from the launcher: %q is no %s* variable", entry, envPrefix)
+		}
+		if err := os.Setenv(name, value); err != nil {
+			return fmt.Errorf("environment from the launcher: %w", err)
+		}
+	}
+	return nil
+}
+
+// receive reads what the launcher sends after the environment: the policy
+// file's name and bytes. PROGRAM's pid is the supervisor's argv[1].
 func receive(conn *os.File) (Setup, error) {
 	if len(os.Args) < 2 {
 		return Setup{}, errors.New("no launcher pid")
@@ -243,6 +319,11 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, fmt.Errorf("read from launcher: %w", err)
 	}
+	return readFrameBody(r, n)
+}
+
+// readFrameBody reads the frame whose length n has been read.
+func readFrameBody(r io.Reader, n [4]byte) ([]byte, error) {
 	size := binary.NativeEndian.Uint32(n[:])
 	if size > maxFrame {
 		return nil, fmt.Errorf("read from launcher: frame of %d bytes", size)
@@ -252,6 +333,17 @@ func readFrame(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("read from launcher: %w", err)
 	}
 	return b, nil
+}
+
+// handOffError is the error of a failed write to the supervisor on conn:
+// what the supervisor said before it went (such as why it could not
+// start), else err.
+func handOffError(conn *os.File, err error) error {
+	msg, _ := io.ReadAll(io.LimitReader(conn, 4096))
+	if len(msg) > 0 {
+		return fmt.Errorf("%s", msg)
+	}
+	return fmt.Errorf("hand policy to supervisor: %w", err)
 }
 
 // readAck waits for the supervisor to hold the listener. Anything but the

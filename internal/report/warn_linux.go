@@ -18,12 +18,12 @@ import (
 // runs in, which the supervisor follows) and once per rule that has none,
 // as the supervisor logs it.
 func WarnAbsent(w io.Writer, p *policy.Policy) {
-	local, err := hostaddr.Dump()
+	local, err := hostaddr.DumpUsable()
 	if err != nil {
 		fmt.Fprintf(w, "vipa-exec: warning: cannot read this host's addresses: %v\n", err)
 		return
 	}
-	supervisor.LogPresence(slog.New(warnHandler{w}), p, nil, hostaddr.Usable(local))
+	supervisor.LogPresence(slog.New(warnHandler{w}), p, nil, local)
 	warnNoInterface(w, p)
 }
 

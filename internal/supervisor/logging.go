@@ -12,7 +12,9 @@ import (
 
 // LogEnv carries --log-level and --log-format to a detached supervisor,
 // which logs on vipa-exec's stderr; it is set only in the supervisor's
-// environment.
+// environment, by its first frame from the launcher
+// (launch.Options.SupervisorEnv): the supervisor may start before the
+// options are parsed.
 const LogEnv = "_VIPA_EXEC_LOG"
 
 // LogSettings are the supervisor's logging options.

@@ -27,6 +27,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{"defaults", []string{"-vipa-exec", "x"}, config{vipaExec: "x", n: 10000, reps: 5, startupRuns: 200, getpidN: 5000000, unixN: 50000, trapN: 200000}, false},
 		{"quick", []string{"-vipa-exec", "x", "-quick", "-v"}, config{vipaExec: "x", n: 300, reps: 1, startupRuns: 5, getpidN: 100000, unixN: 300, trapN: 1000, verbose: true}, false},
+		{"startup only", []string{"-vipa-exec", "x", "-startup-only", "-startup-runs", "50"}, config{vipaExec: "x", n: 10000, reps: 5, startupRuns: 50, getpidN: 5000000, unixN: 50000, trapN: 200000, startupOnly: true}, false},
 		{"n and reps", []string{"-vipa-exec", "x", "-n", "2000", "-reps", "3"}, config{vipaExec: "x", n: 2000, reps: 3, startupRuns: 200, getpidN: 5000000, unixN: 50000, trapN: 200000}, false},
 		{"no binary", nil, config{}, true},
 		{"zero reps", []string{"-vipa-exec", "x", "-reps", "0"}, config{}, true},
@@ -134,7 +135,7 @@ func TestIntegrationBenchQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, label := range []string{"true", "vipa-exec -p POLICY true", "vipa-exec --supervise=parent -p POLICY true", "vipa-exec --engine=bpf -p POLICY true"} {
+	for _, label := range []string{"true", "empty Go program", "vipa-exec -p POLICY true", "vipa-exec --supervise=parent -p POLICY true", "vipa-exec --engine=bpf -p POLICY true"} {
 		found := false
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			rest, ok := strings.CutPrefix(line, label+"  ")

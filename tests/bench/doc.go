@@ -1,9 +1,10 @@
 // Package main is the vipa-exec benchmark behind `make bench`:
 //
-//	go run ./tests/bench -vipa-exec bin/vipa-exec [-n 10000] [-reps 5] [-trap-n 200000] [-quick] [-v]
+//	go run ./tests/bench -vipa-exec bin/vipa-exec [-n 10000] [-reps 5] [-trap-n 200000] [-quick] [-startup-only] [-v]
 //
-// It compiles csrc/client.c (gcc -O2 -static) and csrc/refsup.c (gcc -O2)
-// and measures, as root:
+// It compiles csrc/client.c (gcc -O2 -static) and csrc/refsup.c (gcc -O2),
+// builds emptygo/main.go with the go command, and measures, as root
+// (-startup-only: the start-up rows alone):
 //
 //   - TCP connect-and-close over loopback in ten cases: bare (the kernel
 //     picks the source), ideal (the client binds the VIPA itself with
@@ -20,7 +21,8 @@
 //     minus bare;
 //   - the start-up cost of `vipa-exec -p POLICY true`, and of the same with
 //     `--supervise=parent` and with `--engine=bpf`, against `true` (target:
-//     at most 5 ms over it, for either engine);
+//     at most 5 ms over it, for either engine), and of an empty Go
+//     program over `true`: the floor any Go launcher pays on the machine;
 //   - the rate of calls the filter never traps (raw getpid, AF_UNIX
 //     connect) with and without vipa-exec (target: no measurable
 //     difference), and under a one-instruction allow-all seccomp filter:

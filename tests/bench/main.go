@@ -27,6 +27,9 @@ var clientSource []byte
 //go:embed csrc/refsup.c
 var refsupSource []byte
 
+//go:embed emptygo/main.go
+var emptyGoSource []byte
+
 // The policy every vipa-exec case runs under: the one rule the issue names.
 const policyText = `[[connect]]
 destination = "10.1.2.3/32"
@@ -53,6 +56,7 @@ type config struct {
 	getpidN     int
 	unixN       int
 	trapN       int // trapped connect(-1) calls per run
+	startupOnly bool
 	verbose     bool
 }
 
@@ -71,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./tests/bench -vipa-exec PATH [-n N] [-reps R] [-trap-n N] [-quick] [-v]\n\n"+
+		fmt.Fprintf(stderr, "usage: go run ./tests/bench -vipa-exec PATH [-n N] [-reps R] [-trap-n N] [-quick] [-startup-only] [-v]\n\n"+
 			"Benchmarks vipa-exec against a bare client, an ideal (self-binding) client and a minimal\n"+
 			"C supervisor doing the same kernel work (csrc/refsup.c). Needs root.\n\n")
 		fs.PrintDefaults()
@@ -84,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.unixN, "unix-n", 50000, "AF_UNIX connects per run")
 	fs.IntVar(&c.trapN, "trap-n", 200000, "trapped connect(-1) calls per run, for the round-trip cost")
 	quick := fs.Bool("quick", false, "tiny runs (n=300, reps=1, ...) that only check the bench works")
+	fs.BoolVar(&c.startupOnly, "startup-only", false, "measure the start-up rows only (with -startup-runs)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run on stderr as it finishes")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -146,6 +151,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 
 	b.header(stdout)
+	if c.startupOnly {
+		su, err := b.startup(ctx)
+		if err != nil {
+			return 1, err
+		}
+		printStartup(stdout, c, su)
+		return 0, nil
+	}
 	tcp, err := b.tcpCases(ctx)
 	if err != nil {
 		return 1, err
@@ -182,6 +195,7 @@ type bench struct {
 	hostPol string // for the runs in the bench's own namespace
 	version string // first line of vipa-exec --version
 	trueBin string
+	emptyGo string // the compiled emptygo/main.go
 	stderr  io.Writer
 	nsSeq   int
 }
@@ -219,7 +233,30 @@ func (b *bench) prepare(ctx context.Context) error {
 	if b.trueBin, err = exec.LookPath("true"); err != nil {
 		return err
 	}
+	if b.emptyGo, err = b.buildGo(ctx, "emptygo", emptyGoSource); err != nil {
+		return err
+	}
 	return nil
+}
+
+// buildGo builds the embedded Go program source into b.dir, with the go
+// command that runs the bench, and returns the binary's path.
+func (b *bench) buildGo(ctx context.Context, name string, source []byte) (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the empty Go program needs the go command: %w", err)
+	}
+	src := filepath.Join(b.dir, name+".go")
+	if err := os.WriteFile(src, source, 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(b.dir, name)
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-o", bin, src)
+	cmd.Dir = b.dir // outside any module: the file alone
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s.go: %w\n%s", name, err, out)
+	}
+	return bin, nil
 }
 
 // compile builds the embedded C source name.c into b.dir and returns the
@@ -364,6 +401,7 @@ func (b *bench) timeRun(ctx context.Context, devnull, errF *os.File, argv ...str
 
 type startupResult struct {
 	bare, wrapped, parent []time.Duration // parent: --supervise=parent
+	emptyGo               []time.Duration // the empty Go program
 	bpf                   []time.Duration // --engine=bpf
 }
 
@@ -381,6 +419,7 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 	}
 	defer func() { _ = errF.Close() }()
 	bare := []string{b.trueBin}
+	emptyGo := []string{b.emptyGo}
 	wrapped := []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "-p", b.hostPol, b.trueBin}
 	parent := []string{b.cfg.vipaExec, engineFlag(engineSeccomp), "--supervise=parent", "-p", b.hostPol, b.trueBin}
 	bpf := []string{b.cfg.vipaExec, engineFlag(engineBPF), "-p", b.hostPol, b.trueBin}
@@ -390,6 +429,10 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 			return r, err
 		}
 		r.bare = append(r.bare, d)
+		if d, err = b.timeRun(ctx, devnull, errF, emptyGo...); err != nil {
+			return r, err
+		}
+		r.emptyGo = append(r.emptyGo, d)
 		if d, err = b.timeRun(ctx, devnull, errF, wrapped...); err != nil {
 			msg, _ := os.ReadFile(errPath)
 			return r, fmt.Errorf("start-up: %w\n%s", err, bytes.TrimSpace(msg))
@@ -406,8 +449,8 @@ func (b *bench) startup(ctx context.Context) (startupResult, error) {
 		}
 		r.bpf = append(r.bpf, d)
 	}
-	b.logf("start-up: true %v, vipa-exec true %v, parent mode %v, bpf %v (medians of %d)",
-		medianDuration(r.bare), medianDuration(r.wrapped), medianDuration(r.parent), medianDuration(r.bpf), b.cfg.startupRuns)
+	b.logf("start-up: true %v, empty Go %v, vipa-exec true %v, parent mode %v, bpf %v (medians of %d)",
+		medianDuration(r.bare), medianDuration(r.emptyGo), medianDuration(r.wrapped), medianDuration(r.parent), medianDuration(r.bpf), b.cfg.startupRuns)
 	return r, nil
 }
 
