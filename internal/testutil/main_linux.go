@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"testing"
 )
 
 // Main runs the tests of a package and exits: with m.Run's status, or 1 if
@@ -16,7 +15,10 @@ import (
 // binaries the builders made. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { testutil.Main(m) }
-func Main(m *testing.M) {
+//
+// m is a *testing.M, or one wrapping it with work of its own after the
+// tests (which then counts in the descriptor check).
+func Main(m interface{ Run() int }) {
 	// The poller's epoll and wake-up descriptors are opened on first use and
 	// live forever; open them now so they are not counted as leaks.
 	if r, w, err := os.Pipe(); err == nil {
