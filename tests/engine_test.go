@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -221,7 +222,12 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := e.with(t)
+			// In a group of the test's own: vipa-exec's sweep of stale
+			// groups in other tests' instances would remove the killed
+			// one's group before the next instance here is to.
+			inGroup := testCgroup(t)
 			cmd := e.command(e.bpf("bpf", pol, "/bin/sh", "-c", "echo ready; read x")...)
+			cmd.SysProcAttr = inGroup
 			stdin, err := cmd.StdinPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -232,7 +238,13 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 			}
 			program := p.Pid()
 			supervisor := testutil.WaitSupervisor(t, program)
-			group := groupPath(t, program)
+			group, err := cgroup.Own(program)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "vipa-exec." + strconv.Itoa(program); filepath.Base(group) != want {
+				t.Fatalf("the program runs in %s, not in a group %s", group, want)
+			}
 			var st unix.Stat_t
 			if err := unix.Stat(group, &st); err != nil {
 				t.Fatalf("the program's cgroup: %v", err)
@@ -250,18 +262,22 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 			_ = stdin.Close()
 			p.Wait(t)
 			testutil.WaitSupervisorGone(t, program)
-			testutil.WaitFor(t, "links and maps gone", func() bool {
-				return len(ourLinks(t, st.Ino)) == 0 && len(liveMaps(maps)) == 0
-			})
+			testutil.WaitFor(t, "links gone", func() bool { return len(ourLinks(t, st.Ino)) == 0 })
 			if tt.name == "kill everything" {
-				// Nobody removed it; the next instance under the same
-				// parent does.
+				// Nobody removed the group, nor the instance's entries
+				// (its policy's trie among them) from the engine's
+				// cache; the next instance under the same parent does.
 				if _, err := os.Stat(group); err != nil {
 					t.Fatalf("the killed instance's cgroup: %v", err)
 				}
-				res := e.inKernel(pol, "true")
+				next := e.command(e.bpf("bpf", pol, "true")...)
+				next.SysProcAttr = inGroup
+				res := testutil.Run(t, next)
+				e.supervisorGone(res)
+				wantEngine(t, res.Stderr, "bpf")
 				wantOK(t, "the next instance", res)
 			}
+			testutil.WaitFor(t, "maps gone", func() bool { return len(liveMaps(maps)) == 0 })
 			if _, err := os.Stat(group); !os.IsNotExist(err) {
 				t.Errorf("cgroup %s left behind (%v)", group, err)
 			}
@@ -653,4 +669,48 @@ func TestIntegrationEngineParentOutlived(t *testing.T) {
 	if _, err := os.Stat(group); !os.IsNotExist(err) {
 		t.Errorf("cgroup %s left behind (%v)", group, err)
 	}
+}
+
+// testCgroup makes a cgroup v2 group of the test's own, below the one the test
+// process runs in, and returns the attributes that start a command in it
+// (clone3's CLONE_INTO_CGROUP). A vipa-exec started there makes its group
+// inside it, and its sweep of stale groups sees only the test's: instances
+// that other packages' tests start at the same time, in the test process's
+// cgroup, cannot remove a group the test left for its next instance. The
+// group is removed when the test ends; it must be empty by then.
+func testCgroup(t *testing.T) *syscall.SysProcAttr {
+	t.Helper()
+	testutil.RequireRoot(t)
+	own, err := cgroup.Own(os.Getpid())
+	if err != nil {
+		t.Fatalf("test cgroup: %v", err)
+	}
+	dir, err := os.MkdirTemp(own, "vipa-test.")
+	if err != nil {
+		t.Fatalf("test cgroup: %v", err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		_ = os.Remove(dir)
+		t.Fatalf("test cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = f.Close()
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("test cgroup %s: %v (entries: %s)", dir, err, entries(dir))
+		}
+	})
+	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+}
+
+// entries names the groups left in dir, for an error.
+func entries(dir string) string {
+	var out []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return fmt.Sprint(out)
 }

@@ -120,7 +120,7 @@ func (c *cache) open() (*vipaObjects, error) {
 		}
 		objs, err := openPins(c.dir)
 		if err == nil {
-			removeStale(objs)
+			c.removeStale(objs)
 			return objs, nil
 		}
 		// Other instances run, but the pins are gone (removed by hand):
@@ -147,6 +147,7 @@ func (c *cache) openAlone() (_ *vipaObjects, err error) {
 		}
 	}
 	wipe(objs)
+	c.removeInstanceLocks(nil)
 	// Not atomic: another instance may take the lock exclusively in
 	// between, and empty the maps, which hold no entry of this one yet.
 	if err := c.flock(unix.LOCK_SH); err != nil {
@@ -215,6 +216,11 @@ func openLock(path string) (*os.File, error) {
 	if err := unix.Mkdir(path, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("bpf cache: %w", &os.PathError{Op: "mkdir", Path: path, Err: err})
 	}
+	return openLockDir(path)
+}
+
+// openLockDir is openLock of a lock that must exist.
+func openLockDir(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("bpf cache: %w", err)
@@ -366,7 +372,7 @@ func removePins(dir string) error {
 		return fmt.Errorf("bpf cache: %w", err)
 	}
 	for _, ent := range ents {
-		if ent.Name() == lockName {
+		if _, ok := instanceOf(ent.Name()); ok || ent.Name() == lockName {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, ent.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -445,15 +451,59 @@ func deleteAll[K any](m *ebpf.Map, match func(*K) bool) {
 	}
 }
 
-// removeStale removes the entries of instances whose cgroup is gone: their
-// supervisor was killed. The kernel frees an attachment's cgroup storage
-// with the cgroup, and an instance attaches (making it) before it adds
-// entries: so the keys are read first, then the storage's, and an id in
-// the first without storage is stale. Only policy's and rules' keys are
-// read, a few per instance: every instance has those while it runs (the
-// LRU maps, lrr and source_stats, can hold thousands of keys, and evict
-// what a supervisor killed while it removed its entries left in them).
-func removeStale(objs *vipaObjects) {
+// An instance's lock: the directory DIR/iID (ID its cgroup's id), on which
+// the instance holds an exclusive flock from before it adds its first
+// entry until it has removed its last. An entry whose instance's lock is
+// free (or gone) is stale: its supervisor was killed. The cgroup's storage
+// cannot tell: the kernel frees it with the cgroup, asynchronously, after
+// the next instance's start removed the killed one's group.
+const instancePrefix = "i"
+
+// instanceLock is the name of the lock of instance id.
+func instanceLock(id uint64) string { return instancePrefix + strconv.FormatUint(id, 10) }
+
+// instanceOf returns the id of the instance lock name, if it is one.
+func instanceOf(name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, instancePrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(s, 10, 64)
+	return id, err == nil && instanceLock(id) == name
+}
+
+// holdInstance makes and locks the lock of the instance id.
+func (c *cache) holdInstance(id uint64) (*os.File, error) {
+	path := filepath.Join(c.dir, instanceLock(id))
+	f, err := openLock(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("bpf cache: lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// releaseInstance removes the instance's lock, its entries being gone.
+func (c *cache) releaseInstance(lock *os.File) error {
+	err := os.Remove(lock.Name())
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil // an instance alone took it, as it does after a SIGKILL
+	}
+	if cerr := lock.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeStale removes the entries of instances whose lock nobody holds,
+// and those locks. Only policy's and rules' keys are read, a few per
+// instance: every instance has those while it runs (the LRU maps, lrr and
+// source_stats, can hold thousands of keys, and evict what a supervisor
+// killed while it removed its entries left in them).
+func (c *cache) removeStale(objs *vipaObjects) {
 	ids := map[uint64]bool{}
 	for _, k := range keysOf[uint64](objs.Policy) {
 		ids[k] = true
@@ -461,14 +511,47 @@ func removeStale(objs *vipaObjects) {
 	for _, k := range keysOf[vipaVipaRuleKey](objs.Rules) {
 		ids[k.Instance] = true
 	}
-	if len(ids) == 0 {
+	c.removeInstanceLocks(func(id uint64) { delete(ids, id) })
+	for id := range ids {
+		if !c.instanceRuns(id) {
+			removeInstance(objs, id)
+		}
+	}
+}
+
+// instanceRuns reports whether the lock of instance id is held.
+func (c *cache) instanceRuns(id uint64) bool {
+	f, err := openLockDir(filepath.Join(c.dir, instanceLock(id)))
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+}
+
+// removeInstanceLocks removes the instance locks nobody holds, and tells
+// running of each id whose lock is held (nil: nobody's can be).
+func (c *cache) removeInstanceLocks(running func(id uint64)) {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
 		return
 	}
-	for _, k := range keysOf[uint64](objs.Instances) {
-		delete(ids, k)
-	}
-	for id := range ids {
-		removeInstance(objs, id)
+	for _, ent := range ents {
+		id, ok := instanceOf(ent.Name())
+		if !ok || !ent.IsDir() {
+			continue
+		}
+		path := filepath.Join(c.dir, ent.Name())
+		f, err := openLockDir(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			_ = os.Remove(path) // stale: its entries go too
+		} else if running != nil {
+			running(id)
+		}
+		_ = f.Close()
 	}
 }
 

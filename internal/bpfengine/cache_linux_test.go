@@ -103,6 +103,10 @@ func kill(e *Engine) {
 	}
 	_ = e.trie.Close()
 	_ = e.cache.lock.Close()
+	if e.held != nil {
+		_ = e.held.Close() // the lock's directory stays
+		e.held = nil
+	}
 	_ = e.objs.Close()
 }
 
@@ -137,17 +141,9 @@ func TestCacheStale(t *testing.T) {
 	if got := instanceEntries(t, objs, id); len(got) == 0 {
 		t.Fatal("no entries of the killed instance to clean")
 	}
-	// Its cgroup removed (the next vipa-exec under the parent does it):
-	// the kernel frees the cgroup's storage.
-	removeCgroupOf(t, id, parent)
-	testutil.WaitFor(t, "the killed instance's cgroup storage freed", func() bool {
-		for _, k := range keysOf[uint64](objs.Instances) {
-			if k == id {
-				return false
-			}
-		}
-		return true
-	})
+	// Its cgroup and that cgroup's storage are still there (the kernel
+	// frees the storage asynchronously, after the next vipa-exec under the
+	// parent removed the group): its lock, free, tells it is stale.
 	e, err := Load(p, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +157,13 @@ func TestCacheStale(t *testing.T) {
 	if got := instanceEntries(t, objs, w.e.id); len(got) == 0 {
 		t.Error("the running instance's entries went too")
 	}
+	if _, err := os.Stat(filepath.Join(cacheDir(), instanceLock(id))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed instance's lock after the next start: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir(), instanceLock(w.e.id))); err != nil {
+		t.Errorf("the running instance's lock: %v", err)
+	}
+	removeCgroupOf(t, id, parent)
 
 	// Everything killed: the next instance is alone, and empties the maps.
 	id = killed()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 
@@ -37,6 +38,7 @@ type Engine struct {
 	// The rule ids of the generation in force and of the one before.
 	curIDs, oldIDs []uint32
 	links          []link.Link
+	held           *os.File // the instance's lock in the cache; nil without a cache
 	nextID         uint32
 	rules          map[uint32]ruleInfo // of every generation, for Snapshot
 }
@@ -185,6 +187,13 @@ func (e *Engine) Attach(cgroupFD int) error {
 	if err != nil {
 		return err
 	}
+	if e.cache != nil {
+		// Held before the first entry is added: other instances leave
+		// entries of a held id alone (cache.removeStale).
+		if e.held, err = e.cache.holdInstance(id); err != nil {
+			return err
+		}
+	}
 	var links []link.Link
 	fail := func(err error) error {
 		for _, l := range links {
@@ -192,6 +201,7 @@ func (e *Engine) Attach(cgroupFD int) error {
 		}
 		e.removeEntries()
 		e.id = 0
+		_ = e.release() // err is what the caller hears
 		return err
 	}
 	// Attached first: the kernel makes the cgroup's storage, which tells
@@ -218,6 +228,16 @@ func (e *Engine) Attach(cgroupFD int) error {
 	}
 	e.links = links
 	return nil
+}
+
+// release gives up the instance's lock, its entries being gone.
+func (e *Engine) release() error {
+	if e.held == nil {
+		return nil
+	}
+	err := e.cache.releaseInstance(e.held)
+	e.held = nil
+	return err
 }
 
 // cgroupID is the id of the cgroup whose directory fd is open: its inode
@@ -408,6 +428,7 @@ func (e *Engine) Close() error {
 	e.links = nil
 	e.removeEntries()
 	e.id = 0
+	errs = append(errs, e.release())
 	if e.trie != nil {
 		errs = append(errs, e.trie.Close())
 		e.trie = nil

@@ -115,8 +115,14 @@ func Create(parent string, pid int) (*Group, error) {
 	}
 	fd, err := openBeneath(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err == nil {
-		// mkdir's mode went through the umask.
-		if err = unix.Fchmod(fd, 0o755); err != nil {
+		// mkdir's mode went through the umask. The lock is the owner's
+		// until it closes the group (or dies): no sweep removes the group
+		// while it is held. Nobody else holds it: the group is new, and a
+		// sweep takes only groups of dead PIDs.
+		if err = unix.Fchmod(fd, 0o755); err == nil {
+			err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		}
+		if err != nil {
 			_ = unix.Close(fd)
 		}
 	}
@@ -155,11 +161,25 @@ func removeStale(dir, pid int) {
 func Alive(pid int) bool { return !errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 
 // removeIfEmpty removes the group name under dir, with the vipa-exec.N
-// groups below it, if its cgroup.events says populated 0, and reports
-// whether it is gone. rmdir itself refuses a group that got a process in
-// between (EBUSY).
+// groups below it, if no owner holds its lock and its cgroup.events says
+// populated 0, and reports whether it is gone. rmdir itself refuses a group
+// that got a process in between (EBUSY).
+//
+// The lock matters after the program exits: the group is empty and its N
+// dead, but its supervisor, alive, waits for cgroup.events to say so. The
+// kernel sends that event from a work queue, and drops it if the group is
+// gone by then: a group removed under its supervisor would keep the
+// supervisor waiting for good.
 func removeIfEmpty(dir int, name string) bool {
-	data, err := readBeneath(dir, name+"/cgroup.events")
+	fd, err := openBeneath(dir, name, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return errors.Is(err, unix.ENOENT)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false // its owner runs
+	}
+	data, err := readBeneath(fd, "cgroup.events")
 	if err != nil {
 		return false
 	}
@@ -297,7 +317,7 @@ func removeGroup(dir int, name string) error {
 	names, _ := f.Readdirnames(-1)
 	for _, n := range names {
 		if _, ok := ownerPID(n); ok {
-			_ = removeGroup(fd, n) // the rmdir below reports what is left
+			_ = removeIfEmpty(fd, n) // the rmdir below reports what is left
 		}
 	}
 	_ = f.Close()

@@ -360,6 +360,31 @@ func TestCreateStale(t *testing.T) {
 	}
 }
 
+// TestCreateSparesOwned: after the program exits, its group is empty and
+// its N dead, but the supervisor still owns it and waits for
+// cgroup.events: another instance's Create leaves it alone until the owner
+// closes it (or dies); then it is stale.
+func TestCreateSparesOwned(t *testing.T) {
+	parent := testParent(t)
+	g := create(t, parent, deadPID(t))
+	create(t, parent, os.Getpid())
+	if _, err := os.Stat(g.Path()); err != nil {
+		t.Fatalf("another instance's Create removed a group whose owner runs: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := g.WaitEmpty(ctx); err != nil {
+		t.Fatalf("WaitEmpty: %v", err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	create(t, parent, deadPID(t))
+	if _, err := os.Stat(g.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a group whose owner closed it, after the next Create: %v, want ErrNotExist", err)
+	}
+}
+
 func mustAtoi(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)

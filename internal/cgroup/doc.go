@@ -17,8 +17,12 @@
 // A group whose processes were all killed (SIGKILL of everything, vipa-exec
 // included) outlives them. The next Create under the same parent removes
 // every empty vipa-exec.N sibling ("populated 0") whose N is no live
-// process; rmdir refuses a group that is not empty (EBUSY), so a live one is
-// never taken away. PIDs are read in the caller's PID namespace: instances
+// process and that no owner holds: a [Group] keeps an exclusive flock on
+// its directory until it is closed, since after the program exits its
+// group is empty and its N dead while the supervisor still waits for
+// cgroup.events to say so (the kernel drops that notification when the
+// group is gone first). rmdir refuses a group that is not empty (EBUSY),
+// so a live one is never taken away. PIDs are read in the caller's PID namespace: instances
 // in different PID namespaces need different parents. [Alive], the check
 // that N is a process, is also lrr's, whatever the engine (the supervisor,
 // which imports this package, has no kill of its own).
