@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/bpfengine"
@@ -131,28 +130,6 @@ sources     = ["192.0.2.11"]
 	wantSources(t, "outer policy's destination only", rec9, map[netip.Addr]int{vipa4b: 1})
 }
 
-// ourLinks returns the ids of the bpf links attached to the cgroup whose
-// id (its directory's inode) is cgid.
-func ourLinks(t *testing.T, cgid uint64) []link.ID {
-	t.Helper()
-	var ids []link.ID
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			continue // gone meanwhile
-		}
-		if c := info.Cgroup(); c != nil && c.CgroupId == cgid {
-			ids = append(ids, it.ID)
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
 // mapsOf returns the ids of the bpf maps the process pid holds.
 func mapsOf(t *testing.T, pid int) []ebpf.MapID {
 	t.Helper()
@@ -249,7 +226,7 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 			if err := unix.Stat(group, &st); err != nil {
 				t.Fatalf("the program's cgroup: %v", err)
 			}
-			links := ourLinks(t, st.Ino)
+			links := testutil.CgroupLinks(t, st.Ino)
 			if len(links) == 0 {
 				t.Fatalf("no bpf link on %s", group)
 			}
@@ -262,7 +239,7 @@ func TestIntegrationEngineCleanup(t *testing.T) {
 			_ = stdin.Close()
 			p.Wait(t)
 			testutil.WaitSupervisorGone(t, program)
-			testutil.WaitFor(t, "links gone", func() bool { return len(ourLinks(t, st.Ino)) == 0 })
+			testutil.WaitFor(t, "links gone", func() bool { return len(testutil.CgroupLinks(t, st.Ino)) == 0 })
 			if tt.name == "kill everything" {
 				// Nobody removed the group, nor the instance's entries
 				// (its policy's trie among them) from the engine's

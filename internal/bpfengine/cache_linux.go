@@ -582,21 +582,42 @@ func CacheDir() string { return cacheDir() }
 // RRCounters returns how many rr counters the cache's rr map holds, for
 // tests and diagnosis: none once the last instance has exited.
 func RRCounters() (int, error) {
-	objs, err := openPins(cacheDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = objs.Close() }()
-	return len(keysOf[uint64](objs.Rr)), nil
+	return countPinned(func(objs *vipaObjects) int { return len(keysOf[uint64](objs.Rr)) })
 }
 
 // Entries returns how many entries of the instance of the cgroup of id
 // cgroupID the cache's maps hold, for tests and diagnosis: 0 once the
 // instance is gone and cleaned up. With no cache it returns 0.
 func Entries(cgroupID uint64) (int, error) {
+	return countPinned(func(objs *vipaObjects) int {
+		n := 0
+		count := func(match bool) {
+			if match {
+				n++
+			}
+		}
+		for _, k := range keysOf[uint64](objs.Policy) {
+			count(k == cgroupID)
+		}
+		for _, k := range keysOf[vipaVipaRuleKey](objs.Rules) {
+			count(k.Instance == cgroupID)
+		}
+		for _, k := range keysOf[vipaVipaSourceKey](objs.Sources) {
+			count(k.Instance == cgroupID)
+		}
+		for _, k := range keysOf[vipaVipaLrrKey](objs.Lrr) {
+			count(k.Instance == cgroupID)
+		}
+		for _, k := range keysOf[vipaVipaSourceKey](objs.SourceStats) {
+			count(k.Instance == cgroupID)
+		}
+		return n
+	})
+}
+
+// countPinned opens the cache's pins and counts in them with count; with
+// no cache it returns 0.
+func countPinned(count func(*vipaObjects) int) (int, error) {
 	objs, err := openPins(cacheDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
@@ -605,26 +626,5 @@ func Entries(cgroupID uint64) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = objs.Close() }()
-	n := 0
-	count := func(match bool) {
-		if match {
-			n++
-		}
-	}
-	for _, k := range keysOf[uint64](objs.Policy) {
-		count(k == cgroupID)
-	}
-	for _, k := range keysOf[vipaVipaRuleKey](objs.Rules) {
-		count(k.Instance == cgroupID)
-	}
-	for _, k := range keysOf[vipaVipaSourceKey](objs.Sources) {
-		count(k.Instance == cgroupID)
-	}
-	for _, k := range keysOf[vipaVipaLrrKey](objs.Lrr) {
-		count(k.Instance == cgroupID)
-	}
-	for _, k := range keysOf[vipaVipaSourceKey](objs.SourceStats) {
-		count(k.Instance == cgroupID)
-	}
-	return n, nil
+	return count(objs), nil
 }

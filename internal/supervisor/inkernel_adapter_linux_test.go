@@ -130,27 +130,6 @@ func attachedPrograms(t *testing.T, fd int) []ebpf.ProgramID {
 	return ids
 }
 
-// linksAt returns the ids of the bpf links at the cgroup of id cgid.
-func linksAt(t *testing.T, cgid uint64) []link.ID {
-	t.Helper()
-	var ids []link.ID
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			continue // gone meanwhile
-		}
-		if c := info.Cgroup(); c != nil && c.CgroupId == cgid {
-			ids = append(ids, it.ID)
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
 // TestInKernelAdapter: the bpf engine behind the supervisor's engine
 // interface, for real: its group is made below the program's cgroup and
 // the program moved in; a process in the group connects from the policy's
@@ -253,7 +232,7 @@ func TestInKernelAdapter(t *testing.T) {
 	if err := unix.Fstat(k.g.FD(), &st); err != nil {
 		t.Fatal(err)
 	}
-	links := linksAt(t, st.Ino)
+	links := testutil.CgroupLinks(t, st.Ino)
 	if len(links) == 0 {
 		t.Fatal("no link at the group before Close")
 	}
