@@ -472,27 +472,43 @@ func instanceOf(name string) (uint64, bool) {
 	return id, err == nil && instanceLock(id) == name
 }
 
-// holdInstance makes and locks the lock of the instance id.
-func (c *cache) holdInstance(id uint64) (*os.File, error) {
+// holdInstance makes and locks the lock of the instance id. The lock is
+// made and taken under another name, then renamed: a lock of this name
+// that is free is stale, and another instance's sweep, between a mkdir
+// and the flock, would take it away (or hold it first).
+func (c *cache) holdInstance(id uint64) (*instanceHold, error) {
 	path := filepath.Join(c.dir, instanceLock(id))
-	f, err := openLock(path)
+	tmp := filepath.Join(c.dir, newPrefix+instanceLock(id))
+	f, err := openLock(tmp)
 	if err != nil {
 		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("bpf cache: lock %s: %w", path, err)
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("bpf cache: lock %s: %w", tmp, err)
 	}
-	return f, nil
+	if err := os.Rename(tmp, path); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("bpf cache: %w", err)
+	}
+	return &instanceHold{f: f, path: path}, nil
 }
 
-// releaseInstance removes the instance's lock, its entries being gone.
-func (c *cache) releaseInstance(lock *os.File) error {
-	err := os.Remove(lock.Name())
+// instanceHold is an instance's held lock.
+type instanceHold struct {
+	f    *os.File
+	path string
+}
+
+// release removes the instance's lock, its entries being gone.
+func (h *instanceHold) release() error {
+	err := os.Remove(h.path)
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil // an instance alone took it, as it does after a SIGKILL
 	}
-	if cerr := lock.Close(); err == nil {
+	if cerr := h.f.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -537,7 +553,8 @@ func (c *cache) removeInstanceLocks(running func(id uint64)) {
 		return
 	}
 	for _, ent := range ents {
-		id, ok := instanceOf(ent.Name())
+		name, making := strings.CutPrefix(ent.Name(), newPrefix)
+		id, ok := instanceOf(name)
 		if !ok || !ent.IsDir() {
 			continue
 		}
@@ -547,13 +564,19 @@ func (c *cache) removeInstanceLocks(running func(id uint64)) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			_ = os.Remove(path) // stale: its entries go too
-		} else if running != nil {
+			// Stale: its entries go too. (One being made whose maker
+			// died before its flock goes as well: it has none.)
+			_ = os.Remove(path)
+		} else if running != nil && !making {
 			running(id)
 		}
 		_ = f.Close()
 	}
 }
+
+// newPrefix begins the name of an instance's lock while it is made
+// (holdInstance).
+const newPrefix = "new"
 
 // mountBPFFS mounts the BPF filesystem at /sys/fs/bpf unless it is there,
 // as systemd does at boot.

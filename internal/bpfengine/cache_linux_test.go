@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,10 +105,58 @@ func kill(e *Engine) {
 	_ = e.trie.Close()
 	_ = e.cache.lock.Close()
 	if e.held != nil {
-		_ = e.held.Close() // the lock's directory stays
+		_ = e.held.f.Close() // the lock's directory stays
 		e.held = nil
 	}
 	_ = e.objs.Close()
+}
+
+// TestInstanceLocks: the sweep takes a free instance lock (a killed
+// instance's), leaves a held one and reports it running, and never takes
+// the lock of an instance that is being made: held under its new name, it
+// is not reported running (it has no entries yet), and goes only once free.
+func TestInstanceLocks(t *testing.T) {
+	// flock works alike on every file system: a temporary directory
+	// stands in for the BPF file system.
+	c := &cache{dir: filepath.Join(t.TempDir(), "cache")}
+	if err := os.Mkdir(c.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	held, err := c.holdInstance(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.release() }()
+	killed, err := c.holdInstance(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = killed.f.Close() // its directory stays, free
+	making, err := openLock(filepath.Join(c.dir, newPrefix+instanceLock(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(making.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	var running []uint64
+	c.removeInstanceLocks(func(id uint64) { running = append(running, id) })
+	if !slices.Equal(running, []uint64{1}) {
+		t.Errorf("running %v, want [1]", running)
+	}
+	for name, want := range map[string]bool{instanceLock(1): true, instanceLock(2): false, newPrefix + instanceLock(3): true} {
+		if _, err := os.Stat(filepath.Join(c.dir, name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
+		}
+	}
+	if !c.instanceRuns(1) || c.instanceRuns(2) || c.instanceRuns(3) {
+		t.Errorf("instanceRuns 1, 2, 3 = %v, %v, %v; want true, false, false", c.instanceRuns(1), c.instanceRuns(2), c.instanceRuns(3))
+	}
+	_ = making.Close() // its maker died before the rename
+	c.removeInstanceLocks(nil)
+	if _, err := os.Stat(making.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a lock being made, once free: %v, want ErrNotExist", err)
+	}
 }
 
 // TestCacheStale: entries of killed instances go: of one whose cgroup is

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"sort"
 	"sync"
 
@@ -38,7 +37,7 @@ type Engine struct {
 	// The rule ids of the generation in force and of the one before.
 	curIDs, oldIDs []uint32
 	links          []link.Link
-	held           *os.File // the instance's lock in the cache; nil without a cache
+	held           *instanceHold // the instance's lock in the cache; nil without a cache
 	nextID         uint32
 	rules          map[uint32]ruleInfo // of every generation, for Snapshot
 }
@@ -235,7 +234,7 @@ func (e *Engine) release() error {
 	if e.held == nil {
 		return nil
 	}
-	err := e.cache.releaseInstance(e.held)
+	err := e.held.release()
 	e.held = nil
 	return err
 }
