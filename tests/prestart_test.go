@@ -5,6 +5,7 @@ package tests
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,22 @@ func TestIntegrationPrestart(t *testing.T) {
 		if lines := testutil.Lines(res.Stderr); len(lines) != 1 || !strings.Contains(lines[0], bad) {
 			t.Errorf("stderr %q, want the policy's one error line only", res.Stderr)
 		}
+		// The fallback path starts none before the policy.
+		got, res = e.reaped(append([]string{"env", noPrestart}, e.vipa(bad, "/bin/true")...)...)
+		if d := testutil.Diff([]string{"program 2"}, got); d != "" {
+			t.Errorf("with %s, reaped (-want +got):\n%s\nstderr:\n%s", noPrestart, d, res.Stderr)
+		}
+	})
+
+	t.Run("fallback", func(t *testing.T) {
+		e := e.with(t)
+		// The supervisor started by the launcher itself, after the
+		// policy, serves the same.
+		e.rec4.Reset()
+		res := e.run(append([]string{"env", noPrestart}, e.vipa(pol, goClient(t), "-connect", netip.AddrPortFrom(dst4, serverPort).String())...)...)
+		e.supervisorGone(res)
+		wantOK(t, "goclient with "+noPrestart, res)
+		wantSources(t, "with "+noPrestart, e.rec4, map[netip.Addr]int{vipa4: 1})
 	})
 
 	t.Run("a run leaves its supervisor only", func(t *testing.T) {
@@ -118,93 +135,107 @@ func TestIntegrationPrestart(t *testing.T) {
 		}
 	})
 
-	t.Run("descriptors", func(t *testing.T) {
-		e := e.with(t)
-		// fd 0 closed by the caller, 3 and 4 open: socket activation's.
-		f3, err := os.Open(pol)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = f3.Close() }()
-		r4, w4, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = r4.Close(); _ = w4.Close() }()
-		pipe := readlink(t, fmt.Sprintf("/proc/self/fd/%d", w4.Fd()))
-		// PROGRAM lists its descriptors, then waits for a line on fd 4. Go's
-		// runtime opens /dev/null on a closed 0, 1 or 2 at start, so fd 0
-		// is vipa-exec's, not the caller's: PROGRAM closes it, and the
-		// listing's own directory lands there, in either run.
-		const list = `exec 0<&-; for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done; echo ready; read x <&4`
-		start := func(argv ...string) (*testutil.Proc, map[string]string) {
-			cmd := e.command(append([]string{"/bin/sh", "-c", `exec 0<&- "$@"`, "sh"}, argv...)...)
-			cmd.ExtraFiles = []*os.File{f3, r4}
-			p := testutil.Start(t, cmd)
-			fds := map[string]string{}
-			for line := p.Line(t); line != "ready"; line = p.Line(t) {
-				fd, target, _ := strings.Cut(line, " ")
-				fds[fd] = target
-			}
-			return p, fds
-		}
-		// The same without vipa-exec: what the caller passes (the test
-		// binary may hold descriptors of its own caller's).
-		p, bare := start("/bin/sh", "-c", list)
-		if _, err := w4.WriteString("go\n"); err != nil {
-			t.Fatal(err)
-		}
-		wantOK(t, "bare program", p.Wait(t))
-
-		p, fds := start(e.vipa(pol, "/bin/sh", "-c", list)...)
-		if fds["3"] != pol || fds["4"] != pipe || !slices.Equal(slices.Sorted(maps.Keys(fds)), slices.Sorted(maps.Keys(bare))) {
-			t.Errorf("PROGRAM's descriptors %v, want those of the same program without vipa-exec %v, with 3 at %s and 4 at %s", fds, bare, pol, pipe)
-		}
-		for fd, target := range fds {
-			if strings.HasPrefix(target, "socket:") {
-				t.Errorf("PROGRAM inherited vipa-exec's socket on fd %s", fd)
-			}
-		}
-
-		spid := testutil.WaitSupervisor(t, p.Pid())
-		sup := map[string]string{}
-		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", spid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range entries {
-			sup[d.Name()] = readlink(t, fmt.Sprintf("/proc/%d/fd/%s", spid, d.Name()))
-		}
-		if sup["0"] != os.DevNull || sup["1"] != os.DevNull || sup["2"] != fds["2"] {
-			t.Errorf("supervisor's stdin, stdout, stderr: %q, %q, %q; want /dev/null, /dev/null and PROGRAM's stderr %q", sup["0"], sup["1"], sup["2"], fds["2"])
-		}
-		for fd, target := range sup {
-			if n, _ := strconv.Atoi(fd); n > 2 && slices.Contains(slices.Collect(maps.Values(bare)), target) {
-				t.Errorf("supervisor's fd %s is the caller's %s", fd, target)
-			}
-		}
-		// top and /proc/PID/comm name every thread of it, the runtime's
-		// first ones included: named before the Go runtime started.
-		comms, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", spid))
-		if err != nil || len(comms) == 0 {
-			t.Fatalf("supervisor's threads: %v", err)
-		}
-		for _, c := range comms {
-			if b, err := os.ReadFile(c); err == nil && strings.TrimSpace(string(b)) != "vipa-exec-sup" {
-				t.Errorf("supervisor's thread %s is named %q, want vipa-exec-sup", c, strings.TrimSpace(string(b)))
-			}
-		}
-		if cwd := readlink(t, fmt.Sprintf("/proc/%d/cwd", spid)); cwd != "/" {
-			t.Errorf("supervisor's directory %s, want /", cwd)
-		}
-		if _, err := w4.WriteString("go\n"); err != nil {
-			t.Fatal(err)
-		}
-		res := p.Wait(t)
-		wantOK(t, "program", res)
-		e.supervisorGone(res)
-	})
+	for _, mode := range []struct {
+		name   string
+		prefix []string // of vipa-exec's command line
+	}{{"descriptors", nil}, {"descriptors/fallback", []string{"env", noPrestart}}} {
+		t.Run(mode.name, func(t *testing.T) { e.with(t).checkDescriptors(pol, mode.prefix) })
+	}
 }
+
+// checkDescriptors runs prefix + vipa-exec with fd 0 closed and fds 3 and 4
+// open, and checks that PROGRAM gets exactly those of the same program
+// without vipa-exec, and the supervisor none of them.
+func (e *env) checkDescriptors(pol string, prefix []string) {
+	t := e.t
+	// fd 0 closed by the caller, 3 and 4 open: socket activation's.
+	f3, err := os.Open(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f3.Close() }()
+	r4, w4, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r4.Close(); _ = w4.Close() }()
+	pipe := readlink(t, fmt.Sprintf("/proc/self/fd/%d", w4.Fd()))
+	// PROGRAM lists its descriptors, then waits for a line on fd 4. Go's
+	// runtime opens /dev/null on a closed 0, 1 or 2 at start, so fd 0
+	// is vipa-exec's, not the caller's: PROGRAM closes it, and the
+	// listing's own directory lands there, in either run.
+	const list = `exec 0<&-; for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done; echo ready; read x <&4`
+	start := func(argv ...string) (*testutil.Proc, map[string]string) {
+		cmd := e.command(append([]string{"/bin/sh", "-c", `exec 0<&- "$@"`, "sh"}, argv...)...)
+		cmd.ExtraFiles = []*os.File{f3, r4}
+		p := testutil.Start(t, cmd)
+		fds := map[string]string{}
+		for line := p.Line(t); line != "ready"; line = p.Line(t) {
+			fd, target, _ := strings.Cut(line, " ")
+			fds[fd] = target
+		}
+		return p, fds
+	}
+	// The same without vipa-exec: what the caller passes (the test
+	// binary may hold descriptors of its own caller's).
+	p, bare := start("/bin/sh", "-c", list)
+	if _, err := w4.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, "bare program", p.Wait(t))
+
+	p, fds := start(append(slices.Clone(prefix), e.vipa(pol, "/bin/sh", "-c", list)...)...)
+	if fds["3"] != pol || fds["4"] != pipe || !slices.Equal(slices.Sorted(maps.Keys(fds)), slices.Sorted(maps.Keys(bare))) {
+		t.Errorf("PROGRAM's descriptors %v, want those of the same program without vipa-exec %v, with 3 at %s and 4 at %s", fds, bare, pol, pipe)
+	}
+	for fd, target := range fds {
+		if strings.HasPrefix(target, "socket:") {
+			t.Errorf("PROGRAM inherited vipa-exec's socket on fd %s", fd)
+		}
+	}
+
+	spid := testutil.WaitSupervisor(t, p.Pid())
+	sup := map[string]string{}
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", spid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range entries {
+		sup[d.Name()] = readlink(t, fmt.Sprintf("/proc/%d/fd/%s", spid, d.Name()))
+	}
+	if sup["0"] != os.DevNull || sup["1"] != os.DevNull || sup["2"] != fds["2"] {
+		t.Errorf("supervisor's stdin, stdout, stderr: %q, %q, %q; want /dev/null, /dev/null and PROGRAM's stderr %q", sup["0"], sup["1"], sup["2"], fds["2"])
+	}
+	for fd, target := range sup {
+		if n, _ := strconv.Atoi(fd); n > 2 && slices.Contains(slices.Collect(maps.Values(bare)), target) {
+			t.Errorf("supervisor's fd %s is the caller's %s", fd, target)
+		}
+	}
+	// top and /proc/PID/comm name every thread of it, the runtime's
+	// first ones included: named before the Go runtime started.
+	comms, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", spid))
+	if err != nil || len(comms) == 0 {
+		t.Fatalf("supervisor's threads: %v", err)
+	}
+	for _, c := range comms {
+		if b, err := os.ReadFile(c); err == nil && strings.TrimSpace(string(b)) != "vipa-exec-sup" {
+			t.Errorf("supervisor's thread %s is named %q, want vipa-exec-sup", c, strings.TrimSpace(string(b)))
+		}
+	}
+	if cwd := readlink(t, fmt.Sprintf("/proc/%d/cwd", spid)); cwd != "/" {
+		t.Errorf("supervisor's directory %s, want /", cwd)
+	}
+	if _, err := w4.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait(t)
+	wantOK(t, "program", res)
+	e.supervisorGone(res)
+}
+
+// noPrestart makes vipa-exec start its supervisor the fallback way, after
+// the policy is read, instead of in its C constructor.
+const noPrestart = "_VIPA_EXEC_PRESTART=off"
 
 // readlink is the target of the symbolic link path; a test failure if none.
 func readlink(t *testing.T, path string) string {

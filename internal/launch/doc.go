@@ -41,4 +41,7 @@
 // "program"); it is set only in the environment of the re-executed
 // processes, never PROGRAM's. Options.SupervisorEnv's _VIPA_EXEC_*
 // variables reach the supervisor's environment through its socket.
+// _VIPA_EXEC_PRESTART=off in vipa-exec's environment skips the pre-start:
+// the launcher starts the supervisor itself, after the policy (the
+// fallback path; its tests use it).
 package launch
