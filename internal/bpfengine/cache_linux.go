@@ -518,7 +518,10 @@ func (h *instanceHold) release() error {
 // and those locks. Only policy's and rules' keys are read, a few per
 // instance: every instance has those while it runs (the LRU maps, lrr and
 // source_stats, can hold thousands of keys, and evict what a supervisor
-// killed while it removed its entries left in them).
+// killed while it removed its entries left in them). The keys are read
+// before the locks: an instance holds its lock, under its final name,
+// before it adds an entry, so an id read here whose lock the sweep does
+// not find held is stale.
 func (c *cache) removeStale(objs *vipaObjects) {
 	ids := map[uint64]bool{}
 	for _, k := range keysOf[uint64](objs.Policy) {
@@ -529,20 +532,8 @@ func (c *cache) removeStale(objs *vipaObjects) {
 	}
 	c.removeInstanceLocks(func(id uint64) { delete(ids, id) })
 	for id := range ids {
-		if !c.instanceRuns(id) {
-			removeInstance(objs, id)
-		}
+		removeInstance(objs, id)
 	}
-}
-
-// instanceRuns reports whether the lock of instance id is held.
-func (c *cache) instanceRuns(id uint64) bool {
-	f, err := openLockDir(filepath.Join(c.dir, instanceLock(id)))
-	if err != nil {
-		return false
-	}
-	defer func() { _ = f.Close() }()
-	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
 }
 
 // removeInstanceLocks removes the instance locks nobody holds, and tells

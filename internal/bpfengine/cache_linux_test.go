@@ -149,9 +149,6 @@ func TestInstanceLocks(t *testing.T) {
 			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
 		}
 	}
-	if !c.instanceRuns(1) || c.instanceRuns(2) || c.instanceRuns(3) {
-		t.Errorf("instanceRuns 1, 2, 3 = %v, %v, %v; want true, false, false", c.instanceRuns(1), c.instanceRuns(2), c.instanceRuns(3))
-	}
 	_ = making.Close() // its maker died before the rename
 	c.removeInstanceLocks(nil)
 	if _, err := os.Stat(making.Name()); !errors.Is(err, os.ErrNotExist) {
