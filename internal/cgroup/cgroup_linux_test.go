@@ -105,18 +105,39 @@ func populated(t *testing.T, g *Group) bool {
 	return p
 }
 
-// waitEmpty starts g.WaitEmpty and returns its result's channel; a
-// return before killed is set is an error.
-func waitEmpty(ctx context.Context, g *Group, killed *atomic.Bool) <-chan error {
+// wantWaitEmptyUntilKilled checks that g.WaitEmpty waits while the process
+// pid (what) runs in g, and returns once it is killed; reap reaps it, nil
+// when it is not this process's child. A return before the kill is an
+// error.
+func wantWaitEmptyUntilKilled(t *testing.T, g *Group, what string, pid int, reap func()) {
+	t.Helper()
+	var killed atomic.Bool
 	done := make(chan error, 1)
 	go func() {
-		err := g.WaitEmpty(ctx)
+		err := g.WaitEmpty(t.Context())
 		if err == nil && !killed.Load() {
 			err = errors.New("WaitEmpty returned before the group's last process was killed")
 		}
 		done <- err
 	}()
-	return done
+	if !populated(t, g) {
+		t.Fatalf("not populated while %s runs", what)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("WaitEmpty returned while %s runs: %v", what, err)
+	default:
+	}
+	killed.Store(true)
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if reap != nil {
+		reap()
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMountpointOwn(t *testing.T) {
@@ -214,24 +235,7 @@ func TestGroup(t *testing.T) {
 func TestWaitEmpty(t *testing.T) {
 	g := create(t, testParent(t), os.Getpid())
 	cmd := start(t, g.FD(), "sleep", "1000")
-	var killed atomic.Bool
-	done := waitEmpty(t.Context(), g, &killed)
-	if !populated(t, g) {
-		t.Fatal("not populated while sleep runs")
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("WaitEmpty returned while sleep runs: %v", err)
-	default:
-	}
-	killed.Store(true)
-	if err := unix.Kill(cmd.Process.Pid, unix.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait() // killed
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	wantWaitEmptyUntilKilled(t, g, "sleep", cmd.Process.Pid, func() { _ = cmd.Wait() /* killed */ })
 	if populated(t, g) {
 		t.Errorf("populated after WaitEmpty")
 	}
@@ -255,23 +259,7 @@ func TestWaitEmptyGrandchild(t *testing.T) {
 		t.Fatalf("sh printed %q: %v", out, err)
 	}
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
-	var killed atomic.Bool
-	done := waitEmpty(t.Context(), g, &killed)
-	if !populated(t, g) {
-		t.Fatal("not populated while the grandchild runs")
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("WaitEmpty returned while the grandchild runs: %v", err)
-	default:
-	}
-	killed.Store(true)
-	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	wantWaitEmptyUntilKilled(t, g, "the grandchild", pid, nil)
 	if err := g.Remove(); err != nil {
 		t.Fatal(err)
 	}

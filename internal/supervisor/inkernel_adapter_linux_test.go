@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vipa-exec/vipa-exec/internal/cgroup"
-	"github.com/vipa-exec/vipa-exec/internal/conf"
 	"github.com/vipa-exec/vipa-exec/internal/launch"
 	"github.com/vipa-exec/vipa-exec/internal/policy"
 	"github.com/vipa-exec/vipa-exec/internal/testutil"
@@ -269,16 +268,7 @@ protocol    = "tcp"
 sources     = ["127.0.0.2"]
 policy      = "lc"
 `
-	path := filepath.Join(t.TempDir(), "policy.toml")
-	writeFile(t, path, text)
-	res, err := conf.Read(t.Context(), path, []byte(text), conf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handoff, err := EncodeHandoff([]byte(text), res)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, handoff := checkedPolicy(t, text)
 	logs, err := ParseLogSettings("warn", "text")
 	if err != nil {
 		t.Fatal(err)

@@ -105,16 +105,7 @@ type testSupervisor struct {
 
 func startSupervisor(t *testing.T, text string, parent bool) *testSupervisor {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "policy.toml")
-	writeFile(t, path, text)
-	res, err := conf.Read(t.Context(), path, []byte(text), conf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handoff, err := EncodeHandoff([]byte(text), res)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, handoff := checkedPolicy(t, text)
 	program := exec.Command("sleep", "600")
 	if err := program.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +118,7 @@ func startSupervisor(t *testing.T, text string, parent bool) *testSupervisor {
 	})
 	ts := &testSupervisor{path: path, program: program.Process.Pid, log: make(records, 1000)}
 	log := slog.New(ts.log)
+	var err error
 	ts.supervisor, err = start(launch.Setup{Path: path, Data: handoff, Program: ts.program, Parent: parent}, log,
 		func(p *policy.Policy) (engine, error) {
 			ts.sc = newSeccomp(p, path, log)
@@ -139,6 +131,22 @@ func startSupervisor(t *testing.T, text string, parent bool) *testSupervisor {
 	// What serve does first once the program runs: watch the file.
 	t.Cleanup(ts.reloader.watchFile(parent))
 	return ts
+}
+
+// checkedPolicy writes text as a policy file and returns its path and what
+// a launcher that checked it hands the supervisor.
+func checkedPolicy(t *testing.T, text string) (path string, handoff []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "policy.toml")
+	writeFile(t, path, text)
+	res, err := conf.Read(t.Context(), path, []byte(text), conf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handoff, err = EncodeHandoff([]byte(text), res); err != nil {
+		t.Fatal(err)
+	}
+	return path, handoff
 }
 
 // writeFile writes a policy file in place, as an editor that keeps the
