@@ -156,36 +156,20 @@ func (g *generation) addConnect(rules []ruleEntry) error {
 }
 
 // addBind adds the [[bind]] rules for each family, in file order, with the
-// candidates policy.MatchBind offers: for IPv6 a rule's IPv6 sources, or its
-// IPv4 ones mapped, 0.0.0.0 staying ::.
+// candidates policy.MatchBind offers (Policy.BindCandidates): for IPv6 a
+// rule's IPv6 sources, or its IPv4 ones mapped, 0.0.0.0 staying ::.
 func (g *generation) addBind(p *policy.Policy, present *policy.AddrSet, nextID *uint32) error {
 	rules := p.BindRules()
 	if len(rules) > maxChain {
 		return fmt.Errorf("%s: %d [[bind]] rules: %w (the bpf engine takes at most %d)", rules[maxChain].Origin, len(rules), ErrPolicyUnsupported, maxChain)
 	}
 	c4, c6 := new(vipaVipaChain), new(vipaVipaChain)
-	for _, r := range rules {
-		var src4, src6 []netip.Addr
-		for _, a := range r.Sources {
-			if a.Is4() {
-				src4 = append(src4, a)
-			} else {
-				src6 = append(src6, a)
-			}
-		}
-		if len(src6) == 0 {
-			for _, a := range src4 {
-				if a.IsUnspecified() {
-					a = netip.IPv6Unspecified()
-				}
-				src6 = append(src6, a)
-			}
-		}
+	for i, r := range rules {
 		for _, f := range []struct {
 			c    *vipaVipaChain
 			srcs []netip.Addr
 			name string
-		}{{c4, src4, "ipv4"}, {c6, src6, "ipv6"}} {
+		}{{c4, p.BindCandidates(i, false), "ipv4"}, {c6, p.BindCandidates(i, true), "ipv6"}} {
 			if len(f.srcs) == 0 && r.Policy != policy.Kernel {
 				continue
 			}

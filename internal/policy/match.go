@@ -192,6 +192,17 @@ func (p *Policy) MatchBind(v6 bool, port uint16) (Match, bool) {
 	return Match{}, false
 }
 
+// BindCandidates is what [Policy.MatchBind] offers for the i-th rule of
+// [Policy.BindRules] on a socket of the family (v6: IPv6): the rule's
+// sources of that family, or for v6 a rule without IPv6 sources its IPv4
+// ones, 0.0.0.0 standing as ::. The caller must not modify it.
+func (p *Policy) BindCandidates(i int, v6 bool) []netip.Addr {
+	if v6 {
+		return p.bind6[i]
+	}
+	return p.bind4[i]
+}
+
 // presence is the view of the host's addresses the selectors choose by:
 // none (every source present) when the policy uses absent sources anyway.
 func (p *Policy) presence() func() *AddrSet {
